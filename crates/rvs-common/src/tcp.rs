@@ -171,7 +171,8 @@ const NORMAL: [[[State; STATE_COUNT]; 4]; 3] = [
     // INPUT
     [
         /*        NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA */
-        /*syn*/ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
+        /*syn*/
+        [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
         /*fin*/ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, TW],
         /*ack*/ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
         /*rst*/ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, SR],
@@ -179,7 +180,8 @@ const NORMAL: [[[State; STATE_COUNT]; 4]; 3] = [
     // OUTPUT
     [
         /*        NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA */
-        /*syn*/ [SS, ES, SS, SR, SS, SS, SS, SS, SS, LI, SR],
+        /*syn*/
+        [SS, ES, SS, SR, SS, SS, SS, SS, SS, LI, SR],
         /*fin*/ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
         /*ack*/ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
         /*rst*/ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
@@ -187,7 +189,8 @@ const NORMAL: [[[State; STATE_COUNT]; 4]; 3] = [
     // INPUT-ONLY
     [
         /*        NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA */
-        /*syn*/ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
+        /*syn*/
+        [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SR],
         /*fin*/ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
         /*ack*/ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
         /*rst*/ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
@@ -199,7 +202,8 @@ const SECURE: [[[State; STATE_COUNT]; 4]; 3] = [
     // INPUT
     [
         /*        NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA */
-        /*syn*/ [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
+        /*syn*/
+        [SR, ES, ES, SR, SR, SR, SR, SR, SR, SR, SA],
         /*fin*/ [CL, CW, SS, TW, TW, TW, CL, CW, LA, LI, SA],
         /*ack*/ [ES, ES, SS, SR, FW, TW, CL, CW, CL, LI, SA],
         /*rst*/ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
@@ -207,7 +211,8 @@ const SECURE: [[[State; STATE_COUNT]; 4]; 3] = [
     // OUTPUT
     [
         /*        NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA */
-        /*syn*/ [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
+        /*syn*/
+        [SS, ES, SS, SA, SS, SS, SS, SS, SS, LI, SA],
         /*fin*/ [TW, FW, SS, TW, FW, TW, CL, TW, LA, LI, TW],
         /*ack*/ [ES, ES, SS, ES, FW, TW, CL, CW, LA, ES, ES],
         /*rst*/ [CL, CL, SS, CL, CL, TW, CL, CL, CL, CL, CL],
@@ -215,7 +220,8 @@ const SECURE: [[[State; STATE_COUNT]; 4]; 3] = [
     // INPUT-ONLY
     [
         /*        NO  ES  SS  SR  FW  TW  CL  CW  LA  LI  SA */
-        /*syn*/ [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
+        /*syn*/
+        [SA, ES, ES, SR, SA, SA, SA, SA, SA, SA, SA],
         /*fin*/ [CL, FW, SS, TW, FW, TW, CL, CW, LA, LI, TW],
         /*ack*/ [ES, ES, SS, ES, FW, TW, CL, CW, CL, LI, ES],
         /*rst*/ [CL, CL, CL, SR, CL, CL, CL, CL, LA, LI, CL],
@@ -224,12 +230,7 @@ const SECURE: [[[State; STATE_COUNT]; 4]; 3] = [
 
 /// The state after a segment: `event` from [`classify`] (`None` → `CLOSE`), `secure` selects
 /// the `secure_tcp` tables.
-pub const fn next_state(
-    state: State,
-    dir: Direction,
-    event: Option<Event>,
-    secure: bool,
-) -> State {
+pub const fn next_state(state: State, dir: Direction, event: Option<Event>, secure: bool) -> State {
     let Some(ev) = event else {
         return State::Close;
     };

@@ -81,9 +81,7 @@ impl Error {
         match self {
             Error::ServiceExists | Error::DestExists | Error::DaemonRunning => Errno::EEXIST,
             Error::NoSuchService | Error::DaemonNotRunning => Errno::ESRCH,
-            Error::SchedulerNotFound(_) | Error::PeNotFound(_) | Error::NoSuchDest => {
-                Errno::ENOENT
-            }
+            Error::SchedulerNotFound(_) | Error::PeNotFound(_) | Error::NoSuchDest => Errno::ENOENT,
             Error::BadNetmask
             | Error::DestNotUnicast
             | Error::MixedFamily

@@ -195,7 +195,9 @@ pub fn nq(dests: &[Candidate]) -> Option<usize> {
             return Some(i);
         }
         let oh = |c: &Candidate| i64::from(c.active) + 1;
-        if best.is_none_or(|b| oh(&dests[b]) * i64::from(d.weight) > oh(d) * i64::from(dests[b].weight)) {
+        if best.is_none_or(|b| {
+            oh(&dests[b]) * i64::from(d.weight) > oh(d) * i64::from(dests[b].weight)
+        }) {
             best = Some(i);
         }
     }
@@ -234,7 +236,10 @@ mod tests {
     fn w(weights: &[i32]) -> Vec<Candidate> {
         weights
             .iter()
-            .map(|&weight| Candidate { weight, ..Default::default() })
+            .map(|&weight| Candidate {
+                weight,
+                ..Default::default()
+            })
             .collect()
     }
 
@@ -264,7 +269,9 @@ mod tests {
         let dests = w(&[1, 2, 3]); // C, B, A
         let mut s = WeightedRoundRobin::new(&dests);
         let names = ["C", "B", "A"];
-        let seq: Vec<&str> = (0..12).map(|_| names[s.schedule(&dests).unwrap()]).collect();
+        let seq: Vec<&str> = (0..12)
+            .map(|_| names[s.schedule(&dests).unwrap()])
+            .collect();
         assert_eq!(seq.join(" "), "A B A C B A A B A C B A");
     }
 
@@ -288,8 +295,18 @@ mod tests {
     #[test]
     fn wlc_spec_example() {
         let dests = [
-            Candidate { weight: 1, active: 0, inactive: 2, overload: false },
-            Candidate { weight: 3, active: 1, inactive: 0, overload: false },
+            Candidate {
+                weight: 1,
+                active: 0,
+                inactive: 2,
+                overload: false,
+            },
+            Candidate {
+                weight: 3,
+                active: 1,
+                inactive: 0,
+                overload: false,
+            },
         ];
         assert_eq!(wlc(&dests), Some(0));
     }

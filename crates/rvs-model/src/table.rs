@@ -474,19 +474,41 @@ mod tests {
     #[test]
     fn dests_are_newest_first() {
         let t = seeded();
-        let order: Vec<String> = t.service(&vip(8130)).unwrap().dests.iter().map(|d| d.config.addr.to_string()).collect();
+        let order: Vec<String> = t
+            .service(&vip(8130))
+            .unwrap()
+            .dests
+            .iter()
+            .map(|d| d.config.addr.to_string())
+            .collect();
         assert_eq!(order, ["10.0.0.243", "10.0.0.242", "10.0.0.241"]);
     }
 
     #[test]
     fn service_errors_carry_kernel_errno() {
         let mut t = seeded();
-        assert_eq!(t.add_service(svc(vip(8130), "wlc")).unwrap_err().errno(), crate::Errno::EEXIST);
-        assert_eq!(t.add_service(svc(vip(1), "bogus")).unwrap_err().errno(), crate::Errno::ENOENT);
-        assert_eq!(t.edit_service(svc(vip(2), "rr")).unwrap_err().errno(), crate::Errno::ESRCH);
-        assert_eq!(t.del_service(&vip(2)).unwrap_err().errno(), crate::Errno::ESRCH);
+        assert_eq!(
+            t.add_service(svc(vip(8130), "wlc")).unwrap_err().errno(),
+            crate::Errno::EEXIST
+        );
+        assert_eq!(
+            t.add_service(svc(vip(1), "bogus")).unwrap_err().errno(),
+            crate::Errno::ENOENT
+        );
+        assert_eq!(
+            t.edit_service(svc(vip(2), "rr")).unwrap_err().errno(),
+            crate::Errno::ESRCH
+        );
+        assert_eq!(
+            t.del_service(&vip(2)).unwrap_err().errno(),
+            crate::Errno::ESRCH
+        );
         let mut v6 = svc(
-            ServiceKey::Addr { protocol: Protocol::Tcp, addr: "2001:db8::1".parse().unwrap(), port: 80 },
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: "2001:db8::1".parse().unwrap(),
+                port: 80,
+            },
             "rr",
         );
         v6.netmask = 129;
@@ -501,7 +523,10 @@ mod tests {
         assert!(t.add_dest(&vip(8130), dest("224.0.0.1", 1)).is_err());
         let mut bad = dest("10.0.0.9", 1);
         bad.l_threshold = 5;
-        assert_eq!(t.add_dest(&vip(8130), bad).unwrap_err(), Error::ThresholdRange);
+        assert_eq!(
+            t.add_dest(&vip(8130), bad).unwrap_err(),
+            Error::ThresholdRange
+        );
         assert!(t.edit_dest(&vip(8130), dest("10.0.0.9", 1)).is_err());
         assert!(t.set_timeouts(1, 1, u32::MAX).is_err());
         assert_eq!(t, before);
@@ -511,7 +536,10 @@ mod tests {
     fn mixed_family_only_for_tunnels() {
         let mut t = seeded();
         let mut d = dest("2001:db8::5", 1);
-        assert_eq!(t.add_dest(&vip(8130), d.clone()).unwrap_err(), Error::MixedFamily);
+        assert_eq!(
+            t.add_dest(&vip(8130), d.clone()).unwrap_err(),
+            Error::MixedFamily
+        );
         d.fwd = FwdMethod::Tunnel;
         t.add_dest(&vip(8130), d).unwrap();
         let cfg = DaemonConfig {
@@ -523,7 +551,10 @@ mod tests {
             mcast_port: 0,
             mcast_ttl: 0,
         };
-        assert_eq!(t.start_daemon(cfg, Some(1500)).unwrap_err(), Error::MixedFamilySync);
+        assert_eq!(
+            t.start_daemon(cfg, Some(1500)).unwrap_err(),
+            Error::MixedFamilySync
+        );
     }
 
     #[test]
@@ -538,22 +569,34 @@ mod tests {
             mcast_port: 0,
             mcast_ttl: 0,
         };
-        assert_eq!(t.start_daemon(cfg.clone(), None).unwrap_err(), Error::NoSuchDevice);
+        assert_eq!(
+            t.start_daemon(cfg.clone(), None).unwrap_err(),
+            Error::NoSuchDevice
+        );
         t.start_daemon(cfg.clone(), Some(9000)).unwrap();
         let m = &t.master.as_ref().unwrap().config;
         assert_eq!((m.sync_maxlen, m.mcast_port, m.mcast_ttl), (1472, 8848, 1));
-        assert_eq!(t.start_daemon(cfg.clone(), Some(1500)).unwrap_err(), Error::DaemonRunning);
+        assert_eq!(
+            t.start_daemon(cfg.clone(), Some(1500)).unwrap_err(),
+            Error::DaemonRunning
+        );
         cfg.role = SyncRole::Backup;
         t.start_daemon(cfg, Some(65536)).unwrap();
         assert_eq!(t.backup.as_ref().unwrap().config.sync_maxlen, 65507);
         t.stop_daemon(SyncRole::Master).unwrap();
-        assert_eq!(t.stop_daemon(SyncRole::Master).unwrap_err(), Error::DaemonNotRunning);
+        assert_eq!(
+            t.stop_daemon(SyncRole::Master).unwrap_err(),
+            Error::DaemonNotRunning
+        );
     }
 
     /// Spec 8: OVERLOAD sets at total >= u, clears below l, or below 3/4 of u without l.
     #[test]
     fn overload_thresholds() {
-        let mut d = Dest::new(DestConfig { u_threshold: 4, ..dest("10.0.0.1", 1) });
+        let mut d = Dest::new(DestConfig {
+            u_threshold: 4,
+            ..dest("10.0.0.1", 1)
+        });
         for _ in 0..3 {
             d.bind_conn();
         }
@@ -565,7 +608,11 @@ mod tests {
         d.unbind_conn(false); // 2 left: 8 < 12
         assert!(!d.overload);
 
-        let mut d = Dest::new(DestConfig { u_threshold: 10, l_threshold: 5, ..dest("10.0.0.1", 1) });
+        let mut d = Dest::new(DestConfig {
+            u_threshold: 10,
+            l_threshold: 5,
+            ..dest("10.0.0.1", 1)
+        });
         for _ in 0..10 {
             d.bind_conn();
         }

@@ -1,0 +1,415 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The control protocol between `rvsd` and its clients (`rvsadm`, `rvs`).
+//!
+//! The wire format is documented in `PROTOCOL.md` next to this crate. In short: on a Unix
+//! stream socket, each message is a 4-byte big-endian length followed by that many bytes of
+//! JSON, an [`Envelope`] carrying the protocol [`VERSION`] and a [`Request`] or [`Response`].
+//! One connection may carry any number of request/response pairs, strictly alternating.
+//!
+//! This crate holds types and framing only; what a request does is the daemon's business.
+#![deny(unsafe_code)]
+
+use std::io::{self, Read, Write};
+use std::net::IpAddr;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use rvs_model::stats::{Counters, Rates};
+use rvs_model::{DaemonConfig, DestConfig, ServiceConfig, ServiceKey, SyncRole, Timeouts};
+use serde::{Deserialize, Serialize};
+
+/// The protocol version this crate speaks.
+pub const VERSION: u32 = 1;
+/// Requests longer than this are refused (and the connection closed).
+pub const MAX_REQUEST_BYTES: u32 = 16 << 20;
+/// Responses longer than this are refused by clients.
+pub const MAX_RESPONSE_BYTES: u32 = 1 << 30;
+/// Default socket path.
+pub const DEFAULT_SOCKET: &str = "/run/rvs/rvsd.sock";
+/// Environment variable naming the socket path for clients.
+pub const SOCKET_ENV: &str = "RVS_SOCKET";
+
+/// Every message on the wire.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Protocol version of the sender.
+    pub version: u32,
+    /// The request or response.
+    pub body: T,
+}
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Version and connection table size.
+    Info,
+    /// Every service with its dests and counters.
+    ListServices,
+    /// One service.
+    GetService(ServiceKey),
+    /// The connection table.
+    ListConns,
+    /// The `--set` timeouts.
+    GetTimeouts,
+    /// Running sync daemons, master first.
+    ListDaemons,
+    /// Everything, for `rvs status`.
+    Status,
+    /// `-A`.
+    AddService(ServiceConfig),
+    /// `-E`.
+    EditService(ServiceConfig),
+    /// `-D`.
+    DelService(ServiceKey),
+    /// `-C`.
+    Flush,
+    /// `-a`.
+    AddDest {
+        /// Service.
+        service: ServiceKey,
+        /// Dest settings.
+        dest: DestConfig,
+    },
+    /// `-e`.
+    EditDest {
+        /// Service.
+        service: ServiceKey,
+        /// Dest settings.
+        dest: DestConfig,
+    },
+    /// `-d`.
+    DelDest {
+        /// Service.
+        service: ServiceKey,
+        /// Dest address.
+        addr: IpAddr,
+        /// Dest port.
+        port: u16,
+    },
+    /// `-Z`.
+    Zero(Option<ServiceKey>),
+    /// `--set`.
+    SetTimeouts {
+        /// ESTABLISHED timeout, 0 = unchanged.
+        tcp: u32,
+        /// FIN_WAIT timeout, 0 = unchanged.
+        tcp_fin: u32,
+        /// UDP timeout, 0 = unchanged.
+        udp: u32,
+    },
+    /// `--start-daemon`.
+    StartDaemon(DaemonConfig),
+    /// `--stop-daemon`.
+    StopDaemon(SyncRole),
+    /// Changes applied one after the other, each answered on its own (as `-R` lines are), and
+    /// saved once at the end. Only changing requests may be batched.
+    Batch(Vec<Request>),
+}
+
+impl Request {
+    /// Whether the request changes configuration (and so needs root).
+    pub fn is_change(&self) -> bool {
+        !matches!(
+            self,
+            Request::Info
+                | Request::ListServices
+                | Request::GetService(_)
+                | Request::ListConns
+                | Request::GetTimeouts
+                | Request::ListDaemons
+                | Request::Status
+        )
+    }
+}
+
+/// What the daemon answers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    /// Done.
+    Ok,
+    /// Refused; nothing changed.
+    Error(ErrorReply),
+    /// Answer to [`Request::Info`].
+    Info(Info),
+    /// Answer to [`Request::ListServices`].
+    Services(Vec<ServiceView>),
+    /// Answer to [`Request::GetService`].
+    Service(ServiceView),
+    /// Answer to [`Request::ListConns`].
+    Conns(Vec<ConnView>),
+    /// Answer to [`Request::GetTimeouts`].
+    Timeouts(Timeouts),
+    /// Answer to [`Request::ListDaemons`].
+    Daemons(Vec<DaemonConfig>),
+    /// Answer to [`Request::Status`].
+    Status(Box<StatusView>),
+    /// One response per batched request.
+    Batch(Vec<Response>),
+}
+
+/// A refusal: the errno the kernel would give (so `rvsadm` prints ipvsadm's message) and a
+/// sentence for people.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// Linux errno.
+    pub errno: i32,
+    /// Human-readable reason.
+    pub message: String,
+}
+
+/// Daemon identity.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Info {
+    /// IPVS version reported (1.2.1, as the kernel).
+    pub ipvs_version: [u8; 3],
+    /// Connection table size shown as `(size=N)`.
+    pub conn_tab_size: u32,
+    /// rvsd's own version.
+    pub rvsd_version: String,
+}
+
+/// A service as listings show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceView {
+    /// Settings.
+    pub config: ServiceConfig,
+    /// Counters since the last `-Z`.
+    pub stats: Counters,
+    /// Estimated rates.
+    pub rates: Rates,
+    /// Dests in list order (newest first).
+    pub dests: Vec<DestView>,
+}
+
+/// A dest as listings show it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DestView {
+    /// Settings.
+    pub config: DestConfig,
+    /// ActiveConn.
+    pub active_conns: u32,
+    /// InActConn.
+    pub inact_conns: u32,
+    /// PersistConn.
+    pub persist_conns: u32,
+    /// OVERLOAD flag.
+    pub overload: bool,
+    /// Counters since the last `-Z`.
+    pub stats: Counters,
+    /// Estimated rates.
+    pub rates: Rates,
+}
+
+/// A connection entry as `-Lc` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnView {
+    /// IP protocol number (0 for fwmark templates).
+    pub protocol: u8,
+    /// Client address.
+    pub caddr: IpAddr,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual address.
+    pub vaddr: IpAddr,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real server address.
+    pub daddr: IpAddr,
+    /// Real server port.
+    pub dport: u16,
+    /// State name.
+    pub state: String,
+    /// Seconds until expiry.
+    pub expires: u32,
+    /// Persistence engine name, if any.
+    #[serde(default)]
+    pub pe_name: String,
+    /// Persistence engine data, if any.
+    #[serde(default)]
+    pub pe_data: String,
+}
+
+/// Everything `rvs status` reports.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Identity.
+    pub info: Info,
+    /// What the packet path is doing (e.g. "control plane only").
+    pub packet_path: String,
+    /// Services.
+    pub services: Vec<ServiceView>,
+    /// Timeouts.
+    pub timeouts: Timeouts,
+    /// Sync daemons.
+    pub daemons: Vec<DaemonConfig>,
+    /// Total counters.
+    pub total: Counters,
+    /// Total rates.
+    pub total_rates: Rates,
+}
+
+/// Framing failures.
+#[derive(Debug)]
+pub enum FrameError {
+    /// The peer closed the stream cleanly between messages.
+    Closed,
+    /// The stream ended inside a message.
+    Truncated,
+    /// The announced length exceeds the limit.
+    TooLarge(u32),
+    /// The bytes are not a valid message.
+    Malformed(String),
+    /// The envelope's version is not ours.
+    Version(u32),
+    /// Transport error.
+    Io(io::Error),
+}
+
+impl std::fmt::Display for FrameError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FrameError::Closed => write!(f, "connection closed"),
+            FrameError::Truncated => write!(f, "message truncated"),
+            FrameError::TooLarge(n) => write!(f, "message of {n} bytes is too large"),
+            FrameError::Malformed(e) => write!(f, "malformed message: {e}"),
+            FrameError::Version(v) => {
+                write!(
+                    f,
+                    "protocol version {v} not supported (this side speaks {VERSION})"
+                )
+            }
+            FrameError::Io(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for FrameError {}
+
+/// Writes one message.
+pub fn write_message<T: Serialize>(w: &mut impl Write, body: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec(&Envelope {
+        version: VERSION,
+        body,
+    })
+    .map_err(io::Error::other)?;
+    let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("message too large"))?;
+    let mut buf = Vec::with_capacity(bytes.len() + 4);
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(&bytes);
+    w.write_all(&buf)?;
+    w.flush()
+}
+
+/// Reads the raw bytes of one message, enforcing `limit`.
+pub fn read_frame(r: &mut impl Read, limit: u32) -> Result<Vec<u8>, FrameError> {
+    let mut len = [0u8; 4];
+    let mut got = 0;
+    while got < 4 {
+        match r.read(&mut len[got..]) {
+            Ok(0) if got == 0 => return Err(FrameError::Closed),
+            Ok(0) => return Err(FrameError::Truncated),
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(FrameError::Io(e)),
+        }
+    }
+    let len = u32::from_be_bytes(len);
+    if len > limit {
+        return Err(FrameError::TooLarge(len));
+    }
+    let mut buf = vec![0u8; len as usize];
+    r.read_exact(&mut buf).map_err(|e| match e.kind() {
+        io::ErrorKind::UnexpectedEof => FrameError::Truncated,
+        _ => FrameError::Io(e),
+    })?;
+    Ok(buf)
+}
+
+/// Decodes a frame into a body, checking the version first so that a newer peer gets a
+/// version error rather than a parse error.
+pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, FrameError> {
+    #[derive(Deserialize)]
+    struct VersionOnly {
+        version: u32,
+    }
+    let v: VersionOnly =
+        serde_json::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    if v.version != VERSION {
+        return Err(FrameError::Version(v.version));
+    }
+    let env: Envelope<T> =
+        serde_json::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
+    Ok(env.body)
+}
+
+/// A connection to `rvsd`.
+pub struct Client {
+    stream: UnixStream,
+}
+
+impl Client {
+    /// Connects to the daemon's socket.
+    pub fn connect(path: &Path) -> io::Result<Client> {
+        Ok(Client {
+            stream: UnixStream::connect(path)?,
+        })
+    }
+
+    /// The socket path clients use: `$RVS_SOCKET`, else the default.
+    pub fn socket_path() -> std::path::PathBuf {
+        std::env::var_os(SOCKET_ENV)
+            .filter(|v| !v.is_empty())
+            .map_or_else(|| DEFAULT_SOCKET.into(), Into::into)
+    }
+
+    /// Sends a request and waits for its response.
+    pub fn call(&mut self, req: &Request) -> Result<Response, FrameError> {
+        write_message(&mut self.stream, req).map_err(FrameError::Io)?;
+        let bytes = read_frame(&mut self.stream, MAX_RESPONSE_BYTES)?;
+        decode(&bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frame_roundtrip() {
+        let mut buf = Vec::new();
+        write_message(&mut buf, &Request::Zero(None)).unwrap();
+        let frame = read_frame(&mut buf.as_slice(), MAX_REQUEST_BYTES).unwrap();
+        assert_eq!(decode::<Request>(&frame).unwrap(), Request::Zero(None));
+    }
+
+    #[test]
+    fn framing_errors() {
+        let empty: &[u8] = &[];
+        assert!(matches!(
+            read_frame(&mut &*empty, 10),
+            Err(FrameError::Closed)
+        ));
+        assert!(matches!(
+            read_frame(&mut &[0u8, 0][..], 10),
+            Err(FrameError::Truncated)
+        ));
+        assert!(matches!(
+            read_frame(&mut &[0u8, 0, 0, 9, b'{'][..], 10),
+            Err(FrameError::Truncated)
+        ));
+        assert!(matches!(
+            read_frame(&mut &[0u8, 0, 1, 0][..], 10),
+            Err(FrameError::TooLarge(256))
+        ));
+        assert!(matches!(
+            decode::<Request>(b"{\"version\":1,\"body\":\"nope\"}"),
+            Err(FrameError::Malformed(_))
+        ));
+        assert!(matches!(
+            decode::<Request>(b"{\"version\":9,\"body\":\"info\"}"),
+            Err(FrameError::Version(9))
+        ));
+    }
+}

@@ -1,0 +1,152 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The rvs daemon.
+//!
+//! `rvsd` owns the director's IPVS configuration. It serves the control protocol of `rvs-ctl`
+//! on a Unix socket ([`server`]), applies changes with the kernel's semantics from `rvs-model`
+//! ([`state`]), and writes the configuration atomically to its state directory after every
+//! change so that a restart, or a `kill -9`, loses nothing ([`persist`]).
+//!
+//! The XDP packet path is not part of this build: with no `--interface` the daemon runs the
+//! control plane only and says so; with one it refuses to start rather than pretend.
+
+use std::path::PathBuf;
+
+pub mod persist;
+pub mod server;
+pub mod state;
+
+/// Usage text.
+pub const USAGE: &str = "\
+usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab-size N]
+
+  --socket PATH        control socket (default /run/rvs/rvsd.sock)
+  --state-dir DIR      where the configuration is kept (default /var/lib/rvs)
+  --interface IFACE    attach the packet path to IFACE (repeatable)
+  --conn-tab-size N    connection table entries, shown as (size=N) (default 1048576)
+";
+
+/// Daemon options.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// Control socket path.
+    pub socket: PathBuf,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// Interfaces for the packet path.
+    pub interfaces: Vec<String>,
+    /// Connection table size.
+    pub conn_tab_size: u32,
+}
+
+/// Result of parsing the command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Parsed {
+    /// Run the daemon.
+    Run(Options),
+    /// `--help`.
+    Help,
+    /// `--version`.
+    Version,
+}
+
+impl Options {
+    /// Parses `rvsd`'s arguments (`--opt value` or `--opt=value`).
+    pub fn parse(args: &[String]) -> Result<Parsed, String> {
+        let mut o = Options {
+            socket: rvs_ctl::DEFAULT_SOCKET.into(),
+            state_dir: "/var/lib/rvs".into(),
+            interfaces: Vec::new(),
+            conn_tab_size: 1 << 20,
+        };
+        let mut it = args.iter();
+        while let Some(arg) = it.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+                _ => (arg.as_str(), None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| it.next().cloned())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match name {
+                "--socket" => o.socket = value()?.into(),
+                "--state-dir" => o.state_dir = value()?.into(),
+                "--interface" => o.interfaces.push(value()?),
+                "--conn-tab-size" => {
+                    let v = value()?;
+                    o.conn_tab_size = v
+                        .parse()
+                        .ok()
+                        .filter(|&n| n > 0)
+                        .ok_or_else(|| format!("--conn-tab-size: bad number {v:?}"))?;
+                }
+                "-h" | "--help" => return Ok(Parsed::Help),
+                "-V" | "--version" => return Ok(Parsed::Version),
+                _ => return Err(format!("unknown argument {arg:?}")),
+            }
+        }
+        Ok(Parsed::Run(o))
+    }
+}
+
+/// Logs one line to stderr (journald and the lab capture it).
+pub fn log(msg: impl std::fmt::Display) {
+    eprintln!("rvsd: {msg}");
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub fn run(opts: Options) -> anyhow::Result<()> {
+    if !opts.interfaces.is_empty() {
+        anyhow::bail!(
+            "--interface {}: this build has no XDP packet path yet; run without --interface \
+             for the control plane only",
+            opts.interfaces.join(",")
+        );
+    }
+    let store = persist::Store::open(&opts.state_dir)?;
+    let table = store.load()?;
+    log(format_args!(
+        "state {}: {} services restored",
+        opts.state_dir.display(),
+        table.services().len()
+    ));
+    log("no --interface given: running the control plane only (no packet path)");
+    let state = state::State::new(table, store, opts.conn_tab_size);
+    server::serve(&opts.socket, state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &[&str]) -> Vec<String> {
+        s.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let Parsed::Run(o) = Options::parse(&[]).unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.socket, PathBuf::from("/run/rvs/rvsd.sock"));
+        assert_eq!(o.state_dir, PathBuf::from("/var/lib/rvs"));
+        let Parsed::Run(o) = Options::parse(&args(&[
+            "--socket=/tmp/s",
+            "--state-dir",
+            "/tmp/d",
+            "--interface",
+            "eth0",
+            "--interface=eth1",
+        ]))
+        .unwrap() else {
+            panic!()
+        };
+        assert_eq!(o.interfaces, ["eth0", "eth1"]);
+        assert_eq!(o.socket, PathBuf::from("/tmp/s"));
+        assert!(Options::parse(&args(&["--socket"])).is_err());
+        assert!(Options::parse(&args(&["--bogus"])).is_err());
+        assert!(Options::parse(&args(&["--conn-tab-size", "0"])).is_err());
+    }
+}

@@ -1,0 +1,205 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Applying requests to the table.
+//!
+//! One mutex guards the table and its store, so concurrent clients are serialised: each
+//! change is validated by `rvs-model`, applied, and saved before the next one starts. If the
+//! save fails the table is put back as it was and the client is told; memory and disk never
+//! disagree.
+
+use std::sync::{Mutex, MutexGuard};
+
+use rvs_ctl::{DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
+use rvs_model::{Errno, Service, Table};
+
+use crate::persist::Store;
+
+/// What the packet path reports in `rvs status` while it is not built.
+pub const PACKET_PATH: &str = "control plane only (no --interface)";
+
+struct Inner {
+    table: Table,
+    store: Store,
+}
+
+/// The daemon's shared state.
+pub struct State {
+    inner: Mutex<Inner>,
+    conn_tab_size: u32,
+}
+
+fn error(errno: Errno, message: impl Into<String>) -> Response {
+    Response::Error(ErrorReply {
+        errno: errno.0,
+        message: message.into(),
+    })
+}
+
+/// The MTU of an interface in this network namespace, `None` if there is no such interface.
+fn iface_mtu(name: &str) -> Option<u32> {
+    if name.is_empty() || name.contains('/') || name == "." || name == ".." {
+        return None;
+    }
+    std::fs::read_to_string(format!("/sys/class/net/{name}/mtu"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+fn service_view(s: &Service) -> ServiceView {
+    ServiceView {
+        config: s.config.clone(),
+        stats: s.stats.shown(),
+        rates: s.stats.est.rates(),
+        dests: s
+            .dests
+            .iter()
+            .map(|d| DestView {
+                config: d.config.clone(),
+                active_conns: d.active_conns,
+                inact_conns: d.inact_conns,
+                persist_conns: d.persist_conns,
+                overload: d.overload,
+                stats: d.stats.shown(),
+                rates: d.stats.est.rates(),
+            })
+            .collect(),
+    }
+}
+
+impl State {
+    /// Wraps a loaded table and its store.
+    pub fn new(table: Table, store: Store, conn_tab_size: u32) -> State {
+        State {
+            inner: Mutex::new(Inner { table, store }),
+            conn_tab_size,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock cannot leave the table half-changed: operations
+        // validate before they mutate. So a poisoned lock is still consistent.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Blocks until no change is in progress and keeps it that way (for shutdown).
+    pub fn quiesce(&self) -> impl Drop + '_ {
+        self.lock()
+    }
+
+    fn info(&self) -> Info {
+        Info {
+            ipvs_version: [1, 2, 1],
+            conn_tab_size: self.conn_tab_size,
+            rvsd_version: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+
+    /// Answers one request from a peer with user id `uid`.
+    pub fn handle(&self, req: Request, uid: u32) -> Response {
+        if req.is_change() && uid != 0 {
+            return error(Errno::EPERM, "configuration changes need root");
+        }
+        if let Request::Batch(reqs) = &req
+            && reqs
+                .iter()
+                .any(|r| !r.is_change() || matches!(r, Request::Batch(_)))
+        {
+            return error(Errno::EINVAL, "a batch may only hold single changes");
+        }
+        let mut inner = self.lock();
+        match req {
+            Request::Info => Response::Info(self.info()),
+            Request::ListServices => {
+                Response::Services(inner.table.services().iter().map(service_view).collect())
+            }
+            Request::GetService(key) => match inner.table.service(&key) {
+                Some(s) => Response::Service(service_view(s)),
+                None => error(Errno::ESRCH, "no such service"),
+            },
+            Request::ListConns => Response::Conns(Vec::new()),
+            Request::GetTimeouts => Response::Timeouts(inner.table.timeouts),
+            Request::ListDaemons => Response::Daemons(daemons(&inner.table)),
+            Request::Status => Response::Status(Box::new(StatusView {
+                info: self.info(),
+                packet_path: PACKET_PATH.to_string(),
+                services: inner.table.services().iter().map(service_view).collect(),
+                timeouts: inner.table.timeouts,
+                daemons: daemons(&inner.table),
+                total: inner.table.total.shown(),
+                total_rates: inner.table.total.est.rates(),
+            })),
+            change => {
+                let before = inner.table.clone();
+                let (resp, changed) = match change {
+                    Request::Batch(reqs) => {
+                        let mut changed = false;
+                        let resps = reqs
+                            .into_iter()
+                            .map(|r| {
+                                let resp = apply(&mut inner.table, r);
+                                changed |= resp == Response::Ok;
+                                resp
+                            })
+                            .collect();
+                        (Response::Batch(resps), changed)
+                    }
+                    r => {
+                        let resp = apply(&mut inner.table, r);
+                        let ok = resp == Response::Ok;
+                        (resp, ok)
+                    }
+                };
+                if changed && let Err(e) = inner.store.save(&inner.table) {
+                    inner.table = before;
+                    let errno = match e.raw_os_error() {
+                        Some(n) => Errno(n),
+                        None => Errno::EIO,
+                    };
+                    return error(errno, format!("could not save the configuration: {e}"));
+                }
+                resp
+            }
+        }
+    }
+}
+
+fn daemons(t: &Table) -> Vec<rvs_model::DaemonConfig> {
+    [&t.master, &t.backup]
+        .into_iter()
+        .flatten()
+        .map(|d| d.config.clone())
+        .collect()
+}
+
+/// Applies one change to the table.
+fn apply(t: &mut Table, req: Request) -> Response {
+    let r = match req {
+        Request::AddService(c) => t.add_service(c),
+        Request::EditService(c) => t.edit_service(c),
+        Request::DelService(k) => t.del_service(&k),
+        Request::Flush => {
+            t.flush();
+            Ok(())
+        }
+        Request::AddDest { service, dest } => t.add_dest(&service, dest),
+        Request::EditDest { service, dest } => t.edit_dest(&service, dest),
+        Request::DelDest {
+            service,
+            addr,
+            port,
+        } => t.del_dest(&service, &addr, port),
+        Request::Zero(k) => t.zero(k.as_ref()),
+        Request::SetTimeouts { tcp, tcp_fin, udp } => t.set_timeouts(tcp, tcp_fin, udp),
+        Request::StartDaemon(c) => {
+            let mtu = iface_mtu(&c.mcast_ifn);
+            t.start_daemon(c, mtu)
+        }
+        Request::StopDaemon(role) => t.stop_daemon(role),
+        other => return error(Errno::EINVAL, format!("not a change: {other:?}")),
+    };
+    match r {
+        Ok(()) => Response::Ok,
+        Err(e) => error(e.errno(), e.to_string()),
+    }
+}
