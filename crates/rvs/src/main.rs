@@ -1,1 +1,151 @@
-fn main() {}
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! `rvs`: the command for everything beyond ipvsadm.
+//!
+//! `rvs status [--json]` reports the whole configuration and its counters; `--json` is the
+//! stable form for scripts (the `StatusView` of `rvs-ctl`, documented in its PROTOCOL.md).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use rvs_ctl::{Client, Request, Response, StatusView};
+use rvs_model::ServiceKey;
+
+const USAGE: &str = "\
+usage: rvs status [--json]
+
+  status          the configuration, counters and packet-path state of rvsd
+  --json          the same as JSON, for scripts
+
+rvs talks to rvsd at $RVS_SOCKET (default /run/rvs/rvsd.sock).
+";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rvs: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(args: &[String]) -> anyhow::Result<()> {
+    let words: Vec<&str> = args.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["status"] => status(false),
+        ["status", "--json"] => status(true),
+        ["-h" | "--help" | "help"] => {
+            print!("{USAGE}");
+            Ok(())
+        }
+        _ => {
+            eprint!("{USAGE}");
+            bail!("unknown arguments: {}", args.join(" "));
+        }
+    }
+}
+
+fn fetch() -> anyhow::Result<StatusView> {
+    let path = Client::socket_path();
+    let mut client = Client::connect(&path)
+        .with_context(|| format!("cannot reach rvsd at {} (is rvsd running?)", path.display()))?;
+    match client.call(&Request::Status)? {
+        Response::Status(s) => Ok(*s),
+        Response::Error(e) => bail!("rvsd refused: {}", e.message),
+        other => bail!("unexpected answer from rvsd: {other:?}"),
+    }
+}
+
+fn status(json: bool) -> anyhow::Result<()> {
+    let s = fetch()?;
+    let text = if json {
+        let mut t = serde_json::to_string_pretty(&s)?;
+        t.push('\n');
+        t
+    } else {
+        human(&s)
+    };
+    // A closed pipe is not an error.
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(())
+}
+
+fn key_text(k: &ServiceKey) -> String {
+    match k {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let p = protocol.name().to_uppercase();
+            match addr {
+                std::net::IpAddr::V4(a) => format!("{p} {a}:{port}"),
+                std::net::IpAddr::V6(a) => format!("{p} [{a}]:{port}"),
+            }
+        }
+        ServiceKey::Fwmark { mark, ipv6 } => {
+            format!("FWM {mark}{}", if *ipv6 { " IPv6" } else { "" })
+        }
+    }
+}
+
+fn human(s: &StatusView) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "rvsd {}", s.info.rvsd_version);
+    let _ = writeln!(o, "packet path: {}", s.packet_path);
+    let _ = writeln!(o, "connection table: {} entries", s.info.conn_tab_size);
+    let t = &s.timeouts;
+    let _ = writeln!(
+        o,
+        "timeouts: tcp {} tcpfin {} udp {}",
+        t.tcp, t.tcp_fin, t.udp
+    );
+    for d in &s.daemons {
+        let _ = writeln!(
+            o,
+            "sync daemon: {} on {} (syncid {})",
+            d.role.name(),
+            d.mcast_ifn,
+            d.syncid
+        );
+    }
+    let _ = writeln!(
+        o,
+        "total: {} conns, {} in packets, {} out packets",
+        s.total.conns, s.total.inpkts, s.total.outpkts
+    );
+    let _ = writeln!(o, "services: {}", s.services.len());
+    for svc in &s.services {
+        let c = &svc.config;
+        let _ = writeln!(
+            o,
+            "  {} scheduler {}{}: {} dests, {} conns",
+            key_text(&c.key),
+            c.scheduler,
+            if c.persistent() {
+                format!(" persistent {}s", c.timeout)
+            } else {
+                String::new()
+            },
+            svc.dests.len(),
+            svc.stats.conns
+        );
+        for d in &svc.dests {
+            let _ = writeln!(
+                o,
+                "    -> {} port {} {:?} weight {} active {} inactive {}{}",
+                d.config.addr,
+                d.config.port,
+                d.config.fwd,
+                d.config.weight,
+                d.active_conns,
+                d.inact_conns,
+                if d.overload { " OVERLOADED" } else { "" }
+            );
+        }
+    }
+    o
+}

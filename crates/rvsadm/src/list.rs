@@ -289,8 +289,9 @@ pub fn service_entry(out: &mut String, s: &ServiceView, f: &Format, res: &dyn Re
     let protocol = cfg.key.protocol().number();
     let svc_name = match cfg.key {
         ServiceKey::Fwmark { mark, ipv6 } => {
-            // ipvsadm 1.31 prints the mark with %d.
-            let m = mark as i32;
+            // ipvsadm 1.31 prints the mark with %d, so marks >= 2^31 came out negative and
+            // could not be restored; we print it unsigned as upstream does since e61c8cd.
+            let m = mark;
             match (f.rule, ipv6) {
                 (true, true) => format!("-f {m} -6"),
                 (true, false) => format!("-f {m}"),

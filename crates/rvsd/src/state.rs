@@ -18,7 +18,8 @@ pub const PACKET_PATH: &str = "control plane only (no --interface)";
 
 struct Inner {
     table: Table,
-    store: Store,
+    /// `None` for an in-memory state (tests, tools): nothing is saved.
+    store: Option<Store>,
 }
 
 /// The daemon's shared state.
@@ -71,9 +72,26 @@ impl State {
     /// Wraps a loaded table and its store.
     pub fn new(table: Table, store: Store, conn_tab_size: u32) -> State {
         State {
-            inner: Mutex::new(Inner { table, store }),
+            inner: Mutex::new(Inner {
+                table,
+                store: Some(store),
+            }),
             conn_tab_size,
         }
+    }
+
+    /// A state that keeps the table in memory only (for tests and tools).
+    pub fn in_memory(table: Table, conn_tab_size: u32) -> State {
+        State {
+            inner: Mutex::new(Inner { table, store: None }),
+            conn_tab_size,
+        }
+    }
+
+    /// Runs `f` on the table under the lock, for counter updates that do not change the
+    /// configuration (nothing is saved).
+    pub fn with_table<R>(&self, f: impl FnOnce(&mut Table) -> R) -> R {
+        f(&mut self.lock().table)
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -150,7 +168,11 @@ impl State {
                         (resp, ok)
                     }
                 };
-                if changed && let Err(e) = inner.store.save(&inner.table) {
+                let saved = match (&inner.store, changed) {
+                    (Some(store), true) => store.save(&inner.table),
+                    _ => Ok(()),
+                };
+                if let Err(e) = saved {
                     inner.table = before;
                     let errno = match e.raw_os_error() {
                         Some(n) => Errno(n),
