@@ -23,10 +23,10 @@ fn largenum_scaling() {
     // The spec's prose shows "     1000M" (ten columns); the format `%8lluM` and the spec's
     // own worked example give nine, which is what ipvsadm prints.
     assert_eq!(num(1_000_000_000, false), "    1000M");
-    assert_eq!(num(99_999_999_999, false), "    99999M");
-    assert_eq!(num(100_000_000_000, false), "      100G");
-    assert_eq!(num(99_999_999_999_999, false), "    99999G");
-    assert_eq!(num(100_000_000_000_000, false), "      100T");
+    assert_eq!(num(99_999_999_999, false), "   99999M");
+    assert_eq!(num(100_000_000_000, false), "     100G");
+    assert_eq!(num(99_999_999_999_999, false), "   99999G");
+    assert_eq!(num(100_000_000_000_000, false), "     100T");
     assert_eq!(num(12_345, true), "    12345");
     assert_eq!(num(12_345_678, true), " 12345678");
     assert_eq!(num(123_456_789, true), " 123456789");
