@@ -167,9 +167,4 @@ mod tests {
         assert_eq!(Offline.service_name(443, "tcp").as_deref(), Some("https"));
         assert_eq!(Offline.service_port("no-such-service-x", "tcp"), None);
     }
-
-    #[test]
-    fn localhost_from_hosts_file() {
-        assert_eq!(System.host_v4("localhost"), Some(Ipv4Addr::LOCALHOST));
-    }
 }
