@@ -139,7 +139,7 @@ pub fn run(args: &[String], ctx: &mut Ctx<'_>) -> i32 {
 }
 
 fn report(ctx: &mut Ctx<'_>, e: &Exit) -> i32 {
-    let _ = write!(ctx.stderr, "{}\n", e.message);
+    let _ = writeln!(ctx.stderr, "{}", e.message);
     e.code
 }
 
