@@ -12,6 +12,7 @@
 //! the CLIs and, through `rvs-common`, the eBPF program agree on one definition.
 #![deny(unsafe_code)]
 
+pub mod conn;
 mod error;
 pub mod sched;
 pub mod stats;

@@ -272,3 +272,54 @@ fn real_server_port_rules() {
     ok(&mut b, "-E -t 10.0.0.1:80");
     assert!(ok(&mut b, "-Sn").starts_with("-A -t 10.0.0.1:80 -s wlc\n"));
 }
+
+/// Section 10.11's example line: what a current kernel reports for a master started with
+/// ipvsadm's defaults (interface eth0, everything else filled in by the kernel rules).
+#[test]
+fn daemon_line_with_kernel_defaults() {
+    let mut t = rvs_model::Table::new();
+    let cfg = rvs_model::DaemonConfig {
+        role: rvs_model::SyncRole::Master,
+        mcast_ifn: "eth0".into(),
+        syncid: 0,
+        sync_maxlen: 0,
+        mcast_group: None,
+        mcast_port: 0,
+        mcast_ttl: 0,
+    };
+    t.start_daemon(cfg, Some(1500)).unwrap();
+    let mut out = String::new();
+    rvsadm::list::daemons(&mut out, &[t.master.unwrap().config]);
+    assert_eq!(
+        out,
+        "master sync daemon (mcast=eth0, syncid=0, maxlen=1472, group=224.0.0.81, port=8848, ttl=1)\n"
+    );
+}
+
+/// Section 10.9: `-c --persistent-conn` adds the PE columns; entries without PE data keep the
+/// plain line.
+#[test]
+fn connection_listing_with_pe_columns() {
+    let mut b = InProc::new();
+    let conn = |pe: &str, data: &str| rvs_ctl::ConnView {
+        protocol: 17,
+        caddr: "10.1.0.5".parse().unwrap(),
+        cport: 5060,
+        vaddr: "10.0.0.10".parse().unwrap(),
+        vport: 5060,
+        daddr: "10.0.1.1".parse().unwrap(),
+        dport: 5060,
+        state: "UDP".into(),
+        expires: 61,
+        pe_name: pe.into(),
+        pe_data: data.into(),
+    };
+    b.conns = vec![conn("sip", "call-1@host"), conn("", "")];
+    assert_text(
+        &ok(&mut b, "-L -c -n --persistent-conn"),
+        "IPVS connection entries\n\
+         pro expire state       source             virtual            destination        pe name          pe_data\n\
+         UDP 01:01  UDP         10.1.0.5:5060      10.0.0.10:5060     10.0.1.1:5060    sip                call-1@host\n\
+         UDP 01:01  UDP         10.1.0.5:5060      10.0.0.10:5060     10.0.1.1:5060\n",
+    );
+}
