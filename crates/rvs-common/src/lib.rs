@@ -14,6 +14,7 @@
 //! assertion next to it.
 #![no_std]
 
+pub mod maps;
 pub mod tcp;
 
 /// IP protocol numbers used by IPVS services.

@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Map keys and values shared by the XDP program and `rvs-dataplane`.
+//!
+//! Every type is `#[repr(C)]` with explicit padding and a size assertion, holds integers only
+//! (no enums or bools: the kernel may hand back any byte), and keeps network byte order in
+//! fields whose names end in `_be`. Pinned maps outlive processes, so layouts are append-only:
+//! a real change renames the map.
+
+/// Most dests one service can hold in the packet path.
+pub const MAX_DESTS: usize = 64;
+/// Slots in the dest array (ids are allocated by user space).
+pub const DEST_SLOTS: u32 = 4096;
+/// Services the packet path can hold.
+pub const SVC_SLOTS: u32 = 4096;
+
+/// `af` values.
+pub const AF_V4: u8 = 4;
+/// IPv6.
+pub const AF_V6: u8 = 6;
+
+/// Scheduler ids in [`SvcVal::sched`].
+pub mod sched {
+    /// Round robin.
+    pub const RR: u32 = 1;
+    /// Weighted round robin.
+    pub const WRR: u32 = 2;
+    /// Least connection.
+    pub const LC: u32 = 3;
+    /// Weighted least connection.
+    pub const WLC: u32 = 4;
+}
+
+/// [`DestVal::flags`] bits.
+pub mod dest {
+    /// The dest is in its service (AVAILABLE).
+    pub const AVAILABLE: u32 = 0x1;
+    /// OVERLOAD (upper threshold reached).
+    pub const OVERLOAD: u32 = 0x2;
+    /// The dest's MAC address is known; without it the dest takes no new connections.
+    pub const MAC_KNOWN: u32 = 0x4;
+}
+
+/// Key of `SERVICES`: an address service.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct SvcKey {
+    /// Virtual address; IPv4 in the first four bytes, the rest zero.
+    pub addr: [u8; 16],
+    /// Virtual port, network order.
+    pub port_be: u16,
+    /// IP protocol.
+    pub proto: u8,
+    /// [`AF_V4`] or [`AF_V6`].
+    pub af: u8,
+}
+const _: () = assert!(core::mem::size_of::<SvcKey>() == 20);
+
+/// Value of `SERVICES`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SvcVal {
+    /// Index into per-service arrays (stats, scheduler state).
+    pub id: u32,
+    /// Scheduler ([`sched`]).
+    pub sched: u32,
+    /// Number of valid entries in `dests`.
+    pub ndests: u32,
+    /// `svc_flags` bits.
+    pub flags: u32,
+    /// Dest ids in list order (newest first).
+    pub dests: [u32; MAX_DESTS],
+}
+const _: () = assert!(core::mem::size_of::<SvcVal>() == 16 + 4 * MAX_DESTS);
+
+/// Value of the `DESTS` array, indexed by dest id.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestVal {
+    /// Real server address (IPv4 in the first four bytes).
+    pub addr: [u8; 16],
+    /// Weight.
+    pub weight: i32,
+    /// [`dest`] bits.
+    pub flags: u32,
+    /// Interface the dest is reached through.
+    pub ifindex: u32,
+    /// Real server port, network order.
+    pub port_be: u16,
+    /// Destination MAC.
+    pub mac: [u8; 6],
+    /// Source MAC to use (the egress interface's).
+    pub src_mac: [u8; 6],
+    /// Family.
+    pub af: u8,
+    /// Forwarding method (`conn_flags` FWD values).
+    pub fwd: u8,
+    /// Padding, zero.
+    pub _pad: [u8; 4],
+}
+const _: () = assert!(core::mem::size_of::<DestVal>() == 48);
+
+/// Value of the `DEST_CONNS` array: the dest's connection counts, updated by both sides.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DestConns {
+    /// ActiveConn (64-bit: the BPF target has 64-bit atomics only).
+    pub active: u64,
+    /// InActConn.
+    pub inactive: u64,
+}
+const _: () = assert!(core::mem::size_of::<DestConns>() == 16);
+
+/// Value of the per-CPU `SVC_STATS`, `DEST_STATS` and `TOTAL_STATS` arrays.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Connections.
+    pub conns: u64,
+    /// Input packets.
+    pub inpkts: u64,
+    /// Output packets.
+    pub outpkts: u64,
+    /// Input bytes (IP datagram bytes).
+    pub inbytes: u64,
+    /// Output bytes.
+    pub outbytes: u64,
+}
+const _: () = assert!(core::mem::size_of::<Stats>() == 40);
+
+/// Key of the `CONNS` LRU hash: the client side of a flow, as the kernel's input lookup.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ConnKey {
+    /// Client address.
+    pub caddr: [u8; 16],
+    /// Virtual address.
+    pub vaddr: [u8; 16],
+    /// Client port, network order.
+    pub cport_be: u16,
+    /// Virtual port, network order.
+    pub vport_be: u16,
+    /// Protocol.
+    pub proto: u8,
+    /// Family.
+    pub af: u8,
+    /// Padding, zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<ConnKey>() == 40);
+
+/// Value of `CONNS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ConnVal {
+    /// `bpf_ktime_get_ns` of the last packet.
+    pub last_ns: u64,
+    /// Dest id.
+    pub dest: u32,
+    /// Service id.
+    pub svc: u32,
+    /// Idle timeout in seconds.
+    pub timeout: u32,
+    /// `conn_flags` bits (method, NOOUTPUT, INACTIVE).
+    pub flags: u32,
+    /// TCP state index (`tcp::State`), 0 for UDP.
+    pub state: u8,
+    /// Padding, zero.
+    pub _pad: [u8; 7],
+}
+const _: () = assert!(core::mem::size_of::<ConnVal>() == 32);
+
+/// Index of the UDP timeout in the `TIMEOUTS` array; TCP states use their state index.
+pub const TIMEOUT_UDP: u32 = 11;
+/// Entries in the `TIMEOUTS` array.
+pub const TIMEOUT_SLOTS: u32 = 12;
+
+/// Value of the `SCHED_STATE` array (per service): rr's cursor and wrr's state.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SchedState {
+    /// Index in the dest list of the last pick, or -1 for the list head.
+    pub cursor: i32,
+    /// wrr current weight.
+    pub cw: i32,
+    /// wrr max weight minus (gcd - 1).
+    pub mw: i32,
+    /// wrr gcd.
+    pub di: i32,
+}
+const _: () = assert!(core::mem::size_of::<SchedState>() == 16);

@@ -1,0 +1,366 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+//! The rvs XDP program: LVS direct routing at the driver.
+//!
+//! What belongs here: the per-packet work only. Parse ([`parse`]), look the service and the
+//! connection up, schedule a new connection over the dests user space wrote (wlc, lc, rr),
+//! step the IPVS state machine with the tables of `rvs-common`, count, rewrite the MACs,
+//! decrement the TTL and transmit. Everything that is not for a service, or that cannot be
+//! parsed, goes to the director's stack untouched (`XDP_PASS`). User space fills the maps and
+//! sweeps expired connections; see `rvs-dataplane`.
+#![no_std]
+#![no_main]
+// The BPF target has atomic add (BPF_ATOMIC) but Rust exposes no fetch_add for it.
+#![feature(core_intrinsics)]
+#![allow(internal_features, reason = "atomic_xadd is the only way to emit BPF_ATOMIC adds")]
+
+mod parse;
+
+use aya_ebpf::bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX};
+use aya_ebpf::helpers::{bpf_ktime_get_ns, bpf_redirect};
+use aya_ebpf::macros::{map, xdp};
+use aya_ebpf::maps::{Array, HashMap, LruHashMap, PerCpuArray};
+use aya_ebpf::programs::XdpContext;
+use core::intrinsics::{AtomicOrdering, atomic_xadd};
+use rvs_common::maps::{
+    ConnKey, ConnVal, DestConns, DestVal, MAX_DESTS, SchedState, Stats, SvcKey, SvcVal, dest,
+    sched, DEST_SLOTS, SVC_SLOTS, TIMEOUT_SLOTS, TIMEOUT_UDP,
+};
+use rvs_common::tcp::{self, Direction, State};
+use rvs_common::{conn_flags, proto};
+
+
+/// Services by (family, protocol, VIP, port).
+#[map(name = "RVS_SERVICES")]
+static SERVICES: HashMap<SvcKey, SvcVal> = HashMap::with_max_entries(SVC_SLOTS, 0);
+/// Dests by id.
+#[map(name = "RVS_DESTS")]
+static DESTS: Array<DestVal> = Array::with_max_entries(DEST_SLOTS, 0);
+/// ActiveConn/InActConn by dest id, changed atomically by both sides.
+#[map(name = "RVS_DEST_CONNS")]
+static DEST_CONNS: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
+/// Connections. Sized by user space at load time (`rvsd --conn-tab-size`).
+#[map(name = "RVS_CONNS")]
+static CONNS: LruHashMap<ConnKey, ConnVal> = LruHashMap::with_max_entries(1 << 20, 0);
+/// Per-state timeouts in seconds: TCP states by index, UDP at `TIMEOUT_UDP`.
+#[map(name = "RVS_TIMEOUTS")]
+static TIMEOUTS: Array<u32> = Array::with_max_entries(TIMEOUT_SLOTS, 0);
+/// rr/wrr state per service id.
+#[map(name = "RVS_SCHED")]
+static SCHED: Array<SchedState> = Array::with_max_entries(SVC_SLOTS, 0);
+/// Counters per service id.
+#[map(name = "RVS_SVC_STATS")]
+static SVC_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(SVC_SLOTS, 0);
+/// Counters per dest id.
+#[map(name = "RVS_DEST_STATS")]
+static DEST_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(DEST_SLOTS, 0);
+/// Counters of everything (index 0).
+#[map(name = "RVS_TOTAL_STATS")]
+static TOTAL_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(1, 0);
+/// Why packets were not forwarded, by [`Reason`] (for `rvs status`).
+#[map(name = "RVS_REASONS")]
+static REASONS: PerCpuArray<u64> = PerCpuArray::with_max_entries(16, 0);
+
+/// Why a packet was passed or dropped; values index `REASONS`.
+#[derive(Clone, Copy)]
+#[repr(u32)]
+enum Reason {
+    /// Not IPv4/IPv6, not TCP/UDP, or not for a service.
+    NotService = 0,
+    /// Truncated or malformed headers.
+    Malformed = 1,
+    /// A fragment (the stack reassembles; see README).
+    Fragment = 2,
+    /// A TCP segment that cannot start a connection and has none.
+    NoConnNotSyn = 3,
+    /// No dest could take the connection.
+    NoDest = 4,
+    /// The connection's dest was removed (expire_nodest_conn=0: drop).
+    DestGone = 5,
+    /// TTL/hop limit would reach zero: the stack answers.
+    TtlExceeded = 6,
+    /// The connection table refused the entry.
+    ConnInsert = 7,
+}
+
+fn note(r: Reason) {
+    if let Some(p) = REASONS.get_ptr_mut(r as u32) {
+        // SAFETY: per-CPU slot, valid for the program's run.
+        unsafe { *p += 1 };
+    }
+}
+
+/// The entry point: every outcome is decided in `try_rvs` and mapped to an action here.
+#[xdp]
+pub fn rvs_xdp(ctx: XdpContext) -> u32 {
+    match try_rvs(&ctx) {
+        Ok(action) => action,
+        Err(reason) => {
+            note(reason);
+            match reason {
+                Reason::NoDest | Reason::DestGone => XDP_DROP,
+                _ => XDP_PASS,
+            }
+        }
+    }
+}
+
+fn count(stats: &PerCpuArray<Stats>, idx: u32, bytes: u64, new_conn: bool) {
+    if let Some(p) = stats.get_ptr_mut(idx) {
+        // SAFETY: per-CPU slot, no other writer on this CPU during the run.
+        unsafe {
+            (*p).inpkts += 1;
+            (*p).inbytes += bytes;
+            if new_conn {
+                (*p).conns += 1;
+            }
+        }
+    }
+}
+
+/// A counter in `DEST_CONNS`, changed with atomic adds.
+#[derive(Clone, Copy)]
+struct Counter(*mut u64);
+
+impl Counter {
+    fn add(self, v: i64) {
+        // SAFETY: the pointer comes from a map lookup and stays valid while the program runs.
+        unsafe { atomic_xadd::<u64, u64, { AtomicOrdering::Relaxed }>(self.0, v as u64) };
+    }
+
+    fn get(self) -> u64 {
+        // SAFETY: as above. An aligned 64-bit load is a single BPF instruction; BPF (cpu
+        // generic) has no atomic-load instruction to select.
+        unsafe { core::ptr::read_volatile(self.0) }
+    }
+}
+
+fn dest_conns(id: u32) -> Option<(Counter, Counter)> {
+    let p = DEST_CONNS.get_ptr_mut(id)?;
+    // SAFETY: array values live as long as the map.
+    unsafe { Some((Counter(&raw mut (*p).active), Counter(&raw mut (*p).inactive))) }
+}
+
+fn usable(d: &DestVal) -> bool {
+    d.weight > 0
+        && d.flags & dest::AVAILABLE != 0
+        && d.flags & dest::OVERLOAD == 0
+        && d.flags & dest::MAC_KNOWN != 0
+}
+
+/// `overhead = active << 8 + inactive` (`ip_vs_dest_conn_overhead`).
+fn overhead(id: u32) -> u64 {
+    match dest_conns(id) {
+        Some((a, i)) => (a.get() << 8) + i.get(),
+        None => 0,
+    }
+}
+
+/// wlc and lc: least overhead (per weight for wlc), ties to the first in list order.
+fn least_conn(svc: &SvcVal, weighted: bool) -> Option<u32> {
+    let mut best: Option<(u32, u64, u64)> = None; // (id, overhead, weight)
+    let n = (svc.ndests as usize).min(MAX_DESTS);
+    for i in 0..MAX_DESTS {
+        if i >= n {
+            break;
+        }
+        let id = svc.dests[i];
+        let Some(d) = DESTS.get(id) else { continue };
+        if d.flags & dest::OVERLOAD != 0 {
+            continue;
+        }
+        let oh = overhead(id);
+        let w = if weighted { d.weight.max(0) as u64 } else { 1 };
+        match best {
+            None => {
+                if usable(d) {
+                    best = Some((id, oh, w));
+                }
+            }
+            Some((_, boh, bw)) => {
+                if !usable(d) {
+                    continue;
+                }
+                if boh * w > oh * bw {
+                    best = Some((id, oh, w));
+                }
+            }
+        }
+    }
+    best.map(|b| b.0)
+}
+
+/// rr: the next usable dest after the cursor, wrapping once.
+fn round_robin(svc: &SvcVal) -> Option<u32> {
+    let st = SCHED.get_ptr_mut(svc.id)?;
+    let n = (svc.ndests as usize).min(MAX_DESTS);
+    if n == 0 {
+        return None;
+    }
+    // SAFETY: array slot valid for the map's lifetime; races between CPUs only skew the
+    // cursor, as the kernel's lock-free read of `sched_data` can.
+    let cursor = unsafe { (*st).cursor };
+    let start = if cursor < 0 { 0 } else { (cursor as usize + 1) % n };
+    for k in 0..MAX_DESTS {
+        if k >= n {
+            break;
+        }
+        let i = (start + k) % n;
+        if i >= MAX_DESTS {
+            break;
+        }
+        let id = svc.dests[i];
+        if let Some(d) = DESTS.get(id)
+            && usable(d)
+        {
+            // SAFETY: as above.
+            unsafe { (*st).cursor = i as i32 };
+            return Some(id);
+        }
+    }
+    None
+}
+
+fn schedule(svc: &SvcVal) -> Option<u32> {
+    match svc.sched {
+        sched::WLC => least_conn(svc, true),
+        sched::LC => least_conn(svc, false),
+        sched::RR => round_robin(svc),
+        _ => None,
+    }
+}
+
+fn timeout_of(state: u32) -> u32 {
+    TIMEOUTS.get(state).copied().unwrap_or(60)
+}
+
+fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
+    let pkt = parse::parse(ctx)?;
+    let key = SvcKey {
+        addr: pkt.daddr,
+        port_be: pkt.dport_be,
+        proto: pkt.proto,
+        af: pkt.af,
+    };
+    // SAFETY: read-only use of a value that user space replaces whole.
+    let svc = unsafe { SERVICES.get(&key) }.ok_or(Reason::NotService)?;
+    let ckey = ConnKey {
+        caddr: pkt.saddr,
+        vaddr: pkt.daddr,
+        cport_be: pkt.sport_be,
+        vport_be: pkt.dport_be,
+        proto: pkt.proto,
+        af: pkt.af,
+        _pad: [0; 2],
+    };
+    let now = unsafe { bpf_ktime_get_ns() };
+    let is_tcp = pkt.proto == proto::TCP;
+    let mut new_conn = false;
+
+    let existing = CONNS.get_ptr_mut(&ckey).filter(|c| {
+        // SAFETY: the entry pointer is valid during the run.
+        let c = unsafe { &**c };
+        now.saturating_sub(c.last_ns) <= c.timeout as u64 * 1_000_000_000
+    });
+    let conn: *mut ConnVal = match existing {
+        Some(c) => c,
+        None => {
+            // An expired entry that the sweeper has not removed yet: release its dest count
+            // first (only if we are the one that deletes it).
+            if let Some(old) = CONNS.get_ptr(&ckey) {
+                let old = unsafe { *old };
+                if CONNS.remove(&ckey).is_ok() {
+                    release(&old);
+                }
+            }
+            if is_tcp && (pkt.tcp_flags & tcp::flags::SYN == 0 || pkt.tcp_flags & tcp::flags::RST != 0) {
+                return Err(Reason::NoConnNotSyn);
+            }
+            let id = schedule(svc).ok_or(Reason::NoDest)?;
+            let d = DESTS.get(id).ok_or(Reason::NoDest)?;
+            let mut flags = d.fwd as u32 | conn_flags::INACTIVE;
+            if d.fwd as u32 != conn_flags::MASQ {
+                flags |= conn_flags::NOOUTPUT;
+            }
+            let v = ConnVal {
+                last_ns: now,
+                dest: id,
+                svc: svc.id,
+                timeout: 3,
+                flags,
+                state: 0,
+                _pad: [0; 7],
+            };
+            CONNS.insert(&ckey, &v, 0).map_err(|_| Reason::ConnInsert)?;
+            if let Some((_, inact)) = dest_conns(id) {
+                inact.add(1);
+            }
+            new_conn = true;
+            CONNS.get_ptr_mut(&ckey).ok_or(Reason::ConnInsert)?
+        }
+    };
+    // SAFETY: valid entry pointer for this run.
+    let c = unsafe { &mut *conn };
+    let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
+    if d.flags & dest::AVAILABLE == 0 {
+        return Err(Reason::DestGone);
+    }
+
+    // Step the state machine (input direction: DR sees client packets only).
+    if is_tcp {
+        let state = State::from_u8(c.state).unwrap_or(State::None);
+        let dir = if c.flags & conn_flags::NOOUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
+        let next = tcp::next_state(state, dir, tcp::classify(pkt.tcp_flags), false);
+        if next != state {
+            let inactive = c.flags & conn_flags::INACTIVE != 0;
+            if let Some((act, inact)) = dest_conns(c.dest) {
+                if !inactive && !next.is_active() {
+                    act.add(-1);
+                    inact.add(1);
+                    c.flags |= conn_flags::INACTIVE;
+                } else if inactive && next.is_active() {
+                    inact.add(-1);
+                    act.add(1);
+                    c.flags &= !conn_flags::INACTIVE;
+                }
+            }
+        }
+        c.state = next as u8;
+        c.timeout = timeout_of(next as u32);
+    } else {
+        c.timeout = timeout_of(TIMEOUT_UDP);
+    }
+    c.last_ns = now;
+
+    let bytes = pkt.ip_len as u64;
+    count(&SVC_STATS, c.svc, bytes, new_conn);
+    count(&DEST_STATS, c.dest, bytes, new_conn);
+    count(&TOTAL_STATS, 0, bytes, new_conn);
+
+    parse::rewrite_dr(ctx, &pkt, d).map_err(|_| Reason::TtlExceeded)?;
+    if d.ifindex != 0 && d.ifindex != unsafe { (*ctx.ctx).ingress_ifindex } {
+        return Ok(unsafe { bpf_redirect(d.ifindex, 0) } as u32);
+    }
+    Ok(XDP_TX)
+}
+
+/// Gives back the dest count of a connection entry that is going away.
+fn release(c: &ConnVal) {
+    if let Some((act, inact)) = dest_conns(c.dest) {
+        if c.flags & conn_flags::INACTIVE != 0 {
+            inact.add(-1);
+        } else {
+            act.add(-1);
+        }
+    }
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
+
+#[unsafe(link_section = "license")]
+#[unsafe(no_mangle)]
+static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
+
