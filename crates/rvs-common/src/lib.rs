@@ -12,7 +12,7 @@
 //!
 //! Map key/value layouts land here with the packet path; every `#[repr(C)]` type gets a size
 //! assertion next to it.
-#![no_std]
+#![cfg_attr(not(feature = "user"), no_std)]
 
 pub mod maps;
 pub mod tcp;

@@ -188,3 +188,22 @@ pub struct SchedState {
     pub di: i32,
 }
 const _: () = assert!(core::mem::size_of::<SchedState>() == 16);
+
+// SAFETY: every type above is `#[repr(C)]`, `Copy`, made of integers with explicit padding,
+// so any byte pattern is a valid value.
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SvcKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SvcVal {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for DestVal {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for DestConns {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for Stats {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ConnKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for ConnVal {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for SchedState {}

@@ -238,6 +238,36 @@ pub const fn next_state(state: State, dir: Direction, event: Option<Event>, secu
     tables[dir as usize][ev as usize][state as usize]
 }
 
+/// [`next_state`] on a state byte read from a map. An out-of-range byte is treated as
+/// `NONE`. The explicit range check (rather than an enum) keeps the table index visibly
+/// bounded for the BPF verifier.
+#[inline(always)]
+pub fn next_state_raw(state: u8, dir: Direction, event: Option<Event>, secure: bool) -> u8 {
+    let Some(ev) = event else {
+        return State::Close as u8;
+    };
+    let mut s = state as usize;
+    if s >= STATE_COUNT {
+        s = 0;
+    }
+    let tables = if secure { &SECURE } else { &NORMAL };
+    let row = &tables[dir as usize][ev as usize];
+    match row.get(s) {
+        Some(next) => *next as u8,
+        None => State::Close as u8,
+    }
+}
+
+/// [`State::is_active`] on a state byte, as a bit test (no table for the verifier to bound).
+#[inline(always)]
+pub fn is_active_raw(state: u8) -> bool {
+    const ACTIVE: u32 = (1 << State::Established as u32)
+        | (1 << State::SynSent as u32)
+        | (1 << State::SynRecv as u32)
+        | (1 << State::Synack as u32);
+    state < STATE_COUNT as u8 && (ACTIVE >> state) & 1 != 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -321,6 +351,38 @@ mod tests {
         assert_eq!(active, 4);
         assert_eq!(State::from_u8(10), Some(State::Synack));
         assert_eq!(State::from_u8(11), None);
+    }
+
+    #[test]
+    fn raw_matches_typed() {
+        for s in State::ALL {
+            for d in [Direction::Input, Direction::Output, Direction::InputOnly] {
+                for e in [
+                    None,
+                    Some(Event::Syn),
+                    Some(Event::Fin),
+                    Some(Event::Ack),
+                    Some(Event::Rst),
+                ] {
+                    for secure in [false, true] {
+                        assert_eq!(
+                            next_state_raw(s as u8, d, e, secure),
+                            next_state(s, d, e, secure) as u8
+                        );
+                    }
+                }
+            }
+        }
+        for v in 0..=255u8 {
+            assert_eq!(
+                is_active_raw(v),
+                State::from_u8(v).is_some_and(State::is_active)
+            );
+        }
+        assert_eq!(
+            next_state_raw(200, Direction::Input, Some(Event::Syn), false),
+            State::SynRecv as u8
+        );
     }
 
     #[test]

@@ -11,7 +11,10 @@
 #![no_main]
 // The BPF target has atomic add (BPF_ATOMIC) but Rust exposes no fetch_add for it.
 #![feature(core_intrinsics)]
-#![allow(internal_features, reason = "atomic_xadd is the only way to emit BPF_ATOMIC adds")]
+#![allow(
+    internal_features,
+    reason = "atomic_xadd is the only way to emit BPF_ATOMIC adds"
+)]
 
 mod parse;
 
@@ -22,12 +25,11 @@ use aya_ebpf::maps::{Array, HashMap, LruHashMap, PerCpuArray};
 use aya_ebpf::programs::XdpContext;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use rvs_common::maps::{
-    ConnKey, ConnVal, DestConns, DestVal, MAX_DESTS, SchedState, Stats, SvcKey, SvcVal, dest,
-    sched, DEST_SLOTS, SVC_SLOTS, TIMEOUT_SLOTS, TIMEOUT_UDP,
+    ConnKey, ConnVal, DEST_SLOTS, DestConns, DestVal, MAX_DESTS, SVC_SLOTS, SchedState, Stats,
+    SvcKey, SvcVal, TIMEOUT_SLOTS, TIMEOUT_UDP, dest, sched,
 };
-use rvs_common::tcp::{self, Direction, State};
+use rvs_common::tcp::{self, Direction};
 use rvs_common::{conn_flags, proto};
-
 
 /// Services by (family, protocol, VIP, port).
 #[map(name = "RVS_SERVICES")]
@@ -137,7 +139,24 @@ impl Counter {
 fn dest_conns(id: u32) -> Option<(Counter, Counter)> {
     let p = DEST_CONNS.get_ptr_mut(id)?;
     // SAFETY: array values live as long as the map.
-    unsafe { Some((Counter(&raw mut (*p).active), Counter(&raw mut (*p).inactive))) }
+    unsafe {
+        Some((
+            Counter(&raw mut (*p).active),
+            Counter(&raw mut (*p).inactive),
+        ))
+    }
+}
+
+const _: () = assert!(MAX_DESTS.is_power_of_two());
+
+/// The dest id at list position `i`. The mask is what lets the verifier bound the index; the
+/// volatile read stops LLVM from deleting the mask when it can prove the index small (the
+/// verifier cannot follow that proof through `%`).
+#[inline(always)]
+fn dest_at(svc: &SvcVal, i: usize) -> u32 {
+    // SAFETY: reading a local.
+    let i = unsafe { core::ptr::read_volatile(&i) } & (MAX_DESTS - 1);
+    svc.dests[i]
 }
 
 fn usable(d: &DestVal) -> bool {
@@ -156,37 +175,36 @@ fn overhead(id: u32) -> u64 {
 }
 
 /// wlc and lc: least overhead (per weight for wlc), ties to the first in list order.
+///
+/// The state is kept in plain integers: an `Option` of a tuple leaves fields undefined, which
+/// the compiler may spill and the verifier refuses to read.
 fn least_conn(svc: &SvcVal, weighted: bool) -> Option<u32> {
-    let mut best: Option<(u32, u64, u64)> = None; // (id, overhead, weight)
+    let mut found = false;
+    let mut best_id: u32 = 0;
+    let mut best_oh: u64 = 0;
+    let mut best_w: u64 = 0;
     let n = (svc.ndests as usize).min(MAX_DESTS);
     for i in 0..MAX_DESTS {
         if i >= n {
             break;
         }
-        let id = svc.dests[i];
+        let id = dest_at(svc, i);
         let Some(d) = DESTS.get(id) else { continue };
-        if d.flags & dest::OVERLOAD != 0 {
+        // Skipping OVERLOAD before the first candidate and weight 0 for it, as
+        // `ip_vs_wlc_schedule`; a later weight-0 dest cannot win the comparison.
+        if !usable(d) {
             continue;
         }
         let oh = overhead(id);
-        let w = if weighted { d.weight.max(0) as u64 } else { 1 };
-        match best {
-            None => {
-                if usable(d) {
-                    best = Some((id, oh, w));
-                }
-            }
-            Some((_, boh, bw)) => {
-                if !usable(d) {
-                    continue;
-                }
-                if boh * w > oh * bw {
-                    best = Some((id, oh, w));
-                }
-            }
+        let w = if weighted { d.weight as u64 } else { 1 };
+        if !found || best_oh * w > oh * best_w {
+            found = true;
+            best_id = id;
+            best_oh = oh;
+            best_w = w;
         }
     }
-    best.map(|b| b.0)
+    if found { Some(best_id) } else { None }
 }
 
 /// rr: the next usable dest after the cursor, wrapping once.
@@ -199,16 +217,17 @@ fn round_robin(svc: &SvcVal) -> Option<u32> {
     // SAFETY: array slot valid for the map's lifetime; races between CPUs only skew the
     // cursor, as the kernel's lock-free read of `sched_data` can.
     let cursor = unsafe { (*st).cursor };
-    let start = if cursor < 0 { 0 } else { (cursor as usize + 1) % n };
+    let start = if cursor < 0 {
+        0
+    } else {
+        (cursor as usize + 1) % n
+    };
     for k in 0..MAX_DESTS {
         if k >= n {
             break;
         }
         let i = (start + k) % n;
-        if i >= MAX_DESTS {
-            break;
-        }
-        let id = svc.dests[i];
+        let id = dest_at(svc, i);
         if let Some(d) = DESTS.get(id)
             && usable(d)
         {
@@ -272,7 +291,9 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
                     release(&old);
                 }
             }
-            if is_tcp && (pkt.tcp_flags & tcp::flags::SYN == 0 || pkt.tcp_flags & tcp::flags::RST != 0) {
+            if is_tcp
+                && (pkt.tcp_flags & tcp::flags::SYN == 0 || pkt.tcp_flags & tcp::flags::RST != 0)
+            {
                 return Err(Reason::NoConnNotSyn);
             }
             let id = schedule(svc).ok_or(Reason::NoDest)?;
@@ -307,24 +328,30 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
 
     // Step the state machine (input direction: DR sees client packets only).
     if is_tcp {
-        let state = State::from_u8(c.state).unwrap_or(State::None);
-        let dir = if c.flags & conn_flags::NOOUTPUT != 0 { Direction::InputOnly } else { Direction::Input };
-        let next = tcp::next_state(state, dir, tcp::classify(pkt.tcp_flags), false);
+        let state = c.state;
+        let dir = if c.flags & conn_flags::NOOUTPUT != 0 {
+            Direction::InputOnly
+        } else {
+            Direction::Input
+        };
+        let next = tcp::next_state_raw(state, dir, tcp::classify(pkt.tcp_flags), false);
         if next != state {
             let inactive = c.flags & conn_flags::INACTIVE != 0;
+            // SAFETY: reading a local; volatile so the range check is not folded away.
+            let active_now = tcp::is_active_raw(unsafe { core::ptr::read_volatile(&next) });
             if let Some((act, inact)) = dest_conns(c.dest) {
-                if !inactive && !next.is_active() {
+                if !inactive && !active_now {
                     act.add(-1);
                     inact.add(1);
                     c.flags |= conn_flags::INACTIVE;
-                } else if inactive && next.is_active() {
+                } else if inactive && active_now {
                     inact.add(-1);
                     act.add(1);
                     c.flags &= !conn_flags::INACTIVE;
                 }
             }
         }
-        c.state = next as u8;
+        c.state = next;
         c.timeout = timeout_of(next as u32);
     } else {
         c.timeout = timeout_of(TIMEOUT_UDP);
@@ -363,4 +390,3 @@ fn panic(_info: &core::panic::PanicInfo) -> ! {
 #[unsafe(link_section = "license")]
 #[unsafe(no_mangle)]
 static LICENSE: [u8; 13] = *b"Dual MIT/GPL\0";
-

@@ -1,0 +1,219 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The packet path seen from user space.
+//!
+//! This is the only crate that makes bpf() calls (through aya). It loads the XDP object built
+//! from `crates/rvs-ebpf`, sizes the connection table, writes services, dests and timeouts
+//! into the maps in the layouts of `rvs_common::maps`, reads counters and connections back,
+//! and runs the program on test packets with `BPF_PROG_TEST_RUN`.
+//!
+//! Status: the loader, map access and test runs exist; attaching to interfaces from `rvsd`,
+//! the sweeper and the neighbour-table MAC resolution are the next steps (README, "Known
+//! gaps").
+
+use std::path::PathBuf;
+
+use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::programs::{TestRun, TestRunOptions, Xdp};
+use aya::{Ebpf, EbpfLoader};
+use rvs_common::maps::{
+    ConnKey, ConnVal, DestConns, DestVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP,
+};
+use rvs_common::tcp::State;
+use rvs_model::Timeouts;
+
+/// Name of the XDP program in the object.
+pub const PROGRAM: &str = "rvs_xdp";
+
+/// What can go wrong, with the map or program it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The object could not be read.
+    #[error("reading the XDP object {path}: {source}")]
+    Object {
+        /// Path tried.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Loading the object (maps, BTF) failed.
+    #[error("loading the XDP object: {0}")]
+    Load(#[from] aya::EbpfError),
+    /// The program was refused (verifier) or could not run.
+    #[error("program {PROGRAM}: {0}")]
+    Program(#[from] aya::programs::ProgramError),
+    /// A map operation failed.
+    #[error("map {name}: {source}")]
+    Map {
+        /// Map name.
+        name: &'static str,
+        /// Cause.
+        source: aya::maps::MapError,
+    },
+    /// A map is missing from the object.
+    #[error("map {0} is missing from the XDP object")]
+    MissingMap(&'static str),
+}
+
+/// Where the XDP object is: `$RVS_BPF_OBJECT`, else `rvs-xdp.o` next to the running binary,
+/// else the build output of `./x` in this source tree.
+pub fn object_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("RVS_BPF_OBJECT") {
+        return p.into();
+    }
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        let p = dir.join("rvs-xdp.o");
+        if p.exists() {
+            return p;
+        }
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../rvs-ebpf/target/bpfel-unknown-none/release/rvs-xdp")
+}
+
+/// The loaded program and its maps.
+pub struct Dataplane {
+    ebpf: Ebpf,
+}
+
+fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
+    move |source| Error::Map { name, source }
+}
+
+impl Dataplane {
+    /// Loads the object at [`object_path`] with a connection table of `conn_tab_size`
+    /// entries, and loads (verifies) the program.
+    pub fn load_default(conn_tab_size: u32) -> Result<Dataplane, Error> {
+        let path = object_path();
+        let bytes = std::fs::read(&path).map_err(|source| Error::Object { path, source })?;
+        Dataplane::load(&bytes, conn_tab_size)
+    }
+
+    /// Loads an object from bytes.
+    pub fn load(object: &[u8], conn_tab_size: u32) -> Result<Dataplane, Error> {
+        let mut ebpf = EbpfLoader::new()
+            .map_max_entries("RVS_CONNS", conn_tab_size)
+            .load(object)?;
+        let prog: &mut Xdp = ebpf
+            .program_mut(PROGRAM)
+            .ok_or(Error::MissingMap(PROGRAM))?
+            .try_into()?;
+        prog.load()?;
+        let mut dp = Dataplane { ebpf };
+        dp.set_timeouts(&Timeouts::default())?;
+        Ok(dp)
+    }
+
+    fn map(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, Error> {
+        self.ebpf.map_mut(name).ok_or(Error::MissingMap(name))
+    }
+
+    fn array<T: aya::Pod>(&mut self, name: &'static str) -> Result<Array<&mut MapData, T>, Error> {
+        Array::try_from(self.map(name)?).map_err(map_err(name))
+    }
+
+    /// Writes the per-state timeouts (`--set` values for ESTABLISHED, FIN_WAIT and UDP).
+    pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<(), Error> {
+        let mut a = self.array::<u32>("RVS_TIMEOUTS")?;
+        for s in State::ALL {
+            a.set(s as u32, t.tcp_state(s), 0)
+                .map_err(map_err("RVS_TIMEOUTS"))?;
+        }
+        a.set(TIMEOUT_UDP, t.udp, 0)
+            .map_err(map_err("RVS_TIMEOUTS"))
+    }
+
+    /// Inserts or replaces a service.
+    pub fn put_service(&mut self, key: &SvcKey, val: &SvcVal) -> Result<(), Error> {
+        let name = "RVS_SERVICES";
+        let mut m: HashMap<_, SvcKey, SvcVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        m.insert(key, val, 0).map_err(map_err(name))?;
+        let mut s = self.array::<SchedState>("RVS_SCHED")?;
+        let fresh = SchedState {
+            cursor: -1,
+            ..SchedState::default()
+        };
+        s.set(val.id, fresh, 0).map_err(map_err("RVS_SCHED"))
+    }
+
+    /// Removes a service.
+    pub fn remove_service(&mut self, key: &SvcKey) -> Result<(), Error> {
+        let name = "RVS_SERVICES";
+        let mut m: HashMap<_, SvcKey, SvcVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        m.remove(key).map_err(map_err(name))
+    }
+
+    /// Writes a dest slot.
+    pub fn put_dest(&mut self, id: u32, val: &DestVal) -> Result<(), Error> {
+        self.array::<DestVal>("RVS_DESTS")?
+            .set(id, val, 0)
+            .map_err(map_err("RVS_DESTS"))
+    }
+
+    /// A dest's ActiveConn/InActConn as the packet path counts them.
+    pub fn dest_conns(&mut self, id: u32) -> Result<DestConns, Error> {
+        self.array::<DestConns>("RVS_DEST_CONNS")?
+            .get(&id, 0)
+            .map_err(map_err("RVS_DEST_CONNS"))
+    }
+
+    fn per_cpu_sum(&mut self, name: &'static str, id: u32) -> Result<Stats, Error> {
+        let a: PerCpuArray<_, Stats> =
+            PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+        let vals = a.get(&id, 0).map_err(map_err(name))?;
+        Ok(vals.iter().fold(Stats::default(), |mut acc, s| {
+            acc.conns += s.conns;
+            acc.inpkts += s.inpkts;
+            acc.outpkts += s.outpkts;
+            acc.inbytes += s.inbytes;
+            acc.outbytes += s.outbytes;
+            acc
+        }))
+    }
+
+    /// Counters of a dest, summed over CPUs.
+    pub fn dest_stats(&mut self, id: u32) -> Result<Stats, Error> {
+        self.per_cpu_sum("RVS_DEST_STATS", id)
+    }
+
+    /// Counters of a service, summed over CPUs.
+    pub fn service_stats(&mut self, id: u32) -> Result<Stats, Error> {
+        self.per_cpu_sum("RVS_SVC_STATS", id)
+    }
+
+    /// Counters of everything.
+    pub fn total_stats(&mut self) -> Result<Stats, Error> {
+        self.per_cpu_sum("RVS_TOTAL_STATS", 0)
+    }
+
+    /// Every connection entry.
+    pub fn conns(&mut self) -> Result<Vec<(ConnKey, ConnVal)>, Error> {
+        let name = "RVS_CONNS";
+        let m: HashMap<_, ConnKey, ConnVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        m.iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(name))
+    }
+
+    /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN`: the XDP action and the
+    /// packet as the program left it.
+    pub fn test_run(&mut self, packet: &[u8]) -> Result<(u32, Vec<u8>), Error> {
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(PROGRAM)
+            .ok_or(Error::MissingMap(PROGRAM))?
+            .try_into()?;
+        let mut out = vec![0u8; packet.len() + 256];
+        let r = prog.test_run(TestRunOptions {
+            data_in: Some(packet),
+            data_out: Some(&mut out),
+            ..TestRunOptions::default()
+        })?;
+        out.truncate(r.data_size_out as usize);
+        Ok((r.return_value, out))
+    }
+}
