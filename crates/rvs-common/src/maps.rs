@@ -99,7 +99,10 @@ pub struct DestVal {
 }
 const _: () = assert!(core::mem::size_of::<DestVal>() == 48);
 
-/// Value of the `DEST_CONNS` array: the dest's connection counts, updated by both sides.
+/// Value of the `DEST_CONNS` array (counts the program added, with atomic adds) and of the
+/// `DEST_SWEPT` array (counts user space took away when it expired entries; user space is its
+/// only writer). A dest's ActiveConn is `DEST_CONNS.active - DEST_SWEPT.active`, so neither
+/// side ever read-modify-writes a counter the other one changes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DestConns {
@@ -109,6 +112,11 @@ pub struct DestConns {
     pub inactive: u64,
 }
 const _: () = assert!(core::mem::size_of::<DestConns>() == 16);
+
+/// Index of `expire_nodest_conn` in the `CONFIG` array (0 or 1).
+pub const CONFIG_EXPIRE_NODEST_CONN: u32 = 0;
+/// Entries in the `CONFIG` array.
+pub const CONFIG_SLOTS: u32 = 8;
 
 /// Value of the per-CPU `SVC_STATS`, `DEST_STATS` and `TOTAL_STATS` arrays.
 #[repr(C)]

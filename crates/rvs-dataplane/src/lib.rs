@@ -12,6 +12,9 @@
 
 use std::path::PathBuf;
 
+pub mod director;
+pub mod neigh;
+
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp};
 use aya::{Ebpf, EbpfLoader};
@@ -136,6 +139,59 @@ impl Dataplane {
             ..SchedState::default()
         };
         s.set(val.id, fresh, 0).map_err(map_err("RVS_SCHED"))
+    }
+
+    /// Sets a `CONFIG_*` switch.
+    pub fn set_config(&mut self, index: u32, value: u32) -> Result<(), Error> {
+        self.array::<u32>("RVS_CONFIG")?
+            .set(index, value, 0)
+            .map_err(map_err("RVS_CONFIG"))
+    }
+
+    /// Writes a service's scheduler state (wrr's after a dest change).
+    pub fn put_sched(&mut self, svc_id: u32, st: &SchedState) -> Result<(), Error> {
+        self.array::<SchedState>("RVS_SCHED")?
+            .set(svc_id, st, 0)
+            .map_err(map_err("RVS_SCHED"))
+    }
+
+    /// Deletes a connection entry; `false` if it was already gone (the program got there
+    /// first, and released its count itself).
+    pub fn remove_conn(&mut self, key: &ConnKey) -> Result<bool, Error> {
+        let name = "RVS_CONNS";
+        let mut m: HashMap<_, ConnKey, ConnVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        match m.remove(key) {
+            Ok(()) => Ok(true),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(false),
+            Err(e) => Err(Error::Map { name, source: e }),
+        }
+    }
+
+    /// Records that user space released one connection of a dest.
+    pub fn add_swept(&mut self, dest: u32, active: bool) -> Result<(), Error> {
+        let name = "RVS_DEST_SWEPT";
+        let mut a = self.array::<DestConns>(name)?;
+        let mut v = a.get(&dest, 0).map_err(map_err(name))?;
+        if active {
+            v.active += 1;
+        } else {
+            v.inactive += 1;
+        }
+        a.set(dest, v, 0).map_err(map_err(name))
+    }
+
+    /// A dest's (ActiveConn, InActConn): counted by the program minus released by user space.
+    pub fn conn_counts(&mut self, id: u32) -> Result<(u64, u64), Error> {
+        let c = self.dest_conns(id)?;
+        let s = self
+            .array::<DestConns>("RVS_DEST_SWEPT")?
+            .get(&id, 0)
+            .map_err(map_err("RVS_DEST_SWEPT"))?;
+        Ok((
+            c.active.wrapping_sub(s.active),
+            c.inactive.wrapping_sub(s.inactive),
+        ))
     }
 
     /// Removes a service.

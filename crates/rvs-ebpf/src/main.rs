@@ -24,6 +24,7 @@ use aya_ebpf::macros::{map, xdp};
 use aya_ebpf::maps::{Array, HashMap, LruHashMap, PerCpuArray};
 use aya_ebpf::programs::XdpContext;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
+use rvs_common::maps::{CONFIG_EXPIRE_NODEST_CONN, CONFIG_SLOTS};
 use rvs_common::maps::{
     ConnKey, ConnVal, DEST_SLOTS, DestConns, DestVal, MAX_DESTS, SVC_SLOTS, SchedState, Stats,
     SvcKey, SvcVal, TIMEOUT_SLOTS, TIMEOUT_UDP, dest, sched,
@@ -40,6 +41,12 @@ static DESTS: Array<DestVal> = Array::with_max_entries(DEST_SLOTS, 0);
 /// ActiveConn/InActConn by dest id, changed atomically by both sides.
 #[map(name = "RVS_DEST_CONNS")]
 static DEST_CONNS: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
+/// Connection counts user space released when sweeping, by dest id (user space writes).
+#[map(name = "RVS_DEST_SWEPT")]
+static DEST_SWEPT: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
+/// Runtime switches (`CONFIG_*` indexes).
+#[map(name = "RVS_CONFIG")]
+static CONFIG: Array<u32> = Array::with_max_entries(CONFIG_SLOTS, 0);
 /// Connections. Sized by user space at load time (`rvsd --conn-tab-size`).
 #[map(name = "RVS_CONNS")]
 static CONNS: LruHashMap<ConnKey, ConnVal> = LruHashMap::with_max_entries(1 << 20, 0);
@@ -166,12 +173,22 @@ fn usable(d: &DestVal) -> bool {
         && d.flags & dest::MAC_KNOWN != 0
 }
 
+/// ActiveConn and InActConn of a dest: what the program counted minus what user space swept.
+fn conn_counts(id: u32) -> (u64, u64) {
+    let (a, i) = match dest_conns(id) {
+        Some((a, i)) => (a.get(), i.get()),
+        None => (0, 0),
+    };
+    match DEST_SWEPT.get(id) {
+        Some(s) => (a.wrapping_sub(s.active), i.wrapping_sub(s.inactive)),
+        None => (a, i),
+    }
+}
+
 /// `overhead = active << 8 + inactive` (`ip_vs_dest_conn_overhead`).
 fn overhead(id: u32) -> u64 {
-    match dest_conns(id) {
-        Some((a, i)) => (a.get() << 8) + i.get(),
-        None => 0,
-    }
+    let (a, i) = conn_counts(id);
+    (a << 8).wrapping_add(i)
 }
 
 /// wlc and lc: least overhead (per weight for wlc), ties to the first in list order.
@@ -239,8 +256,122 @@ fn round_robin(svc: &SvcVal) -> Option<u32> {
     None
 }
 
+/// Steps of the flattened wrr walk (one dest position, or one end-of-list turn, per step):
+/// enough for 64 dests with weights whose ratio to their gcd stays below about 1000. Beyond it
+/// the walk gives up (no dest).
+const WRR_STEPS: u32 = 65536;
+
+/// The walk's variables. They live in a per-CPU map value rather than on the stack: the
+/// verifier then treats them as unknown scalars and the callback verifies in a few passes,
+/// where stack variables make it simulate every iteration.
+#[repr(C)]
+struct WrrWalk {
+    svc: SvcVal,
+    cw: i32,
+    mw: i32,
+    di: i32,
+    cursor: i32,
+    n: i32,
+    last: i32,
+    i: i32,
+    stop: i32,
+    last_pass: u32,
+    restarted: u32,
+    /// 0 while walking, 1 found (`id`), 2 failed.
+    done: u32,
+    id: u32,
+}
+
+/// Scratch space for the wrr walk.
+#[map(name = "RVS_WRR_WALK")]
+static WRR_WALK: PerCpuArray<WrrWalk> = PerCpuArray::with_max_entries(1, 0);
+
+/// One step of `ip_vs_wrr_schedule`'s nested loops; returns 1 to end the `bpf_loop`.
+extern "C" fn wrr_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(w) = WRR_WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: per-CPU scratch value, valid while the program runs.
+    let w = unsafe { &mut *w };
+    if w.i >= 0 && w.i < w.n {
+        let id = dest_at(&w.svc, w.i as usize);
+        if let Some(d) = DESTS.get(id)
+            && d.flags & dest::OVERLOAD == 0
+            && d.flags & dest::AVAILABLE != 0
+            && d.flags & dest::MAC_KNOWN != 0
+            && d.weight >= w.cw
+        {
+            w.cursor = w.i;
+            w.id = id;
+            w.done = 1;
+            return 1;
+        }
+        if w.i == w.stop {
+            w.cursor = w.i;
+            w.done = 2;
+            return 1;
+        }
+        w.i += 1;
+        return 0;
+    }
+    w.cw -= w.di;
+    if w.cw <= 0 {
+        w.cw = w.mw;
+        if w.last_pass != 0 || w.last < 0 {
+            w.cursor = -1;
+            w.done = 2;
+            return 1;
+        }
+        w.restarted = 1;
+    }
+    w.last_pass = u32::from(w.cw <= w.di);
+    if w.last_pass != 0 && w.restarted != 0 && w.last >= 0 {
+        w.stop = w.last;
+    }
+    w.i = 0;
+    0
+}
+
+/// wrr: `ip_vs_wrr_schedule`, its nested loops flattened into one `bpf_loop` walk.
+fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
+    let st = SCHED.get_ptr_mut(svc.id)?;
+    let w = WRR_WALK.get_ptr_mut(0)?;
+    // SAFETY: map values valid while the program runs; the scratch is this CPU's.
+    let (st, w) = unsafe { (&mut *st, &mut *w) };
+    let n = (svc.ndests as i32).min(MAX_DESTS as i32);
+    if st.mw <= 0 || n == 0 {
+        return None;
+    }
+    w.svc = *svc;
+    w.cw = st.cw;
+    w.mw = st.mw;
+    w.di = st.di;
+    w.cursor = st.cursor;
+    w.n = n;
+    w.last = st.cursor;
+    w.i = if st.cursor < 0 { 0 } else { st.cursor + 1 };
+    w.stop = -2;
+    w.last_pass = 0;
+    w.restarted = 0;
+    w.done = 0;
+    w.id = 0;
+    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+    unsafe {
+        aya_ebpf::helpers::bpf_loop(
+            WRR_STEPS,
+            wrr_step as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    st.cw = w.cw;
+    st.cursor = w.cursor;
+    if w.done == 1 { Some(w.id) } else { None }
+}
+
 fn schedule(svc: &SvcVal) -> Option<u32> {
     match svc.sched {
+        sched::WRR => weighted_round_robin(svc),
         sched::WLC => least_conn(svc, true),
         sched::LC => least_conn(svc, false),
         sched::RR => round_robin(svc),
@@ -323,6 +454,16 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     let c = unsafe { &mut *conn };
     let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
     if d.flags & dest::AVAILABLE == 0 {
+        // The dest was removed. expire_nodest_conn=0 (the kernel's default): drop until the
+        // entry times out. =1: expire it now; the packet is then treated as new, which for
+        // anything but a SYN means the stack (the next packet reschedules).
+        if CONFIG.get(CONFIG_EXPIRE_NODEST_CONN).copied().unwrap_or(0) != 0 {
+            let old = *c;
+            if CONNS.remove(&ckey).is_ok() {
+                release(&old);
+            }
+            return Err(Reason::NoConnNotSyn);
+        }
         return Err(Reason::DestGone);
     }
 
@@ -379,6 +520,31 @@ fn release(c: &ConnVal) {
             act.add(-1);
         }
     }
+}
+
+/// A program that passes everything: veth peers of an interface that uses XDP_TX need an XDP
+/// program of their own to receive those frames.
+#[xdp]
+pub fn rvs_pass(_ctx: XdpContext) -> u32 {
+    XDP_PASS
+}
+
+/// The benchmark baseline: swap the MAC addresses and transmit, nothing else.
+#[xdp]
+pub fn rvs_min_tx(ctx: XdpContext) -> u32 {
+    let start = ctx.data();
+    if start + 12 > ctx.data_end() {
+        return XDP_PASS;
+    }
+    let p = start as *mut [u8; 6];
+    // SAFETY: 12 bytes checked above.
+    unsafe {
+        let dst = core::ptr::read_unaligned(p);
+        let src = core::ptr::read_unaligned(p.add(1));
+        core::ptr::write_unaligned(p, src);
+        core::ptr::write_unaligned(p.add(1), dst);
+    }
+    XDP_TX
 }
 
 #[cfg(not(test))]

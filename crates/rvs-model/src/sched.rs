@@ -92,6 +92,11 @@ impl WeightedRoundRobin {
         self.mw = max - (self.di - 1);
     }
 
+    /// `(cw, mw, di)`, for writing the state where the packet path keeps it.
+    pub fn parts(&self) -> (i32, i32, i32) {
+        (self.cw, self.mw, self.di)
+    }
+
     /// A dest was added, removed or edited (`ip_vs_wrr_dest_changed`).
     pub fn dests_changed(&mut self, dests: &[Candidate]) {
         self.cl = None;

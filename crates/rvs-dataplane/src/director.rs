@@ -1,0 +1,419 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The model, written into the packet path.
+//!
+//! [`Director`] keeps stable ids for services and dests, turns the `rvs-model` table into map
+//! entries on every change ([`Director::apply`]), expires idle connections
+//! ([`Director::sweep`]) and brings counters and connection counts back into the table
+//! ([`Director::refresh`]).
+//!
+//! What the packet path handles in this release: TCP and UDP address services, IPv4 and IPv6,
+//! not persistent, scheduled by rr, wrr, lc or wlc, with direct-routing dests. Anything else
+//! is left to the director's stack and reported in [`Director::notes`].
+
+use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
+
+use rvs_common::conn_flags;
+use rvs_common::maps::{
+    self, AF_V4, AF_V6, ConnKey, ConnVal, DestVal, MAX_DESTS, SchedState, SvcKey, SvcVal,
+};
+use rvs_model::sched::{Candidate, WeightedRoundRobin};
+use rvs_model::stats::Counters;
+use rvs_model::{FwdMethod, Protocol, ServiceKey, Table};
+
+use crate::neigh::{self, Neigh};
+use crate::{Dataplane, Error};
+
+/// A connection as `-Lc` lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnEntry {
+    /// Protocol number.
+    pub protocol: u8,
+    /// Client.
+    pub caddr: IpAddr,
+    /// Client port.
+    pub cport: u16,
+    /// Virtual address.
+    pub vaddr: IpAddr,
+    /// Virtual port.
+    pub vport: u16,
+    /// Real server.
+    pub daddr: IpAddr,
+    /// Real server port.
+    pub dport: u16,
+    /// State byte.
+    pub state: u8,
+    /// Seconds left.
+    pub expires: u32,
+}
+
+fn addr16(a: &IpAddr) -> ([u8; 16], u8) {
+    match a {
+        IpAddr::V4(v) => {
+            let mut x = [0u8; 16];
+            x[..4].copy_from_slice(&v.octets());
+            (x, AF_V4)
+        }
+        IpAddr::V6(v) => (v.octets(), AF_V6),
+    }
+}
+
+fn from16(b: &[u8; 16], af: u8) -> IpAddr {
+    if af == AF_V4 {
+        IpAddr::from([b[0], b[1], b[2], b[3]])
+    } else {
+        IpAddr::from(*b)
+    }
+}
+
+/// `CLOCK_MONOTONIC` in nanoseconds, the clock of `bpf_ktime_get_ns`.
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid out-pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+type DestKey = (ServiceKey, IpAddr, u16);
+
+/// The packet path and the bookkeeping that maps the model onto it.
+pub struct Director {
+    dp: Dataplane,
+    svc_ids: HashMap<ServiceKey, u32>,
+    dest_ids: HashMap<DestKey, u32>,
+    installed: HashMap<SvcKey, SvcVal>,
+    live_dests: HashSet<u32>,
+    neigh: HashMap<IpAddr, Neigh>,
+    /// Why parts of the configuration are not in the packet path, for `rvs status`.
+    pub notes: Vec<String>,
+}
+
+impl Director {
+    /// Wraps a loaded program.
+    pub fn new(dp: Dataplane) -> Director {
+        Director {
+            dp,
+            svc_ids: HashMap::new(),
+            dest_ids: HashMap::new(),
+            installed: HashMap::new(),
+            live_dests: HashSet::new(),
+            neigh: HashMap::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The program and maps.
+    pub fn dataplane(&mut self) -> &mut Dataplane {
+        &mut self.dp
+    }
+
+    fn id_for<K: std::hash::Hash + Eq>(
+        ids: &mut HashMap<K, u32>,
+        key: K,
+        limit: u32,
+    ) -> Option<u32> {
+        if let Some(&id) = ids.get(&key) {
+            return Some(id);
+        }
+        // Ids start at 1 and are never reused while the daemon runs, so a connection of a
+        // deleted dest can never be sent to a new one.
+        let id = ids.len() as u32 + 1;
+        (id < limit).then(|| {
+            ids.insert(key, id);
+            id
+        })
+    }
+
+    /// Resolves dest MACs (one round; call it every second).
+    pub fn resolve_neighbours(&mut self, table: &Table) -> bool {
+        let mut changed = false;
+        let addrs: HashSet<IpAddr> = table
+            .services()
+            .iter()
+            .flat_map(|s| s.dests.iter().map(|d| d.config.addr))
+            .collect();
+        self.neigh.retain(|a, _| addrs.contains(a));
+        for a in addrs {
+            let n = neigh::resolve(&a);
+            if self.neigh.get(&a) != Some(&n) {
+                self.neigh.insert(a, n);
+                changed = true;
+            }
+        }
+        changed
+    }
+
+    /// Writes the table into the maps.
+    pub fn apply(&mut self, table: &Table, expire_nodest_conn: bool) -> Result<(), Error> {
+        self.dp.set_timeouts(&table.timeouts)?;
+        self.dp.set_config(
+            maps::CONFIG_EXPIRE_NODEST_CONN,
+            u32::from(expire_nodest_conn),
+        )?;
+        let mut notes = Vec::new();
+        let mut wanted: HashMap<SvcKey, SvcVal> = HashMap::new();
+        let mut live = HashSet::new();
+        let mut wrr_states = Vec::new();
+        for s in table.services() {
+            let cfg = &s.config;
+            let ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } = cfg.key
+            else {
+                notes.push(format!(
+                    "fwmark service {}: not in the packet path yet",
+                    cfg.key.fwmark()
+                ));
+                continue;
+            };
+            let proto = match protocol {
+                Protocol::Tcp => rvs_common::proto::TCP,
+                Protocol::Udp => rvs_common::proto::UDP,
+                Protocol::Sctp => {
+                    notes.push(format!(
+                        "SCTP service {addr}:{port}: not in the packet path yet"
+                    ));
+                    continue;
+                }
+            };
+            let sched = match cfg.scheduler.as_str() {
+                "rr" => maps::sched::RR,
+                "wrr" => maps::sched::WRR,
+                "lc" => maps::sched::LC,
+                "wlc" => maps::sched::WLC,
+                other => {
+                    notes.push(format!(
+                        "{addr}:{port}: scheduler {other} not in the packet path yet"
+                    ));
+                    continue;
+                }
+            };
+            if cfg.persistent() {
+                notes.push(format!(
+                    "{addr}:{port}: persistence not in the packet path yet"
+                ));
+                continue;
+            }
+            let Some(svc_id) = Self::id_for(&mut self.svc_ids, cfg.key, maps::SVC_SLOTS) else {
+                notes.push(format!("{addr}:{port}: no service slot left"));
+                continue;
+            };
+            let mut val = SvcVal {
+                id: svc_id,
+                sched,
+                ndests: 0,
+                flags: cfg.flags,
+                dests: [0; MAX_DESTS],
+            };
+            let mut cands = Vec::new();
+            for d in &s.dests {
+                let dc = &d.config;
+                if dc.fwd != FwdMethod::Route {
+                    notes.push(format!(
+                        "{addr}:{port} -> {}: only direct routing is in the packet path yet",
+                        dc.addr
+                    ));
+                    continue;
+                }
+                if val.ndests as usize >= MAX_DESTS {
+                    notes.push(format!(
+                        "{addr}:{port}: more than {MAX_DESTS} dests; the rest get no traffic"
+                    ));
+                    break;
+                }
+                let Some(id) = Self::id_for(
+                    &mut self.dest_ids,
+                    (cfg.key, dc.addr, dc.port),
+                    maps::DEST_SLOTS,
+                ) else {
+                    notes.push(format!("{addr}:{port}: no dest slot left"));
+                    continue;
+                };
+                let (daddr, af) = addr16(&dc.addr);
+                let mut dv = DestVal {
+                    addr: daddr,
+                    weight: dc.weight,
+                    flags: maps::dest::AVAILABLE,
+                    ifindex: 0,
+                    port_be: dc.port.to_be(),
+                    mac: [0; 6],
+                    src_mac: [0; 6],
+                    af,
+                    fwd: conn_flags::DROUTE as u8,
+                    _pad: [0; 4],
+                };
+                match self.neigh.get(&dc.addr) {
+                    Some(Neigh::Known {
+                        mac,
+                        ifindex,
+                        src_mac,
+                        ..
+                    }) => {
+                        dv.flags |= maps::dest::MAC_KNOWN;
+                        dv.mac = *mac;
+                        dv.src_mac = *src_mac;
+                        dv.ifindex = *ifindex;
+                    }
+                    Some(Neigh::Unknown(why)) => notes.push(format!(
+                        "dest {}: {why}; it takes no new connections",
+                        dc.addr
+                    )),
+                    None => notes.push(format!(
+                        "dest {}: MAC address not resolved yet; it takes no new connections",
+                        dc.addr
+                    )),
+                }
+                if d.overload {
+                    dv.flags |= maps::dest::OVERLOAD;
+                }
+                self.dp.put_dest(id, &dv)?;
+                live.insert(id);
+                val.dests[val.ndests as usize] = id;
+                val.ndests += 1;
+                cands.push(Candidate {
+                    weight: dc.weight,
+                    ..Candidate::default()
+                });
+            }
+            let (vaddr, af) = addr16(&addr);
+            let key = SvcKey {
+                addr: vaddr,
+                port_be: port.to_be(),
+                proto,
+                af,
+            };
+            if sched == maps::sched::WRR {
+                wrr_states.push((key, cands));
+            }
+            wanted.insert(key, val);
+        }
+        for (key, val) in &wanted {
+            if self.installed.get(key) != Some(val) {
+                // The dest list changed: rr and wrr restart as the kernel's update hooks do.
+                self.dp.put_service(key, val)?;
+                if let Some((_, cands)) = wrr_states.iter().find(|(k, _)| k == key) {
+                    self.dp.put_sched(val.id, &wrr_state(cands))?;
+                }
+            }
+        }
+        for key in self.installed.keys() {
+            if !wanted.contains_key(key) {
+                self.dp.remove_service(key)?;
+            }
+        }
+        // Dests that left their service: their connections see a dest that is not AVAILABLE.
+        for gone in self.live_dests.difference(&live) {
+            self.dp.put_dest(*gone, &DestVal::default())?;
+        }
+        self.installed = wanted;
+        self.live_dests = live;
+        self.notes = notes;
+        Ok(())
+    }
+
+    /// Removes connection entries idle for longer than their timeout and gives their dest
+    /// counts back. Returns how many were removed.
+    pub fn sweep(&mut self) -> Result<usize, Error> {
+        let now = monotonic_ns();
+        let conns = self.dp.conns()?;
+        let mut removed = 0;
+        for (k, v) in conns {
+            if now.saturating_sub(v.last_ns) > u64::from(v.timeout) * 1_000_000_000
+                && self.dp.remove_conn(&k)?
+            {
+                self.dp
+                    .add_swept(v.dest, v.flags & conn_flags::INACTIVE == 0)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Copies counters and connection counts from the maps into the table.
+    pub fn refresh(&mut self, table: &mut Table) -> Result<(), Error> {
+        let total = self.dp.total_stats()?;
+        table.total.raw = counters(&total);
+        let svc_ids = self.svc_ids.clone();
+        let dest_ids = self.dest_ids.clone();
+        for s in table.services_mut() {
+            let Some(&sid) = svc_ids.get(&s.config.key) else {
+                continue;
+            };
+            s.stats.raw = counters(&self.dp.service_stats(sid)?);
+            let key = s.config.key;
+            for d in &mut s.dests {
+                let Some(&id) = dest_ids.get(&(key, d.config.addr, d.config.port)) else {
+                    continue;
+                };
+                d.stats.raw = counters(&self.dp.dest_stats(id)?);
+                let (a, i) = self.dp.conn_counts(id)?;
+                d.active_conns = a as u32;
+                d.inact_conns = i as u32;
+            }
+        }
+        Ok(())
+    }
+
+    /// Live connection entries.
+    pub fn conn_entries(&mut self) -> Result<Vec<ConnEntry>, Error> {
+        let now = monotonic_ns();
+        let dests: HashMap<u32, (IpAddr, u16)> = self
+            .dest_ids
+            .iter()
+            .map(|((_, a, p), id)| (*id, (*a, *p)))
+            .collect();
+        let mut out = Vec::new();
+        for (k, v) in self.dp.conns()? {
+            let idle = now.saturating_sub(v.last_ns) / 1_000_000_000;
+            let Some(left) = u64::from(v.timeout).checked_sub(idle) else {
+                continue;
+            };
+            let Some(&(daddr, dport)) = dests.get(&v.dest) else {
+                continue;
+            };
+            out.push(conn_entry(&k, &v, daddr, dport, left as u32));
+        }
+        Ok(out)
+    }
+}
+
+fn conn_entry(k: &ConnKey, v: &ConnVal, daddr: IpAddr, dport: u16, left: u32) -> ConnEntry {
+    ConnEntry {
+        protocol: k.proto,
+        caddr: from16(&k.caddr, k.af),
+        cport: u16::from_be(k.cport_be),
+        vaddr: from16(&k.vaddr, k.af),
+        vport: u16::from_be(k.vport_be),
+        daddr,
+        dport,
+        state: v.state,
+        expires: left,
+    }
+}
+
+fn counters(s: &maps::Stats) -> Counters {
+    Counters {
+        conns: s.conns,
+        inpkts: s.inpkts,
+        outpkts: s.outpkts,
+        inbytes: s.inbytes,
+        outbytes: s.outbytes,
+    }
+}
+
+/// wrr's state for a fresh dest list, computed by the model (`ip_vs_wrr_init_svc`).
+pub fn wrr_state(cands: &[Candidate]) -> SchedState {
+    let w = WeightedRoundRobin::new(cands);
+    let (cw, mw, di) = w.parts();
+    SchedState {
+        cursor: -1,
+        cw,
+        mw,
+        di,
+    }
+}

@@ -1,0 +1,119 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Dest MAC addresses from the kernel's neighbour table.
+//!
+//! For each dest the kernel is asked which interface reaches it (`ip -j route get`) and what
+//! the neighbour entry says (`ip -j neigh show`). A dest behind a gateway cannot be reached by
+//! direct routing and stays unresolved. A missing entry is requested by sending one empty UDP
+//! datagram to the dest's discard port, which makes the kernel resolve it; the next round
+//! (rvsd runs one every second) picks the answer up, and changes are followed the same way.
+
+use std::net::{IpAddr, UdpSocket};
+use std::process::Command;
+
+/// What is known about reaching a dest at layer 2.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Neigh {
+    /// Resolved.
+    Known {
+        /// Destination MAC.
+        mac: [u8; 6],
+        /// Interface index.
+        ifindex: u32,
+        /// That interface's MAC (the new source MAC).
+        src_mac: [u8; 6],
+        /// Interface name.
+        dev: String,
+    },
+    /// Not resolved (yet), with the reason for `rvs status`.
+    Unknown(String),
+}
+
+fn parse_mac(s: &str) -> Option<[u8; 6]> {
+    let mut mac = [0u8; 6];
+    let mut parts = s.split(':');
+    for b in &mut mac {
+        *b = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    parts.next().is_none().then_some(mac)
+}
+
+fn ip_json(args: &[&str]) -> Option<serde_json::Value> {
+    let out = Command::new("ip").arg("-j").args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+fn sysfs(dev: &str, file: &str) -> Option<String> {
+    std::fs::read_to_string(format!("/sys/class/net/{dev}/{file}"))
+        .ok()
+        .map(|s| s.trim().to_string())
+}
+
+/// Looks a dest up, asking the kernel to resolve it when the entry is missing.
+pub fn resolve(addr: &IpAddr) -> Neigh {
+    let a = addr.to_string();
+    let Some(route) = ip_json(&["route", "get", &a]).and_then(|v| v.get(0).cloned()) else {
+        return Neigh::Unknown(format!("no route to {a}"));
+    };
+    if route.get("gateway").is_some() {
+        return Neigh::Unknown(format!(
+            "{a} is behind a gateway: direct routing needs it on-link"
+        ));
+    }
+    let Some(dev) = route
+        .get("dev")
+        .and_then(|d| d.as_str())
+        .map(str::to_string)
+    else {
+        return Neigh::Unknown(format!("no interface for {a}"));
+    };
+    let entry = ip_json(&["neigh", "show", &a, "dev", &dev]).and_then(|v| v.get(0).cloned());
+    let state_ok = |e: &serde_json::Value| {
+        e.get("state")
+            .and_then(|s| s.as_array())
+            .is_some_and(|s| !s.iter().any(|x| x == "FAILED" || x == "INCOMPLETE"))
+    };
+    match entry {
+        Some(e) if state_ok(&e) => {
+            let mac = e.get("lladdr").and_then(|m| m.as_str()).and_then(parse_mac);
+            let ifindex = sysfs(&dev, "ifindex").and_then(|s| s.parse().ok());
+            let src_mac = sysfs(&dev, "address").as_deref().and_then(parse_mac);
+            match (mac, ifindex, src_mac) {
+                (Some(mac), Some(ifindex), Some(src_mac)) => Neigh::Known {
+                    mac,
+                    ifindex,
+                    src_mac,
+                    dev,
+                },
+                _ => Neigh::Unknown(format!("neighbour entry of {a} on {dev} is incomplete")),
+            }
+        }
+        _ => {
+            // Ask the kernel to resolve it: any packet towards the address does.
+            let bind = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            if let Ok(s) = UdpSocket::bind(bind) {
+                let _ = s.send_to(&[], (*addr, 9));
+            }
+            Neigh::Unknown(format!("resolving the MAC address of {a} on {dev}"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs() {
+        assert_eq!(parse_mac("02:00:0a:ff:00:01"), Some([2, 0, 10, 255, 0, 1]));
+        assert_eq!(parse_mac("02:00:0a:ff:00"), None);
+        assert_eq!(parse_mac("02:00:0a:ff:00:01:02"), None);
+        assert_eq!(parse_mac("zz:00:0a:ff:00:01"), None);
+    }
+}
