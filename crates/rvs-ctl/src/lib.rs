@@ -238,6 +238,9 @@ pub struct StatusView {
     pub info: Info,
     /// What the packet path is doing (e.g. "control plane only").
     pub packet_path: String,
+    /// What the packet path does not cover of the configuration, and dests it cannot reach.
+    #[serde(default)]
+    pub packet_notes: Vec<String>,
     /// Services.
     pub services: Vec<ServiceView>,
     /// Timeouts.

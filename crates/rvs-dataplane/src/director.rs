@@ -127,22 +127,24 @@ impl Director {
         })
     }
 
-    /// Resolves dest MACs (one round; call it every second).
-    pub fn resolve_neighbours(&mut self, table: &Table) -> bool {
-        let mut changed = false;
-        let addrs: HashSet<IpAddr> = table
+    /// The dest addresses whose MACs are needed.
+    pub fn dest_addrs(table: &Table) -> HashSet<IpAddr> {
+        table
             .services()
             .iter()
             .flat_map(|s| s.dests.iter().map(|d| d.config.addr))
-            .collect();
-        self.neigh.retain(|a, _| addrs.contains(a));
-        for a in addrs {
-            let n = neigh::resolve(&a);
-            if self.neigh.get(&a) != Some(&n) {
-                self.neigh.insert(a, n);
-                changed = true;
-            }
-        }
+            .collect()
+    }
+
+    /// Resolves `addrs` (slow: asks the kernel; call it without holding other locks).
+    pub fn resolve(addrs: &HashSet<IpAddr>) -> HashMap<IpAddr, Neigh> {
+        addrs.iter().map(|a| (*a, neigh::resolve(a))).collect()
+    }
+
+    /// Takes a resolution round's results; `true` if anything changed (then `apply` again).
+    pub fn set_neighbours(&mut self, n: HashMap<IpAddr, Neigh>) -> bool {
+        let changed = n != self.neigh;
+        self.neigh = n;
         changed
     }
 

@@ -16,7 +16,7 @@ pub mod director;
 pub mod neigh;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray};
-use aya::programs::{TestRun, TestRunOptions, Xdp};
+use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
     ConnKey, ConnVal, DestConns, DestVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP,
@@ -26,6 +26,10 @@ use rvs_model::Timeouts;
 
 /// Name of the XDP program in the object.
 pub const PROGRAM: &str = "rvs_xdp";
+/// The program that passes everything (for veth peers of an XDP_TX interface).
+pub const PASS_PROGRAM: &str = "rvs_pass";
+/// The benchmark baseline: swap MACs and transmit.
+pub const MIN_TX_PROGRAM: &str = "rvs_min_tx";
 
 /// What can go wrong, with the map or program it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +56,9 @@ pub enum Error {
         /// Cause.
         source: aya::maps::MapError,
     },
+    /// An interface name that cannot exist.
+    #[error("bad interface name {0:?}")]
+    Interface(String),
     /// A map is missing from the object.
     #[error("map {0} is missing from the XDP object")]
     MissingMap(&'static str),
@@ -106,6 +113,30 @@ impl Dataplane {
         let mut dp = Dataplane { ebpf };
         dp.set_timeouts(&Timeouts::default())?;
         Ok(dp)
+    }
+
+    /// Attaches `program` (this object's [`PROGRAM`], or the PASS program) to `iface`: native
+    /// mode where the driver has it, generic otherwise. Returns the mode used. The program is
+    /// detached when this `Dataplane` is dropped.
+    pub fn attach(&mut self, program: &'static str, iface: &str) -> Result<&'static str, Error> {
+        if iface.is_empty() || iface.len() > 15 || iface.contains(['\0', '/']) {
+            return Err(Error::Interface(iface.to_string()));
+        }
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(program)
+            .ok_or(Error::MissingMap(program))?
+            .try_into()?;
+        if prog.fd().is_err() {
+            prog.load()?;
+        }
+        match prog.attach(iface, XdpMode::Driver) {
+            Ok(_) => Ok("native"),
+            Err(_) => {
+                prog.attach(iface, XdpMode::Skb)?;
+                Ok("generic")
+            }
+        }
     }
 
     fn map(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, Error> {

@@ -96,6 +96,9 @@ fn human(s: &StatusView) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "rvsd {}", s.info.rvsd_version);
     let _ = writeln!(o, "packet path: {}", s.packet_path);
+    for n in &s.packet_notes {
+        let _ = writeln!(o, "  note: {n}");
+    }
     let _ = writeln!(o, "connection table: {} entries", s.info.conn_tab_size);
     let t = &s.timeouts;
     let _ = writeln!(

@@ -6,11 +6,13 @@
 //! ([`state`]), and writes the configuration atomically to its state directory after every
 //! change so that a restart, or a `kill -9`, loses nothing ([`persist`]).
 //!
-//! The XDP packet path is not part of this build: with no `--interface` the daemon runs the
-//! control plane only and says so; with one it refuses to start rather than pretend.
+//! With `--interface` it loads the XDP program (`rvs-dataplane`), attaches it, writes every
+//! change into its maps and runs the housekeeping the kernel's IPVS does with timers
+//! ([`housekeeping`]). Without, it runs the control plane only and says so.
 
 use std::path::PathBuf;
 
+pub mod housekeeping;
 pub mod persist;
 pub mod server;
 pub mod state;
@@ -18,11 +20,14 @@ pub mod state;
 /// Usage text.
 pub const USAGE: &str = "\
 usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab-size N]
+            [--expire-nodest-conn]
 
   --socket PATH        control socket (default /run/rvs/rvsd.sock)
   --state-dir DIR      where the configuration is kept (default /var/lib/rvs)
   --interface IFACE    attach the packet path to IFACE (repeatable)
   --conn-tab-size N    connection table entries, shown as (size=N) (default 1048576)
+  --expire-nodest-conn a packet of a connection whose dest was removed expires it (and is
+                       then handled as new) instead of being dropped until it times out
 ";
 
 /// Daemon options.
@@ -36,6 +41,8 @@ pub struct Options {
     pub interfaces: Vec<String>,
     /// Connection table size.
     pub conn_tab_size: u32,
+    /// The `expire_nodest_conn` sysctl.
+    pub expire_nodest_conn: bool,
 }
 
 /// Result of parsing the command line.
@@ -57,6 +64,7 @@ impl Options {
             state_dir: "/var/lib/rvs".into(),
             interfaces: Vec::new(),
             conn_tab_size: 1 << 20,
+            expire_nodest_conn: false,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -82,6 +90,7 @@ impl Options {
                         .filter(|&n| n > 0)
                         .ok_or_else(|| format!("--conn-tab-size: bad number {v:?}"))?;
                 }
+                "--expire-nodest-conn" => o.expire_nodest_conn = true,
                 "-h" | "--help" => return Ok(Parsed::Help),
                 "-V" | "--version" => return Ok(Parsed::Version),
                 _ => return Err(format!("unknown argument {arg:?}")),
@@ -98,13 +107,6 @@ pub fn log(msg: impl std::fmt::Display) {
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub fn run(opts: Options) -> anyhow::Result<()> {
-    if !opts.interfaces.is_empty() {
-        anyhow::bail!(
-            "--interface {}: this build has no XDP packet path yet; run without --interface \
-             for the control plane only",
-            opts.interfaces.join(",")
-        );
-    }
     let store = persist::Store::open(&opts.state_dir)?;
     let table = store.load()?;
     log(format_args!(
@@ -112,8 +114,16 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         opts.state_dir.display(),
         table.services().len()
     ));
-    log("no --interface given: running the control plane only (no packet path)");
-    let state = state::State::new(table, store, opts.conn_tab_size);
+    let packet = if opts.interfaces.is_empty() {
+        log("no --interface given: running the control plane only (no packet path)");
+        None
+    } else {
+        Some(state::Packet::start(&opts)?)
+    };
+    let state = std::sync::Arc::new(state::State::new(table, store, opts.conn_tab_size, packet));
+    if state.has_packet_path() {
+        housekeeping::spawn(std::sync::Arc::clone(&state));
+    }
     server::serve(&opts.socket, state)
 }
 

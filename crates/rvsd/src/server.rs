@@ -67,9 +67,8 @@ fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 /// Serves `state` on `path` until SIGTERM/SIGINT.
-pub fn serve(path: &Path, state: State) -> anyhow::Result<()> {
+pub fn serve(path: &Path, state: Arc<State>) -> anyhow::Result<()> {
     let listener = bind(path)?;
-    let state = Arc::new(state);
     let mut signals = Signals::new([SIGTERM, SIGINT]).context("installing signal handlers")?;
     {
         let state = Arc::clone(&state);

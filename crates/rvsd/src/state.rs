@@ -1,25 +1,89 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Applying requests to the table.
 //!
-//! One mutex guards the table and its store, so concurrent clients are serialised: each
-//! change is validated by `rvs-model`, applied, and saved before the next one starts. If the
-//! save fails the table is put back as it was and the client is told; memory and disk never
-//! disagree.
+//! One mutex guards the table, its store and the packet path, so concurrent clients are
+//! serialised: each change is validated by `rvs-model`, applied, saved, and written into the
+//! packet path's maps before the next one starts. If the save fails the table is put back as
+//! it was and the client is told; memory and disk never disagree. Listings first bring the
+//! packet path's counters into the table.
 
 use std::sync::{Mutex, MutexGuard};
 
-use rvs_ctl::{DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
+use rvs_ctl::{ConnView, DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
+use rvs_dataplane::director::Director;
 use rvs_model::{Errno, Service, Table};
 
 use crate::persist::Store;
+use crate::{Options, log};
 
-/// What the packet path reports in `rvs status` while it is not built.
+/// What `rvs status` says without a packet path.
 pub const PACKET_PATH: &str = "control plane only (no --interface)";
+
+/// The XDP program, attached, and what the daemon knows about it.
+pub struct Packet {
+    director: Director,
+    attached: Vec<(String, &'static str)>,
+    expire_nodest_conn: bool,
+}
+
+impl Packet {
+    /// Loads the program and attaches it to every `--interface`.
+    pub fn start(opts: &Options) -> anyhow::Result<Packet> {
+        use anyhow::Context;
+        let path = rvs_dataplane::object_path();
+        let mut dp = rvs_dataplane::Dataplane::load_default(opts.conn_tab_size)
+            .with_context(|| format!("loading the XDP program from {}", path.display()))?;
+        let mut attached = Vec::new();
+        for iface in &opts.interfaces {
+            let mode = dp
+                .attach(rvs_dataplane::PROGRAM, iface)
+                .with_context(|| format!("attaching XDP to {iface}"))?;
+            log(format_args!("XDP attached to {iface} in {mode} mode"));
+            attached.push((iface.clone(), mode));
+        }
+        Ok(Packet {
+            director: Director::new(dp),
+            attached,
+            expire_nodest_conn: opts.expire_nodest_conn,
+        })
+    }
+
+    fn describe(&self) -> String {
+        let ifaces: Vec<String> = self
+            .attached
+            .iter()
+            .map(|(i, m)| format!("{i} ({m})"))
+            .collect();
+        format!("XDP on {}", ifaces.join(", "))
+    }
+}
 
 struct Inner {
     table: Table,
     /// `None` for an in-memory state (tests, tools): nothing is saved.
     store: Option<Store>,
+    packet: Option<Packet>,
+}
+
+impl Inner {
+    /// Writes the table into the packet path; a failure is logged (the configuration stands,
+    /// and the next change or housekeeping round tries again).
+    fn push(&mut self) {
+        if let Some(p) = &mut self.packet
+            && let Err(e) = p.director.apply(&self.table, p.expire_nodest_conn)
+        {
+            log(format_args!("packet path update failed: {e}"));
+        }
+    }
+
+    /// Brings counters from the packet path into the table.
+    fn pull(&mut self) {
+        if let Some(p) = &mut self.packet
+            && let Err(e) = p.director.refresh(&mut self.table)
+        {
+            log(format_args!("reading packet path counters failed: {e}"));
+        }
+    }
 }
 
 /// The daemon's shared state.
@@ -70,12 +134,15 @@ fn service_view(s: &Service) -> ServiceView {
 
 impl State {
     /// Wraps a loaded table and its store.
-    pub fn new(table: Table, store: Store, conn_tab_size: u32) -> State {
+    pub fn new(table: Table, store: Store, conn_tab_size: u32, packet: Option<Packet>) -> State {
+        let mut inner = Inner {
+            table,
+            store: Some(store),
+            packet,
+        };
+        inner.push();
         State {
-            inner: Mutex::new(Inner {
-                table,
-                store: Some(store),
-            }),
+            inner: Mutex::new(inner),
             conn_tab_size,
         }
     }
@@ -83,8 +150,98 @@ impl State {
     /// A state that keeps the table in memory only (for tests and tools).
     pub fn in_memory(table: Table, conn_tab_size: u32) -> State {
         State {
-            inner: Mutex::new(Inner { table, store: None }),
+            inner: Mutex::new(Inner {
+                table,
+                store: None,
+                packet: None,
+            }),
             conn_tab_size,
+        }
+    }
+
+    /// Whether an XDP program is attached.
+    pub fn has_packet_path(&self) -> bool {
+        self.lock().packet.is_some()
+    }
+
+    /// Expires idle connections (housekeeping, every second).
+    pub fn sweep(&self) {
+        let mut inner = self.lock();
+        if let Some(p) = &mut inner.packet
+            && let Err(e) = p.director.sweep()
+        {
+            log(format_args!("sweeping connections failed: {e}"));
+        }
+    }
+
+    /// One round of dest MAC resolution; the slow part runs without the lock.
+    pub fn follow_neighbours(&self) {
+        let addrs = {
+            let inner = self.lock();
+            if inner.packet.is_none() {
+                return;
+            }
+            Director::dest_addrs(&inner.table)
+        };
+        let found = Director::resolve(&addrs);
+        let mut inner = self.lock();
+        let changed = match &mut inner.packet {
+            Some(p) => p.director.set_neighbours(found),
+            None => false,
+        };
+        if changed {
+            inner.push();
+        }
+    }
+
+    /// Reads counters and steps every rate estimator (every two seconds).
+    pub fn estimate(&self) {
+        let mut inner = self.lock();
+        inner.pull();
+        let t = &mut inner.table;
+        let raw = t.total.raw;
+        t.total.est.tick(&raw);
+        for s in t.services_mut() {
+            let raw = s.stats.raw;
+            s.stats.est.tick(&raw);
+            for d in &mut s.dests {
+                let raw = d.stats.raw;
+                d.stats.est.tick(&raw);
+            }
+        }
+    }
+
+    fn conn_views(inner: &mut Inner) -> Vec<ConnView> {
+        let Some(p) = &mut inner.packet else {
+            return Vec::new();
+        };
+        match p.director.conn_entries() {
+            Ok(entries) => entries
+                .into_iter()
+                .map(|c| ConnView {
+                    protocol: c.protocol,
+                    caddr: c.caddr,
+                    cport: c.cport,
+                    vaddr: c.vaddr,
+                    vport: c.vport,
+                    daddr: c.daddr,
+                    dport: c.dport,
+                    state: if c.protocol == rvs_common::proto::TCP {
+                        rvs_common::tcp::State::from_u8(c.state)
+                            .map_or("NONE", rvs_common::tcp::State::name)
+                            .to_string()
+                    } else {
+                        "UDP".to_string()
+                    },
+                    expires: c.expires,
+                    pe_name: String::new(),
+                    pe_data: String::new(),
+                })
+                .collect(),
+            Err(e) => {
+                log(format_args!("reading connections failed: {e}"));
+                Vec::new()
+            }
         }
     }
 
@@ -126,6 +283,9 @@ impl State {
             return error(Errno::EINVAL, "a batch may only hold single changes");
         }
         let mut inner = self.lock();
+        if !req.is_change() {
+            inner.pull();
+        }
         match req {
             Request::Info => Response::Info(self.info()),
             Request::ListServices => {
@@ -135,12 +295,20 @@ impl State {
                 Some(s) => Response::Service(service_view(s)),
                 None => error(Errno::ESRCH, "no such service"),
             },
-            Request::ListConns => Response::Conns(Vec::new()),
+            Request::ListConns => Response::Conns(Self::conn_views(&mut inner)),
             Request::GetTimeouts => Response::Timeouts(inner.table.timeouts),
             Request::ListDaemons => Response::Daemons(daemons(&inner.table)),
             Request::Status => Response::Status(Box::new(StatusView {
                 info: self.info(),
-                packet_path: PACKET_PATH.to_string(),
+                packet_path: inner
+                    .packet
+                    .as_ref()
+                    .map_or(PACKET_PATH.to_string(), Packet::describe),
+                packet_notes: inner
+                    .packet
+                    .as_ref()
+                    .map(|p| p.director.notes.clone())
+                    .unwrap_or_default(),
                 services: inner.table.services().iter().map(service_view).collect(),
                 timeouts: inner.table.timeouts,
                 daemons: daemons(&inner.table),
@@ -179,6 +347,9 @@ impl State {
                         None => Errno::EIO,
                     };
                     return error(errno, format!("could not save the configuration: {e}"));
+                }
+                if changed {
+                    inner.push();
                 }
                 resp
             }

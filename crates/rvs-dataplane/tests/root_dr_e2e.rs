@@ -1,0 +1,496 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Root-only: the seed setup end to end. A client, the director and three real servers share
+//! one bridge, each in a namespace of its own; the real servers hold the VIP on `lo` with the
+//! DR sysctls; rvsd runs the XDP program on the director. Real TCP connections and UDP flows,
+//! IPv4 and IPv6, must all be answered, replies must never cross the director, and rvsadm's
+//! numbers must agree with what the client sent and with the model's wlc.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use rvs_model::sched::{Candidate, wlc};
+use rvs_netns::{Guard, Netns};
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn bin(name: &str) -> PathBuf {
+    let p = PathBuf::from(env!("CARGO_BIN_EXE_rvs-xdp-pass")).with_file_name(name);
+    assert!(
+        p.exists(),
+        "{} missing: build the workspace first (./x build)",
+        p.display()
+    );
+    p
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Waits for a child to print its first line ("ready", or tcpdump's "listening on").
+fn wait_line(child: &mut std::process::Child, from_stderr: bool) {
+    let line = if from_stderr {
+        let mut r = BufReader::new(child.stderr.as_mut().unwrap());
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        l
+    } else {
+        let mut r = BufReader::new(child.stdout.as_mut().unwrap());
+        let mut l = String::new();
+        r.read_line(&mut l).unwrap();
+        l
+    };
+    assert!(!line.is_empty(), "child exited before it was ready");
+}
+
+/// A tcpdump writing to a file; stopped with SIGINT so that it flushes.
+struct Capture {
+    child: Option<std::process::Child>,
+    file: PathBuf,
+}
+
+impl Capture {
+    fn start(ns: &Netns, dev: &str, filter: &str, file: PathBuf) -> Capture {
+        let mut child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                ns.name(),
+                "tcpdump",
+                "-Z",
+                "root",
+                "--immediate-mode",
+                "-i",
+                dev,
+                "-U",
+                "-n",
+                "-w",
+                s(&file),
+                filter,
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("tcpdump (./x setup installs it)");
+        wait_line(&mut child, true);
+        Capture {
+            child: Some(child),
+            file,
+        }
+    }
+
+    /// Stops the capture and returns each frame's (IP datagram length, source port).
+    fn finish(mut self) -> Vec<(u32, u16)> {
+        let mut child = self.child.take().unwrap();
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        child.wait().unwrap();
+        ip_lengths(&std::fs::read(&self.file).unwrap())
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// (IP datagram length, source port) of the Ethernet frames in a pcap file.
+fn ip_lengths(pcap: &[u8]) -> Vec<(u32, u16)> {
+    let mut out = Vec::new();
+    let mut off = 24;
+    while off + 16 <= pcap.len() {
+        let caplen = u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
+        let f = &pcap[off + 16..off + 16 + caplen];
+        off += 16 + caplen;
+        let port = |l4: usize| u16::from_be_bytes([f[l4], f[l4 + 1]]);
+        match u16::from_be_bytes([f[12], f[13]]) {
+            0x0800 => out.push((
+                u32::from(u16::from_be_bytes([f[16], f[17]])),
+                port(14 + usize::from(f[14] & 0xf) * 4),
+            )),
+            0x86dd => out.push((40 + u32::from(u16::from_be_bytes([f[18], f[19]])), port(54))),
+            _ => {}
+        }
+    }
+    out
+}
+
+struct Lab {
+    _sw: Netns,
+    dir: Netns,
+    cl: Netns,
+    _rs: Vec<Netns>,
+    _procs: Vec<Guard>,
+    tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    fn adm(&self, args: &str) -> String {
+        let out = Command::new(bin("rvsadm"))
+            .args(args.split_whitespace())
+            .env("RVS_SOCKET", self.tmp.path().join("rvsd.sock"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "rvsadm {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    fn status(&self) -> serde_json::Value {
+        let out = Command::new(bin("rvs"))
+            .args(["status", "--json"])
+            .env("RVS_SOCKET", self.tmp.path().join("rvsd.sock"))
+            .output()
+            .unwrap();
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn build() -> Lab {
+    let tmp = tempfile::tempdir().unwrap();
+    let sw = Netns::new("sw");
+    sw.sh(&["ip", "link", "add", "br0", "type", "bridge"]);
+    sw.sh(&["ip", "link", "set", "br0", "up"]);
+    let port = |ns: &Netns, here: &str, there: &str| {
+        ns.veth(here, &sw, there);
+        sw.sh(&["ip", "link", "set", there, "master", "br0"]);
+        ns.sysctl(&format!("net.ipv6.conf.{here}.accept_dad"), "0");
+    };
+    let dir = Netns::new("dir");
+    port(&dir, "d0", "vd");
+    for a in ["10.0.0.1/24", "10.0.0.240/32"] {
+        dir.sh(&["ip", "addr", "add", a, "dev", "d0"]);
+    }
+    for a in ["fd00::1/64", "fd00::240/128"] {
+        dir.sh(&["ip", "addr", "add", a, "dev", "d0", "nodad"]);
+    }
+    let cl = Netns::new("cl");
+    port(&cl, "c0", "vc");
+    cl.sh(&["ip", "addr", "add", "10.0.0.10/24", "dev", "c0"]);
+    cl.sh(&["ip", "addr", "add", "fd00::10/64", "dev", "c0", "nodad"]);
+    // The client's stack leaves TCP checksums to the (veth) hardware; XDP_TX forwards the
+    // frame as it is, so the client computes them itself.
+    cl.sh(&["ethtool", "-K", "c0", "tx", "off"]);
+    let mut procs = Vec::new();
+    let mut rs = Vec::new();
+    for n in 1..=3 {
+        let r = Netns::new(&format!("rs{n}"));
+        port(&r, "r0", &format!("vr{n}"));
+        r.sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("10.0.0.24{n}/24"),
+            "dev",
+            "r0",
+        ]);
+        r.sh(&[
+            "ip",
+            "addr",
+            "add",
+            &format!("fd00::24{n}/64"),
+            "dev",
+            "r0",
+            "nodad",
+        ]);
+        // The DR recipe: ARP sysctls first, then the VIP on lo as a host address.
+        for ifc in ["all", "r0"] {
+            r.sysctl(&format!("net.ipv4.conf.{ifc}.arp_ignore"), "1");
+            r.sysctl(&format!("net.ipv4.conf.{ifc}.arp_announce"), "2");
+        }
+        r.sh(&[
+            "ip",
+            "addr",
+            "add",
+            "10.0.0.240/32",
+            "dev",
+            "lo",
+            "scope",
+            "host",
+        ]);
+        r.sh(&["ip", "addr", "add", "fd00::240/128", "dev", "lo", "nodad"]);
+        let name = format!("rs{n}");
+        for (kind, addr) in [
+            ("tcp-server", "[::]:8130"),
+            ("udp-server", "10.0.0.240:8130"),
+            ("udp-server", "[fd00::240]:8130"),
+        ] {
+            let mut c = r.spawn(&[s(&bin("rvs-probe")), kind, addr, &name]);
+            wait_line(&mut c, false);
+            procs.push(Guard(c));
+        }
+        rs.push(r);
+    }
+    // The director's own service, which the program must leave alone.
+    let mut own = dir.spawn(&[
+        s(&bin("rvs-probe")),
+        "tcp-server",
+        "10.0.0.1:2222",
+        "director",
+    ]);
+    wait_line(&mut own, false);
+    procs.push(Guard(own));
+    // The bridge side of the director's veth receives XDP_TX frames only with a program.
+    let mut pass = sw.spawn(&[s(&bin("rvs-xdp-pass")), "vd"]);
+    wait_line(&mut pass, false);
+    procs.push(Guard(pass));
+    let sock = tmp.path().join("rvsd.sock");
+    let rvsd = dir.spawn(&[
+        s(&bin("rvsd")),
+        "--socket",
+        s(&sock),
+        "--state-dir",
+        s(&tmp.path().join("state")),
+        "--interface",
+        "d0",
+        "--conn-tab-size",
+        "4096",
+    ]);
+    procs.push(Guard(rvsd));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "rvsd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Lab {
+        _sw: sw,
+        dir,
+        cl,
+        _rs: rs,
+        _procs: procs,
+        tmp,
+    }
+}
+
+/// The number of connections each dest (in list order) gets from wlc when connections come
+/// one at a time and each is finished (inactive) before the next.
+fn wlc_prediction(dests: usize, conns: usize) -> Vec<u64> {
+    let mut c = vec![
+        Candidate {
+            weight: 3,
+            ..Candidate::default()
+        };
+        dests
+    ];
+    let mut got = vec![0u64; dests];
+    for _ in 0..conns {
+        let i = wlc(&c).unwrap();
+        c[i].inactive += 1;
+        got[i] += 1;
+    }
+    got
+}
+
+fn stats_line(listing: &str, what: &str) -> Vec<u64> {
+    let line = listing
+        .lines()
+        .find(|l| l.contains(what))
+        .unwrap_or_else(|| panic!("{what} in\n{listing}"));
+    line.split_whitespace()
+        .skip(2)
+        .map(|n| n.parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn root_dr_seed_end_to_end() {
+    if !is_root() {
+        eprintln!("skipped: needs root (namespaces, XDP)");
+        return;
+    }
+    let lab = build();
+    for (svc, dests) in [
+        (
+            "-t 10.0.0.240:8130",
+            ["10.0.0.241:8130", "10.0.0.242:8130", "10.0.0.243:8130"],
+        ),
+        (
+            "-u 10.0.0.240:8130",
+            ["10.0.0.241:8130", "10.0.0.242:8130", "10.0.0.243:8130"],
+        ),
+        (
+            "-t [fd00::240]:8130",
+            ["[fd00::241]:8130", "[fd00::242]:8130", "[fd00::243]:8130"],
+        ),
+        (
+            "-u [fd00::240]:8130",
+            ["[fd00::241]:8130", "[fd00::242]:8130", "[fd00::243]:8130"],
+        ),
+    ] {
+        lab.adm(&format!("-A {svc} -s wlc"));
+        for d in dests {
+            lab.adm(&format!("-a {svc} -r {d} -g -w 3"));
+        }
+    }
+    // Wait until every dest's MAC is known (the director asks the kernel to resolve them).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let st = lab.status();
+        let notes = st["packet_notes"].as_array().unwrap().clone();
+        if notes.is_empty() {
+            assert!(st["packet_path"].as_str().unwrap().contains("XDP on d0"));
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "dest MACs not resolved: {notes:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let tmp = lab.tmp.path();
+    let crossing = Capture::start(
+        &lab.dir,
+        "d0",
+        "(tcp or udp) and (src port 8130 or src port 2222)",
+        tmp.join("dir.pcap"),
+    );
+    let client_tcp4 = Capture::start(
+        &lab.cl,
+        "c0",
+        "ip and tcp and dst port 8130",
+        tmp.join("ct4.pcap"),
+    );
+    let client_udp4 = Capture::start(
+        &lab.cl,
+        "c0",
+        "ip and udp and dst port 8130",
+        tmp.join("cu4.pcap"),
+    );
+
+    let probe = s(&bin("rvs-probe")).to_string();
+    let run = |args: &[&str]| -> Vec<String> {
+        let mut v = vec![probe.as_str()];
+        v.extend_from_slice(args);
+        lab.cl.sh(&v).lines().map(str::to_string).collect()
+    };
+    let tcp4 = run(&["tcp-clients", "10.0.0.240:8130", "30"]);
+    let tcp6 = run(&["tcp-clients", "[fd00::240]:8130", "9"]);
+    let udp4 = run(&["udp-clients", "10.0.0.240:8130", "30"]);
+    let udp6 = run(&["udp-clients", "[fd00::240]:8130", "9"]);
+    let own = run(&["tcp-clients", "10.0.0.1:2222", "3"]);
+
+    let crossed = crossing.finish();
+    let sent_tcp4 = client_tcp4.finish();
+    let sent_udp4 = client_udp4.finish();
+
+    // Every request answered, by a real server (the director's own service by the director).
+    for (what, answers, n) in [
+        ("tcp4", &tcp4, 30),
+        ("tcp6", &tcp6, 9),
+        ("udp4", &udp4, 30),
+        ("udp6", &udp6, 9),
+    ] {
+        assert_eq!(answers.len(), n, "{what}: {answers:?}");
+        assert!(
+            answers.iter().all(|a| a.starts_with("rs")),
+            "{what}: {answers:?}"
+        );
+    }
+    assert_eq!(own, ["director", "director", "director"]);
+    // Direct routing: no reply from the VIP ever reached the director. The capture does see
+    // the director's own replies (port 2222), so it was working.
+    assert!(
+        crossed.iter().any(|(_, p)| *p == 2222),
+        "the director capture saw nothing at all"
+    );
+    let via_director = crossed.iter().filter(|(_, p)| *p == 8130).count();
+    assert_eq!(via_director, 0, "replies crossed the director");
+
+    // wlc spreads connections as the model predicts: list order is 243, 242, 241.
+    let predicted = wlc_prediction(3, 30);
+    let count = |rs: &str, v: &[String]| v.iter().filter(|a| a.as_str() == rs).count() as u64;
+    assert_eq!(
+        [
+            count("rs3", &tcp4),
+            count("rs2", &tcp4),
+            count("rs1", &tcp4)
+        ]
+        .to_vec(),
+        predicted,
+        "TCP connections per real server (rs3, rs2, rs1)"
+    );
+
+    // rvsadm agrees with what the client sent.
+    let stats = lab.adm("-L -n --stats --exact -t 10.0.0.240:8130");
+    let svc = stats_line(&stats, "TCP  10.0.0.240:8130");
+    assert_eq!(svc[0], 30, "Conns\n{stats}");
+    assert_eq!(svc[1], sent_tcp4.len() as u64, "InPkts\n{stats}");
+    assert_eq!(
+        svc[3],
+        sent_tcp4.iter().map(|l| u64::from(l.0)).sum::<u64>(),
+        "InBytes\n{stats}"
+    );
+    assert_eq!((svc[2], svc[4]), (0, 0), "OutPkts/OutBytes stay 0 in DR");
+    for (n, want) in [(3, predicted[0]), (2, predicted[1]), (1, predicted[2])] {
+        let d = stats_line(&stats, &format!("-> 10.0.0.24{n}:8130"));
+        assert_eq!(d[0], want, "Conns of rs{n}\n{stats}");
+    }
+    let ustats = lab.adm("-L -n --stats --exact -u 10.0.0.240:8130");
+    let u = stats_line(&ustats, "UDP  10.0.0.240:8130");
+    assert_eq!(
+        (u[0], u[1]),
+        (30, sent_udp4.len() as u64),
+        "UDP Conns/InPkts\n{ustats}"
+    );
+    assert_eq!(u[3], sent_udp4.iter().map(|l| u64::from(l.0)).sum::<u64>());
+
+    // Finished DR connections wait in FIN_WAIT: inactive. UDP flows are always inactive.
+    let plain = lab.adm("-Ln");
+    let mut inact = 0;
+    for line in plain.lines().filter(|l| l.starts_with("  -> 10.0.0.24")) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(f[4], "0", "ActiveConn\n{plain}");
+        inact += f[5].parse::<u64>().unwrap();
+    }
+    assert_eq!(inact, 60, "InActConn over the IPv4 services\n{plain}");
+    let conns = lab.adm("-Lnc");
+    let tcp_entries: Vec<&str> = conns
+        .lines()
+        .filter(|l| l.starts_with("TCP") && l.contains("10.0.0.240:8130"))
+        .collect();
+    assert_eq!(tcp_entries.len(), 30, "{conns}");
+    assert!(
+        tcp_entries.iter().all(|l| l.contains("FIN_WAIT")),
+        "{conns}"
+    );
+    assert_eq!(
+        conns.lines().filter(|l| l.starts_with("UDP")).count(),
+        39,
+        "{conns}"
+    );
+    // The director's own traffic is in no service's counters.
+    let total: u64 = [
+        "-t 10.0.0.240:8130",
+        "-u 10.0.0.240:8130",
+        "-t [fd00::240]:8130",
+        "-u [fd00::240]:8130",
+    ]
+    .iter()
+    .map(|svc| {
+        let l = lab.adm(&format!("-L -n --stats --exact {svc}"));
+        stats_line(
+            &l,
+            if svc.contains("::") {
+                "[fd00::240]"
+            } else {
+                "10.0.0.240"
+            },
+        )[1]
+    })
+    .sum();
+    assert_eq!(total, lab.status()["total"]["inpkts"].as_u64().unwrap());
+}
