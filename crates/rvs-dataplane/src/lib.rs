@@ -276,6 +276,18 @@ impl Dataplane {
         self.per_cpu_sum("RVS_TOTAL_STATS", 0)
     }
 
+    /// One connection entry.
+    pub fn conn(&mut self, key: &ConnKey) -> Result<Option<ConnVal>, Error> {
+        let name = "RVS_CONNS";
+        let m: HashMap<_, ConnKey, ConnVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        match m.get(key, 0) {
+            Ok(v) => Ok(Some(v)),
+            Err(aya::maps::MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(Error::Map { name, source: e }),
+        }
+    }
+
     /// Every connection entry.
     pub fn conns(&mut self) -> Result<Vec<(ConnKey, ConnVal)>, Error> {
         let name = "RVS_CONNS";

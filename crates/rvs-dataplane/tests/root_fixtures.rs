@@ -1,171 +1,452 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Root-only: the XDP program under `BPF_PROG_TEST_RUN`. Each case builds a packet, runs the
-//! loaded program, and checks the action, the output bytes and the maps.
+//! Root-only: the XDP program under `BPF_PROG_TEST_RUN`, as a fixture table. Each row is a
+//! packet built here, the action and output bytes expected, and the connection entry expected
+//! afterwards; rows run in order on one loaded program, so the table also walks connections
+//! through their states.
 
-use rvs_common::maps::{self, AF_V4, DestVal, MAX_DESTS, SvcKey, SvcVal};
-use rvs_common::{conn_flags, proto, tcp};
+mod common;
+
+use common::*;
+use rvs_common::maps::{self, DestVal};
+use rvs_common::tcp::State;
+use rvs_common::tcp::flags::{ACK, FIN, RST, SYN};
+use rvs_common::{conn_flags, proto};
 use rvs_dataplane::Dataplane;
 
-const XDP_DROP: u32 = 1;
-const XDP_PASS: u32 = 2;
-const XDP_TX: u32 = 3;
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Expect {
+    /// XDP_TX to the dest with this id, frame rewritten for DR.
+    Fwd(u32),
+    /// XDP_PASS, frame untouched.
+    Pass,
+    /// XDP_DROP.
+    Drop,
 }
 
-const CLIENT_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x10];
-const DIRECTOR_MAC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
-const VIP: [u8; 4] = [10, 0, 0, 240];
-const CLIENT: [u8; 4] = [10, 0, 0, 10];
-
-fn rs_mac(n: u8) -> [u8; 6] {
-    [0x02, 0, 0, 0, 0, 0x40 + n]
+/// What the flow's connection entry must look like after the row.
+#[derive(Clone, Copy, Debug)]
+enum After {
+    /// No entry.
+    NoConn,
+    /// An entry on this dest, in this state (byte), with this timeout.
+    Conn(u32, u8, u32),
+    /// Not checked.
+    Any,
 }
 
-fn csum(data: &[u8]) -> u16 {
-    let mut s: u32 = 0;
-    for c in data.chunks(2) {
-        s += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
-    }
-    while s > 0xffff {
-        s = (s & 0xffff) + (s >> 16);
-    }
-    !(s as u16)
-}
-
-/// An Ethernet + IPv4 + TCP frame from the client to the VIP.
-fn tcp4(sport: u16, dport: u16, flags: u8, payload: &[u8], ttl: u8) -> Vec<u8> {
-    let mut f = Vec::new();
-    f.extend_from_slice(&DIRECTOR_MAC);
-    f.extend_from_slice(&CLIENT_MAC);
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let tot = 20 + 20 + payload.len();
-    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0x40, 0, ttl, proto::TCP, 0, 0];
-    ip[2..4].copy_from_slice(&(tot as u16).to_be_bytes());
-    ip.extend_from_slice(&CLIENT);
-    ip.extend_from_slice(&VIP);
-    let c = csum(&ip);
-    ip[10..12].copy_from_slice(&c.to_be_bytes());
-    let mut t = Vec::new();
-    t.extend_from_slice(&sport.to_be_bytes());
-    t.extend_from_slice(&dport.to_be_bytes());
-    t.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-    t.extend_from_slice(payload);
-    let mut pseudo = Vec::new();
-    pseudo.extend_from_slice(&CLIENT);
-    pseudo.extend_from_slice(&VIP);
-    pseudo.extend_from_slice(&[0, proto::TCP]);
-    pseudo.extend_from_slice(&(t.len() as u16).to_be_bytes());
-    pseudo.extend_from_slice(&t);
-    let c = csum(&pseudo);
-    t[16..18].copy_from_slice(&c.to_be_bytes());
-    f.extend_from_slice(&ip);
-    f.extend_from_slice(&t);
-    f
-}
-
-fn v4(a: [u8; 4]) -> [u8; 16] {
-    let mut x = [0u8; 16];
-    x[..4].copy_from_slice(&a);
-    x
-}
-
-/// The seed: VIP 10.0.0.240:8130 wlc, three DR dests of weight 3, added 241, 242, 243.
 fn seeded() -> Dataplane {
-    let mut dp = Dataplane::load_default(4096).expect("load the XDP program");
-    let mut dests = [0u32; MAX_DESTS];
-    // List order is newest first: 243 (id 3), 242 (id 2), 241 (id 1).
-    for (slot, n) in [(0, 3u8), (1, 2), (2, 1)] {
-        dests[slot] = u32::from(n);
-        dp.put_dest(
-            u32::from(n),
-            &DestVal {
-                addr: v4([10, 0, 0, 240 + n]),
-                weight: 3,
-                flags: maps::dest::AVAILABLE | maps::dest::MAC_KNOWN,
-                ifindex: 0,
-                port_be: 8130u16.to_be(),
-                mac: rs_mac(n),
-                src_mac: DIRECTOR_MAC,
-                af: AF_V4,
-                fwd: conn_flags::DROUTE as u8,
-                _pad: [0; 4],
-            },
+    let mut dp = load();
+    for (svc_id, v6, proto, ids) in [
+        (1, false, proto::TCP, [3u32, 2, 1]),
+        (2, false, proto::UDP, [13, 12, 11]),
+        (3, true, proto::TCP, [23, 22, 21]),
+    ] {
+        for id in ids {
+            dp.put_dest(id, &dest(id, v6, 3)).unwrap();
+        }
+        dp.put_service(
+            &svc_key(v6, proto),
+            &svc_val(svc_id, maps::sched::WLC, &ids),
         )
         .unwrap();
     }
-    dp.put_service(
-        &SvcKey {
-            addr: v4(VIP),
-            port_be: 8130u16.to_be(),
-            proto: proto::TCP,
-            af: AF_V4,
-        },
-        &SvcVal {
-            id: 1,
-            sched: maps::sched::WLC,
-            ndests: 3,
-            flags: 0,
-            dests,
-        },
-    )
-    .unwrap();
     dp
 }
 
-#[test]
-fn root_syn_is_scheduled_rewritten_and_counted() {
-    if !is_root() {
-        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
-        return;
+fn row(dp: &mut Dataplane, name: &str, p: &Pkt, frame: &[u8], expect: Expect, after: After) {
+    let (action, out) = dp.test_run(frame).unwrap();
+    match expect {
+        Expect::Fwd(id) => {
+            assert_eq!(action, XDP_TX, "{name}: action");
+            assert_eq!(out, forwarded(frame, id), "{name}: output bytes");
+            if !p.v6 {
+                let ihl = usize::from(out[14] & 0xf) * 4;
+                assert_eq!(csum(&out[14..14 + ihl]), 0, "{name}: IPv4 checksum");
+            }
+        }
+        Expect::Pass => {
+            assert_eq!(action, XDP_PASS, "{name}: action");
+            assert_eq!(out, frame, "{name}: a passed frame is untouched");
+        }
+        Expect::Drop => assert_eq!(action, XDP_DROP, "{name}: action"),
     }
-    let mut dp = seeded();
-    let syn = tcp4(40000, 8130, tcp::flags::SYN, b"", 64);
-    let (action, out) = dp.test_run(&syn).unwrap();
-    assert_eq!(action, XDP_TX);
-    // wlc with equal load picks the first dest in list order: 10.0.0.243.
-    assert_eq!(&out[0..6], &rs_mac(3));
-    assert_eq!(&out[6..12], &DIRECTOR_MAC);
-    assert_eq!(out[22], 63, "TTL decremented");
-    assert_eq!(csum(&out[14..34]), 0, "IPv4 header checksum still valid");
-    assert_eq!(&out[34..], &syn[34..], "TCP untouched");
-    let conns = dp.conns().unwrap();
-    assert_eq!(conns.len(), 1);
-    assert_eq!(conns[0].1.dest, 3);
-    assert_eq!(conns[0].1.state, tcp::State::SynRecv as u8);
-    assert_eq!(conns[0].1.timeout, 60);
-    assert_eq!(dp.dest_conns(3).unwrap().active, 1);
-    assert_eq!(dp.dest_conns(3).unwrap().inactive, 0);
-    let st = dp.dest_stats(3).unwrap();
-    assert_eq!((st.conns, st.inpkts, st.inbytes), (1, 1, 40));
-    // The next SYN from another port goes to the next least-loaded dest.
-    let (_, out) = dp
-        .test_run(&tcp4(40001, 8130, tcp::flags::SYN, b"", 64))
-        .unwrap();
-    assert_eq!(&out[0..6], &rs_mac(2));
+    let got = dp.conn(&p.key()).unwrap();
+    match after {
+        After::NoConn => assert!(got.is_none(), "{name}: unexpected entry {got:?}"),
+        After::Conn(dest, state, timeout) => {
+            let c = got.unwrap_or_else(|| panic!("{name}: no entry"));
+            assert_eq!(
+                (c.dest, c.state, c.timeout),
+                (dest, state, timeout),
+                "{name}: entry {c:?}"
+            );
+        }
+        After::Any => {}
+    }
+}
+
+fn s(x: State) -> u8 {
+    x as u8
 }
 
 #[test]
-fn root_not_for_a_service_passes() {
+fn root_fixture_table() {
     if !is_root() {
         eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
         return;
     }
     let mut dp = seeded();
-    let ssh = tcp4(40000, 22, tcp::flags::SYN, b"", 64);
-    let (action, out) = dp.test_run(&ssh).unwrap();
-    assert_eq!((action, out), (XDP_PASS, ssh));
-    let ack = tcp4(40000, 8130, tcp::flags::ACK, b"data", 64);
+    let a = |f: u8| Pkt::tcp(40000, f);
+    let mut data = a(ACK | 0x08);
+    data.payload = b"GET / HTTP/1.0\r\n\r\n".to_vec();
+    let b = |f: u8| Pkt::tcp(40001, f);
+    let mut opts = Pkt::tcp(40002, SYN);
+    opts.ip_opts = vec![1, 1, 1, 0]; // NOP NOP NOP EOL
+    let mut v6hop = Pkt::tcp(40003, SYN).v6();
+    v6hop.ext = vec![(0, vec![1, 4, 0, 0, 0, 0])]; // hop-by-hop with PadN
+    let mut frag_mf = Pkt::udp(40004);
+    frag_mf.frag = 0x2000;
+    let mut frag_off = Pkt::udp(40005);
+    frag_off.frag = 0x0010;
+    let mut v6frag = Pkt::udp(40006).v6();
+    v6frag.ext = vec![(44, vec![0, 0, 0, 0, 0, 1])];
+    let mut ttl1 = Pkt::tcp(40007, SYN);
+    ttl1.ttl = 1;
+    let ssh = Pkt {
+        dport: 22,
+        ..Pkt::tcp(40008, SYN)
+    };
+    let stray = Pkt::tcp(40009, ACK);
+    let synrst = Pkt::tcp(40010, SYN | RST);
+
+    let rows: Vec<(&str, Pkt, Expect, After)> = vec![
+        // A DR connection through its states (INPUT-ONLY table).
+        (
+            "SYN schedules by wlc: first in list order",
+            a(SYN),
+            Expect::Fwd(3),
+            After::Conn(3, s(State::SynRecv), 60),
+        ),
+        (
+            "ACK establishes",
+            a(ACK),
+            Expect::Fwd(3),
+            After::Conn(3, s(State::Established), 900),
+        ),
+        (
+            "data stays established",
+            data.clone(),
+            Expect::Fwd(3),
+            After::Conn(3, s(State::Established), 900),
+        ),
+        (
+            "FIN goes to FIN_WAIT",
+            a(FIN | ACK),
+            Expect::Fwd(3),
+            After::Conn(3, s(State::FinWait), 120),
+        ),
+        (
+            "last ACK stays in FIN_WAIT",
+            a(ACK),
+            Expect::Fwd(3),
+            After::Conn(3, s(State::FinWait), 120),
+        ),
+        (
+            "RST closes",
+            a(RST),
+            Expect::Fwd(3),
+            After::Conn(3, s(State::Close), 10),
+        ),
+        // A new SYN on a CLOSE entry is scheduled afresh (conn_reuse_mode=1). The old entry is
+        // expired first, giving its count back, so wlc sees three idle dests again.
+        (
+            "SYN on a closed entry is rescheduled",
+            a(SYN),
+            Expect::Fwd(3),
+            After::Conn(3, s(State::SynRecv), 60),
+        ),
+        (
+            "second flow goes to the least loaded",
+            b(SYN),
+            Expect::Fwd(2),
+            After::Conn(2, s(State::SynRecv), 60),
+        ),
+        (
+            "RST in SYN_RECV stays SYN_RECV",
+            b(RST),
+            Expect::Fwd(2),
+            After::Conn(2, s(State::SynRecv), 60),
+        ),
+        (
+            "UDP flow",
+            Pkt::udp(40000),
+            Expect::Fwd(13),
+            After::Conn(13, 0, 300),
+        ),
+        (
+            "UDP refreshes",
+            Pkt::udp(40000),
+            Expect::Fwd(13),
+            After::Conn(13, 0, 300),
+        ),
+        (
+            "IPv6 SYN",
+            Pkt::tcp(40000, SYN).v6(),
+            Expect::Fwd(23),
+            After::Conn(23, s(State::SynRecv), 60),
+        ),
+        (
+            "IPv6 with a hop-by-hop header",
+            v6hop.clone(),
+            Expect::Fwd(22),
+            After::Conn(22, s(State::SynRecv), 60),
+        ),
+        (
+            "IPv4 with options",
+            opts.clone(),
+            Expect::Fwd(1),
+            After::Conn(1, s(State::SynRecv), 60),
+        ),
+        // Not ours: the director's stack gets them untouched.
+        (
+            "not a service (port 22)",
+            ssh.clone(),
+            Expect::Pass,
+            After::NoConn,
+        ),
+        (
+            "non-SYN without an entry",
+            stray.clone(),
+            Expect::Pass,
+            After::NoConn,
+        ),
+        (
+            "SYN+RST creates nothing",
+            synrst.clone(),
+            Expect::Pass,
+            After::NoConn,
+        ),
+        (
+            "IPv4 fragment (MF)",
+            frag_mf.clone(),
+            Expect::Pass,
+            After::NoConn,
+        ),
+        (
+            "IPv4 fragment (offset)",
+            frag_off.clone(),
+            Expect::Pass,
+            After::NoConn,
+        ),
+        (
+            "IPv6 fragment header",
+            v6frag.clone(),
+            Expect::Pass,
+            After::NoConn,
+        ),
+        // As in IPVS, the entry is made and counted before transmission finds the TTL spent;
+        // the frame then goes untouched to the stack, which sends the time-exceeded error.
+        (
+            "TTL 1: the stack answers",
+            ttl1.clone(),
+            Expect::Pass,
+            After::Conn(3, s(State::SynRecv), 60),
+        ),
+    ];
+    for (name, p, expect, after) in &rows {
+        row(&mut dp, name, p, &p.build(), *expect, *after);
+    }
+
+    // Truncated and malformed headers: passed untouched, never forwarded, no entry.
+    let good = Pkt::tcp(40011, SYN);
+    let frame = good.build();
+    let mut bad: Vec<(&str, Vec<u8>)> = vec![
+        // (BPF_PROG_TEST_RUN refuses frames shorter than an Ethernet header.)
+        ("Ethernet header only", frame[..14].to_vec()),
+        ("frame cut inside the IPv4 header", frame[..30].to_vec()),
+        ("frame cut inside the TCP header", frame[..44].to_vec()),
+    ];
+    let mut f = frame.clone();
+    f[14] = 0x44; // IHL 4
+    bad.push(("IPv4 header length below 20", f));
+    let mut f = frame.clone();
+    f[16..18].copy_from_slice(&200u16.to_be_bytes());
+    bad.push(("IPv4 total length beyond the frame", f));
+    let mut f = frame.clone();
+    f[14] = 0x65;
+    bad.push(("IP version 6 in an IPv4 frame", f));
+    let mut f = frame.clone();
+    f[46] = 0x40; // TCP data offset 4
+    bad.push(("TCP data offset below 5", f));
+    let mut u = Pkt::udp(40011).build();
+    u[38..40].copy_from_slice(&4u16.to_be_bytes());
+    bad.push(("UDP length below 8", u));
+    let mut f = Pkt::tcp(40011, SYN).v6().build();
+    f[18..20].copy_from_slice(&500u16.to_be_bytes());
+    bad.push(("IPv6 payload length beyond the frame", f));
+    for (name, f) in &bad {
+        row(&mut dp, name, &good, f, Expect::Pass, After::NoConn);
+    }
+
+    // Counters: per dest, per service and in total, in IP datagram bytes; DR counts no output.
+    let st = dp.dest_stats(3).unwrap();
     assert_eq!(
-        dp.test_run(&ack).unwrap().0,
-        XDP_PASS,
-        "non-SYN without a conn"
+        st.conns, 3,
+        "dest 3: flow A, its rescheduled successor, the TTL-1 flow"
     );
-    let mut cut = tcp4(40000, 8130, tcp::flags::SYN, b"", 64);
-    cut.truncate(40);
-    assert_eq!(dp.test_run(&cut).unwrap().0, XDP_PASS, "truncated");
-    assert!(dp.conns().unwrap().is_empty());
-    let _ = XDP_DROP;
+    let bytes: u64 = [
+        a(SYN),
+        a(ACK),
+        data,
+        a(FIN | ACK),
+        a(ACK),
+        a(RST),
+        a(SYN),
+        ttl1,
+    ]
+    .iter()
+    .map(|p| p.build().len() as u64 - 14)
+    .sum();
+    assert_eq!((st.inpkts, st.inbytes), (8, bytes));
+    assert_eq!((st.outpkts, st.outbytes), (0, 0));
+    let svc = dp.service_stats(1).unwrap();
+    assert_eq!((svc.conns, svc.inpkts), (5, 11));
+    let total = dp.total_stats().unwrap();
+    assert_eq!(total.conns, 8);
+
+    // Connection counts as the kernel keeps them: SYN_RECV is active, CLOSE and UDP inactive.
+    assert_eq!(
+        dp.conn_counts(3).unwrap(),
+        (2, 0),
+        "dest 3: two SYN_RECV entries"
+    );
+    for id in [2, 1] {
+        assert_eq!(
+            dp.conn_counts(id).unwrap(),
+            (1, 0),
+            "dest {id}: one SYN_RECV entry"
+        );
+    }
+    assert_eq!(dp.conn_counts(13).unwrap(), (0, 1));
+}
+
+/// Weight 0 takes no new connections but keeps its old ones; a removed dest's connections
+/// are dropped (expire_nodest_conn=0) or expired and passed on (=1); an unresolved MAC takes
+/// no new connections; no usable dest means drop.
+#[test]
+fn root_dest_changes() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let mut dp = seeded();
+    let f1 = Pkt::tcp(41000, SYN);
+    row(
+        &mut dp,
+        "to dest 3",
+        &f1,
+        &f1.build(),
+        Expect::Fwd(3),
+        After::Any,
+    );
+    dp.put_dest(3, &dest(3, false, 0)).unwrap();
+    let ack = Pkt::tcp(41000, ACK);
+    row(
+        &mut dp,
+        "weight 0 keeps its connection",
+        &ack,
+        &ack.build(),
+        Expect::Fwd(3),
+        After::Conn(3, s(State::Established), 900),
+    );
+    let f2 = Pkt::tcp(41001, SYN);
+    row(
+        &mut dp,
+        "weight 0 takes no new one",
+        &f2,
+        &f2.build(),
+        Expect::Fwd(2),
+        After::Any,
+    );
+    let mut unresolved = dest(1, false, 3);
+    unresolved.flags &= !maps::dest::MAC_KNOWN;
+    dp.put_dest(1, &unresolved).unwrap();
+    let f3 = Pkt::tcp(41002, SYN);
+    row(
+        &mut dp,
+        "unresolved MAC takes no new one",
+        &f3,
+        &f3.build(),
+        Expect::Fwd(2),
+        After::Any,
+    );
+    // Remove dest 2 (what rvs-dataplane writes for a deleted dest).
+    dp.put_dest(2, &DestVal::default()).unwrap();
+    let f2ack = Pkt::tcp(41001, ACK);
+    row(
+        &mut dp,
+        "removed dest: dropped",
+        &f2ack,
+        &f2ack.build(),
+        Expect::Drop,
+        After::Conn(2, s(State::SynRecv), 60),
+    );
+    let f4 = Pkt::tcp(41003, SYN);
+    row(
+        &mut dp,
+        "no usable dest: dropped",
+        &f4,
+        &f4.build(),
+        Expect::Drop,
+        After::NoConn,
+    );
+    assert_eq!(dp.conn_counts(2).unwrap(), (2, 0), "flows 2 and 3");
+    dp.set_config(maps::CONFIG_EXPIRE_NODEST_CONN, 1).unwrap();
+    row(
+        &mut dp,
+        "expire_nodest_conn=1: expired, to the stack",
+        &f2ack,
+        &f2ack.build(),
+        Expect::Pass,
+        After::NoConn,
+    );
+    assert_eq!(
+        dp.conn_counts(2).unwrap(),
+        (1, 0),
+        "the expired entry gave its count back"
+    );
+    let _ = conn_flags::DROUTE;
+}
+
+/// The sweeper's view: an entry idle past its timeout is removed by user space, which gives
+/// the dest count back through the swept counters.
+#[test]
+fn root_sweep_releases_counts() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let mut dp = seeded();
+    let mut t = rvs_model::Timeouts::default();
+    t.set(0, 0, 1).unwrap();
+    dp.set_timeouts(&t).unwrap();
+    let u = Pkt::udp(42000);
+    row(
+        &mut dp,
+        "UDP with a 1 s timeout",
+        &u,
+        &u.build(),
+        Expect::Fwd(13),
+        After::Conn(13, 0, 1),
+    );
+    assert_eq!(dp.conn_counts(13).unwrap(), (0, 1));
+    let mut director = rvs_dataplane::director::Director::new(dp);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while director.sweep().unwrap() == 0 {
+        assert!(std::time::Instant::now() < deadline, "entry never expired");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let dp = director.dataplane();
+    assert!(dp.conn(&u.key()).unwrap().is_none());
+    assert_eq!(dp.conn_counts(13).unwrap(), (0, 0));
 }

@@ -29,7 +29,7 @@ use rvs_common::maps::{
     ConnKey, ConnVal, DEST_SLOTS, DestConns, DestVal, MAX_DESTS, SVC_SLOTS, SchedState, Stats,
     SvcKey, SvcVal, TIMEOUT_SLOTS, TIMEOUT_UDP, dest, sched,
 };
-use rvs_common::tcp::{self, Direction};
+use rvs_common::tcp::{self, Direction, State};
 use rvs_common::{conn_flags, proto};
 
 /// Services by (family, protocol, VIP, port).
@@ -406,10 +406,18 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     let is_tcp = pkt.proto == proto::TCP;
     let mut new_conn = false;
 
+    let new_conn_pkt =
+        !is_tcp || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
     let existing = CONNS.get_ptr_mut(&ckey).filter(|c| {
         // SAFETY: the entry pointer is valid during the run.
         let c = unsafe { &**c };
-        now.saturating_sub(c.last_ns) <= c.timeout as u64 * 1_000_000_000
+        let alive = now.saturating_sub(c.last_ns) <= c.timeout as u64 * 1_000_000_000;
+        // conn_reuse_mode=1 (the kernel's default): a new SYN that meets an entry in
+        // TIME_WAIT or CLOSE is scheduled afresh instead of reusing the old dest.
+        let reusable = is_tcp
+            && new_conn_pkt
+            && (c.state == State::TimeWait as u8 || c.state == State::Close as u8);
+        alive && !reusable
     });
     let conn: *mut ConnVal = match existing {
         Some(c) => c,
