@@ -17,7 +17,7 @@ use rvs_common::conn_flags;
 use rvs_common::maps::{
     self, AF_V4, AF_V6, ConnKey, ConnVal, DestVal, MAX_DESTS, SchedState, SvcKey, SvcVal,
 };
-use rvs_model::sched::{Candidate, WeightedRoundRobin};
+use rvs_model::sched::{Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::stats::Counters;
 use rvs_model::{FwdMethod, Protocol, ServiceKey, Table};
 
@@ -87,6 +87,8 @@ pub struct Director {
     installed: HashMap<SvcKey, SvcVal>,
     live_dests: HashSet<u32>,
     neigh: HashMap<IpAddr, Neigh>,
+    /// `Service::dest_changes` as last written, per service.
+    dest_changes: HashMap<SvcKey, u64>,
     /// Why parts of the configuration are not in the packet path, for `rvs status`.
     pub notes: Vec<String>,
 }
@@ -101,6 +103,7 @@ impl Director {
             installed: HashMap::new(),
             live_dests: HashSet::new(),
             neigh: HashMap::new(),
+            dest_changes: HashMap::new(),
             notes: Vec::new(),
         }
     }
@@ -159,6 +162,7 @@ impl Director {
         let mut wanted: HashMap<SvcKey, SvcVal> = HashMap::new();
         let mut live = HashSet::new();
         let mut wrr_states = Vec::new();
+        let mut generations: HashMap<SvcKey, u64> = HashMap::new();
         for s in table.services() {
             let cfg = &s.config;
             let ServiceKey::Addr {
@@ -292,17 +296,73 @@ impl Director {
             if sched == maps::sched::WRR {
                 wrr_states.push((key, cands));
             }
+            generations.insert(key, s.dest_changes);
             wanted.insert(key, val);
         }
         for (key, val) in &wanted {
-            if self.installed.get(key) != Some(val) {
-                // The dest list changed: rr and wrr restart as the kernel's update hooks do.
+            let old = self.installed.get(key);
+            if old != Some(val) {
                 self.dp.put_service(key, val)?;
-                if let Some((_, cands)) = wrr_states.iter().find(|(k, _)| k == key) {
-                    self.dp.put_sched(val.id, &wrr_state(cands))?;
+            }
+            // The scheduler's update hooks, as the kernel runs them on a dest change.
+            let cur = match old {
+                Some(_) => self.dp.sched(val.id)?,
+                None => SchedState {
+                    cursor: -1,
+                    ..SchedState::default()
+                },
+            };
+            let next = match val.sched {
+                maps::sched::RR => {
+                    let mut rr = RoundRobin {
+                        cursor: usize::try_from(cur.cursor).ok(),
+                    };
+                    match old.map(|o| {
+                        list_change(
+                            &o.dests[..o.ndests as usize],
+                            &val.dests[..val.ndests as usize],
+                        )
+                    }) {
+                        Some(ListChange::Same) => {}
+                        Some(ListChange::Added) => rr.dest_added(),
+                        Some(ListChange::Removed(j)) => rr.dest_removed(j),
+                        Some(ListChange::Other) | None => rr.cursor = None,
+                    }
+                    SchedState {
+                        cursor: rr.cursor.map_or(-1, |c| c as i32),
+                        ..cur
+                    }
                 }
+                maps::sched::WRR => {
+                    let cands = wrr_states
+                        .iter()
+                        .find(|(k, _)| k == key)
+                        .map(|(_, c)| c.as_slice())
+                        .unwrap_or(&[]);
+                    let touched = self.dest_changes.get(key) != generations.get(key);
+                    if old.is_some() && !touched {
+                        cur
+                    } else if old.is_none() {
+                        wrr_state(cands)
+                    } else {
+                        let mut w = WeightedRoundRobin::from_parts(cur.cw, cur.mw, cur.di);
+                        w.dests_changed(cands);
+                        let (cw, mw, di) = w.parts();
+                        SchedState {
+                            cursor: -1,
+                            cw,
+                            mw,
+                            di,
+                        }
+                    }
+                }
+                _ => cur,
+            };
+            if next != cur || old.is_none() {
+                self.dp.put_sched(val.id, &next)?;
             }
         }
+        self.dest_changes = generations;
         for key in self.installed.keys() {
             if !wanted.contains_key(key) {
                 self.dp.remove_service(key)?;
@@ -405,6 +465,34 @@ fn counters(s: &maps::Stats) -> Counters {
         outpkts: s.outpkts,
         inbytes: s.inbytes,
         outbytes: s.outbytes,
+    }
+}
+
+/// How a service's dest list changed between two syncs (one configuration request changes
+/// it by one step at most).
+enum ListChange {
+    Same,
+    Added,
+    Removed(usize),
+    Other,
+}
+
+fn list_change(old: &[u32], new: &[u32]) -> ListChange {
+    if old == new {
+        ListChange::Same
+    } else if new.len() == old.len() + 1 && new[1..] == *old {
+        ListChange::Added
+    } else if new.len() + 1 == old.len() {
+        let j = (0..new.len())
+            .find(|&i| old[i] != new[i])
+            .unwrap_or(new.len());
+        if old[..j] == new[..j] && old[j + 1..] == new[j..] {
+            ListChange::Removed(j)
+        } else {
+            ListChange::Other
+        }
+    } else {
+        ListChange::Other
     }
 }
 

@@ -163,13 +163,14 @@ impl Dataplane {
         let name = "RVS_SERVICES";
         let mut m: HashMap<_, SvcKey, SvcVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
-        m.insert(key, val, 0).map_err(map_err(name))?;
-        let mut s = self.array::<SchedState>("RVS_SCHED")?;
-        let fresh = SchedState {
-            cursor: -1,
-            ..SchedState::default()
-        };
-        s.set(val.id, fresh, 0).map_err(map_err("RVS_SCHED"))
+        m.insert(key, val, 0).map_err(map_err(name))
+    }
+
+    /// A service's scheduler state.
+    pub fn sched(&mut self, svc_id: u32) -> Result<SchedState, Error> {
+        self.array::<SchedState>("RVS_SCHED")?
+            .get(&svc_id, 0)
+            .map_err(map_err("RVS_SCHED"))
     }
 
     /// Sets a `CONFIG_*` switch.

@@ -58,6 +58,26 @@ impl RoundRobin {
     }
 }
 
+impl RoundRobin {
+    /// A dest was inserted at the head of the list: rr has no add hook, the cursor keeps
+    /// pointing at the same dest (its position moves by one).
+    pub fn dest_added(&mut self) {
+        if let Some(c) = self.cursor {
+            self.cursor = Some(c + 1);
+        }
+    }
+
+    /// The dest at position `j` was removed (`ip_vs_rr_del_dest`): a cursor on it moves to
+    /// the element before it (the list head for the first one).
+    pub fn dest_removed(&mut self, j: usize) {
+        self.cursor = match self.cursor {
+            Some(c) if j < c => Some(c - 1),
+            Some(c) if j == c => c.checked_sub(1),
+            other => other,
+        };
+    }
+}
+
 fn gcd(a: i32, b: i32) -> i32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
@@ -90,6 +110,22 @@ impl WeightedRoundRobin {
         }
         self.di = if g > 0 { g } else { 1 };
         self.mw = max - (self.di - 1);
+    }
+
+    /// The state as the packet path keeps it, with the cursor back at the list head (every
+    /// wrr update starts there).
+    pub fn from_parts(cw: i32, mw: i32, di: i32) -> WeightedRoundRobin {
+        WeightedRoundRobin {
+            cl: None,
+            cw,
+            mw,
+            di,
+        }
+    }
+
+    /// The cursor (index of the last pick, `None` for the list head).
+    pub fn cursor(&self) -> Option<usize> {
+        self.cl
     }
 
     /// `(cw, mw, di)`, for writing the state where the packet path keeps it.
@@ -288,6 +324,23 @@ mod tests {
         let names = ["Y", "X"];
         let seq: Vec<&str> = (0..6).map(|_| names[s.schedule(&dests).unwrap()]).collect();
         assert_eq!(seq.join(" "), "X Y X X Y X");
+    }
+
+    /// `ip_vs_rr_del_dest`: deleting the cursor's dest moves it back one.
+    #[test]
+    fn rr_cursor_follows_changes() {
+        let dests = w(&[1, 1, 1]);
+        let mut rr = RoundRobin::default();
+        rr.schedule(&dests);
+        rr.schedule(&dests); // cursor on 1
+        rr.dest_removed(1);
+        assert_eq!(rr.cursor, Some(0));
+        rr.dest_added();
+        assert_eq!(rr.cursor, Some(1));
+        rr.dest_removed(0);
+        assert_eq!(rr.cursor, Some(0));
+        rr.dest_removed(0);
+        assert_eq!(rr.cursor, None);
     }
 
     #[test]

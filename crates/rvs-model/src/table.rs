@@ -118,6 +118,10 @@ pub struct Service {
     pub dests: Vec<Dest>,
     /// Counters.
     pub stats: Stats,
+    /// Bumped by every dest add, edit and delete: the moments the kernel runs the scheduler's
+    /// update hook, even when an edit changes nothing visible.
+    #[serde(default)]
+    pub dest_changes: u64,
 }
 
 impl Service {
@@ -237,6 +241,7 @@ impl Table {
             },
             dests: Vec::new(),
             stats: Stats::default(),
+            dest_changes: 0,
         });
         Ok(())
     }
@@ -323,6 +328,7 @@ impl Table {
             return Err(Error::DestNotUnicast);
         }
         self.services[i].dests.insert(0, Dest::new(cfg));
+        self.services[i].dest_changes += 1;
         Ok(())
     }
 
@@ -344,6 +350,7 @@ impl Table {
             d.last_weight = cfg.weight;
         }
         d.config = cfg;
+        svc.dest_changes += 1;
         Ok(())
     }
 
@@ -352,6 +359,7 @@ impl Table {
         let svc = self.service_mut(key)?;
         let j = svc.dest_index(addr, port).ok_or(Error::NoSuchDest)?;
         svc.dests.remove(j);
+        svc.dest_changes += 1;
         Ok(())
     }
 

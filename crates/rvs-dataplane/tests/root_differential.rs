@@ -1,0 +1,370 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Root-only: the XDP program and `rvs-model` must agree. For each scheduler, a seeded random
+//! sequence of more than 10,000 packets over hundreds of flows, with dests added, removed and
+//! re-weighted in between, runs through the loaded program (configured by the real
+//! `Director` from an `rvs-model` table) and through a simulation built from the model's
+//! pieces (schedulers, connection stepping, the table). Every packet must get the same
+//! verdict, the same dest and leave the same connection state; dest counters are compared
+//! along the way.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use common::*;
+use rvs_common::proto;
+use rvs_common::tcp::State;
+use rvs_common::tcp::flags::{ACK, FIN, RST, SYN};
+use rvs_dataplane::director::Director;
+use rvs_dataplane::neigh::Neigh;
+use rvs_model::conn::{Activity, Conn};
+use rvs_model::sched::{self, Candidate, RoundRobin, WeightedRoundRobin};
+use rvs_model::{
+    DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, Timeouts, TunCsum, TunType,
+};
+
+/// xorshift64*: deterministic, no dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+fn key() -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: IpAddr::from(VIP4),
+        port: PORT,
+    }
+}
+
+fn dest_cfg(n: u8, weight: i32) -> DestConfig {
+    DestConfig {
+        addr: IpAddr::from([10, 0, 1, n]),
+        port: PORT,
+        fwd: FwdMethod::Route,
+        weight,
+        u_threshold: 0,
+        l_threshold: 0,
+        tun_type: TunType::Ipip,
+        tun_port: 0,
+        tun_csum: TunCsum::Nocsum,
+    }
+}
+
+fn mac_of(n: u8) -> [u8; 6] {
+    [0x02, 0, 0, 1, 0, n]
+}
+
+/// The model's view of the director.
+struct Sim {
+    sched: String,
+    rr: RoundRobin,
+    wrr: WeightedRoundRobin,
+    /// Connection entries by client port: (dest octet, state).
+    conns: HashMap<u16, (u8, Conn)>,
+    /// (active, inactive) by dest octet.
+    counts: HashMap<u8, (u32, u32)>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Verdict {
+    Fwd(u8),
+    Pass,
+    Drop,
+}
+
+impl Sim {
+    /// The dest list in order: (last octet, candidate with its weight).
+    fn candidates(t: &Table) -> (Vec<u8>, Vec<Candidate>) {
+        let s = t.service(&key()).unwrap();
+        s.dests
+            .iter()
+            .map(|d| {
+                let IpAddr::V4(a) = d.config.addr else {
+                    unreachable!()
+                };
+                (
+                    a.octets()[3],
+                    Candidate {
+                        weight: d.config.weight,
+                        ..Candidate::default()
+                    },
+                )
+            })
+            .unzip()
+    }
+
+    fn release(&mut self, n: u8, c: &Conn) {
+        let e = self.counts.entry(n).or_default();
+        if c.is_active() {
+            e.0 -= 1;
+        } else {
+            e.1 -= 1;
+        }
+    }
+
+    fn packet(&mut self, t: &Table, cport: u16, flags: u8) -> Verdict {
+        let timeouts = Timeouts::default();
+        let new_pkt = flags & SYN != 0 && flags & RST == 0;
+        let (order, weights) = Self::candidates(t);
+        if let Some((n, c)) = self.conns.get(&cport).copied() {
+            let reusable = new_pkt && (c.state == State::TimeWait || c.state == State::Close);
+            if reusable {
+                self.release(n, &c);
+                self.conns.remove(&cport);
+            } else {
+                if !order.contains(&n) {
+                    return Verdict::Drop;
+                }
+                let mut c = c;
+                match c.step(false, flags, &timeouts, false) {
+                    Activity::BecameActive => {
+                        let e = self.counts.entry(n).or_default();
+                        e.0 += 1;
+                        e.1 -= 1;
+                    }
+                    Activity::BecameInactive => {
+                        let e = self.counts.entry(n).or_default();
+                        e.0 -= 1;
+                        e.1 += 1;
+                    }
+                    Activity::Unchanged => {}
+                }
+                self.conns.insert(cport, (n, c));
+                return Verdict::Fwd(n);
+            }
+        }
+        if !new_pkt {
+            return Verdict::Pass;
+        }
+        let cands: Vec<Candidate> = order
+            .iter()
+            .zip(&weights)
+            .map(|(n, w)| {
+                let (a, i) = self.counts.get(n).copied().unwrap_or_default();
+                Candidate {
+                    weight: w.weight,
+                    active: a,
+                    inactive: i,
+                    overload: false,
+                }
+            })
+            .collect();
+        let pick = match self.sched.as_str() {
+            "wlc" => sched::wlc(&cands),
+            "lc" => sched::lc(&cands),
+            "rr" => self.rr.schedule(&cands),
+            "wrr" => self.wrr.schedule(&cands),
+            _ => unreachable!(),
+        };
+        let Some(i) = pick else { return Verdict::Drop };
+        let n = order[i];
+        let mut c = Conn::new(Protocol::Tcp, FwdMethod::Route);
+        self.counts.entry(n).or_default().1 += 1;
+        if c.step(false, flags, &timeouts, false) == Activity::BecameActive {
+            let e = self.counts.entry(n).or_default();
+            e.0 += 1;
+            e.1 -= 1;
+        }
+        self.conns.insert(cport, (n, c));
+        Verdict::Fwd(n)
+    }
+}
+
+fn neighbours(t: &Table) -> HashMap<IpAddr, Neigh> {
+    Director::dest_addrs(t)
+        .into_iter()
+        .map(|a| {
+            let IpAddr::V4(v) = a else { unreachable!() };
+            (
+                a,
+                Neigh::Known {
+                    mac: mac_of(v.octets()[3]),
+                    ifindex: 0,
+                    src_mac: DIRECTOR_MAC,
+                    dev: "test".into(),
+                },
+            )
+        })
+        .collect()
+}
+
+fn run(sched_name: &str, seed: u64) {
+    let mut rng = Rng(seed);
+    let mut t = Table::new();
+    t.add_service(ServiceConfig {
+        key: key(),
+        scheduler: sched_name.into(),
+        flags: 0,
+        timeout: 0,
+        netmask: u32::MAX,
+        pe: String::new(),
+    })
+    .unwrap();
+    let mut next_octet = 1u8;
+    for _ in 0..4 {
+        t.add_dest(&key(), dest_cfg(next_octet, 1 + rng.below(4) as i32))
+            .unwrap();
+        next_octet += 1;
+    }
+    let mut director = Director::new(load());
+    director.set_neighbours(neighbours(&t));
+    director.apply(&t, false).unwrap();
+    let (_, cands) = Sim::candidates(&t);
+    let mut sim = Sim {
+        sched: sched_name.into(),
+        rr: RoundRobin::default(),
+        wrr: WeightedRoundRobin::new(&cands),
+        conns: HashMap::new(),
+        counts: HashMap::new(),
+    };
+    let mut packets = 0;
+    let mut changes = 0;
+    let mut verdicts: HashMap<&'static str, u32> = HashMap::new();
+    for step in 0..11_000u32 {
+        if rng.below(100) < 3 {
+            // A configuration change, through the table as rvsadm would make it.
+            let order: Vec<u8> = Sim::candidates(&t).0;
+            match rng.below(3) {
+                0 if next_octet < 60 && order.len() < 12 => {
+                    let w = rng.below(5) as i32;
+                    t.add_dest(&key(), dest_cfg(next_octet, w)).unwrap();
+                    sim.rr.dest_added();
+                    next_octet += 1;
+                }
+                1 if order.len() > 1 => {
+                    let j = rng.below(order.len() as u64) as usize;
+                    t.del_dest(&key(), &IpAddr::from([10, 0, 1, order[j]]), PORT)
+                        .unwrap();
+                    sim.rr.dest_removed(j);
+                }
+                _ if !order.is_empty() => {
+                    let j = rng.below(order.len() as u64) as usize;
+                    t.edit_dest(&key(), dest_cfg(order[j], rng.below(5) as i32))
+                        .unwrap();
+                }
+                _ => continue,
+            }
+            if sched_name == "wrr" {
+                let (_, c) = Sim::candidates(&t);
+                sim.wrr.dests_changed(&c);
+            }
+            director.set_neighbours(neighbours(&t));
+            director.apply(&t, false).unwrap();
+            changes += 1;
+            continue;
+        }
+        let cport = 20_000 + rng.below(400) as u16;
+        let flags = match rng.below(20) {
+            0..=5 => SYN,
+            6..=13 => ACK,
+            14..=16 => FIN | ACK,
+            17 => RST,
+            18 => SYN | ACK,
+            _ => ACK | 0x08,
+        };
+        let p = Pkt::tcp(cport, flags);
+        let (action, out) = director.dataplane().test_run(&p.build()).unwrap();
+        let got = match action {
+            XDP_TX => Verdict::Fwd(out[5]),
+            XDP_PASS => Verdict::Pass,
+            XDP_DROP => Verdict::Drop,
+            a => panic!("action {a}"),
+        };
+        let want = sim.packet(&t, cport, flags);
+        assert_eq!(
+            got, want,
+            "{sched_name} step {step}: port {cport} flags {flags:#x}"
+        );
+        *verdicts
+            .entry(match want {
+                Verdict::Fwd(_) => "forwarded",
+                Verdict::Pass => "passed",
+                Verdict::Drop => "dropped",
+            })
+            .or_default() += 1;
+        let entry = director.dataplane().conn(&p.key()).unwrap();
+        match sim.conns.get(&cport) {
+            Some((_, c)) => {
+                let e = entry.unwrap_or_else(|| panic!("{sched_name} step {step}: entry missing"));
+                assert_eq!(e.state, c.state as u8, "{sched_name} step {step}: state");
+                assert_eq!(e.timeout, c.timeout, "{sched_name} step {step}: timeout");
+            }
+            None => assert!(
+                entry.is_none(),
+                "{sched_name} step {step}: unexpected entry"
+            ),
+        }
+        packets += 1;
+        if step % 500 == 0 {
+            director.refresh(&mut t).unwrap();
+            for d in &t.service(&key()).unwrap().dests {
+                let IpAddr::V4(a) = d.config.addr else {
+                    unreachable!()
+                };
+                let (act, inact) = sim.counts.get(&a.octets()[3]).copied().unwrap_or_default();
+                assert_eq!(
+                    (d.active_conns, d.inact_conns),
+                    (act, inact),
+                    "{sched_name} step {step}: counts of {a}"
+                );
+            }
+        }
+    }
+    assert!(
+        packets >= 10_000 && changes >= 100,
+        "{packets} packets, {changes} changes"
+    );
+    assert!(
+        verdicts.values().all(|v| *v > 100),
+        "every verdict exercised: {verdicts:?}"
+    );
+    let _ = proto::TCP;
+}
+
+#[test]
+fn root_differential_wlc() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("wlc", 0x5eed_0001);
+}
+
+#[test]
+fn root_differential_lc() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("lc", 0x5eed_0002);
+}
+
+#[test]
+fn root_differential_rr() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("rr", 0x5eed_0003);
+}
+
+#[test]
+fn root_differential_wrr() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("wrr", 0x5eed_0004);
+}
