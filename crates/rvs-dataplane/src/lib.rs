@@ -302,18 +302,35 @@ impl Dataplane {
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN`: the XDP action and the
     /// packet as the program left it.
     pub fn test_run(&mut self, packet: &[u8]) -> Result<(u32, Vec<u8>), Error> {
+        let (action, out, _) = self.timed_run(PROGRAM, packet, 1)?;
+        Ok((action, out))
+    }
+
+    /// Runs `program` `repeat` times on one copy of `packet` (changes to the packet persist
+    /// from one repetition to the next, as the kernel reuses the buffer) and returns the
+    /// action, the packet, and the kernel's average run time in nanoseconds.
+    pub fn timed_run(
+        &mut self,
+        program: &'static str,
+        packet: &[u8],
+        repeat: u32,
+    ) -> Result<(u32, Vec<u8>, u64), Error> {
         let prog: &mut Xdp = self
             .ebpf
-            .program_mut(PROGRAM)
-            .ok_or(Error::MissingMap(PROGRAM))?
+            .program_mut(program)
+            .ok_or(Error::MissingMap(program))?
             .try_into()?;
+        if prog.fd().is_err() {
+            prog.load()?;
+        }
         let mut out = vec![0u8; packet.len() + 256];
         let r = prog.test_run(TestRunOptions {
             data_in: Some(packet),
             data_out: Some(&mut out),
+            repeat,
             ..TestRunOptions::default()
         })?;
         out.truncate(r.data_size_out as usize);
-        Ok((r.return_value, out))
+        Ok((r.return_value, out, r.duration.as_nanos() as u64))
     }
 }
