@@ -102,6 +102,9 @@ pub enum Request {
     StartDaemon(DaemonConfig),
     /// `--stop-daemon`.
     StopDaemon(SyncRole),
+    /// Detach the packet path, remove its pins, and stop the daemon (`rvs down`). The
+    /// configuration is kept.
+    Down,
     /// Changes applied one after the other, each answered on its own (as `-R` lines are), and
     /// saved once at the end. Only changing requests may be batched.
     Batch(Vec<Request>),

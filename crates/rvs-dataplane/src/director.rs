@@ -79,11 +79,23 @@ pub fn monotonic_ns() -> u64 {
 
 type DestKey = (ServiceKey, IpAddr, u16);
 
+/// The ids a director gave out. Connections in the (pinned) maps refer to dests by id, so a
+/// restarted rvsd must give every service and dest the id it had.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Ids {
+    /// Service ids.
+    pub services: Vec<(ServiceKey, u32)>,
+    /// Dest ids (including dests since removed: their ids are never reused).
+    pub dests: Vec<(ServiceKey, IpAddr, u16, u32)>,
+}
+
 /// The packet path and the bookkeeping that maps the model onto it.
 pub struct Director {
     dp: Dataplane,
     svc_ids: HashMap<ServiceKey, u32>,
     dest_ids: HashMap<DestKey, u32>,
+    next_svc: u32,
+    next_dest: u32,
     installed: HashMap<SvcKey, SvcVal>,
     live_dests: HashSet<u32>,
     neigh: HashMap<IpAddr, Neigh>,
@@ -100,12 +112,41 @@ impl Director {
             dp,
             svc_ids: HashMap::new(),
             dest_ids: HashMap::new(),
+            next_svc: 1,
+            next_dest: 1,
             installed: HashMap::new(),
             live_dests: HashSet::new(),
             neigh: HashMap::new(),
             dest_changes: HashMap::new(),
             notes: Vec::new(),
         }
+    }
+
+    /// A director that carries on with the ids of an earlier one.
+    pub fn with_ids(dp: Dataplane, ids: Ids) -> Director {
+        let mut d = Director::new(dp);
+        d.svc_ids = ids.services.into_iter().collect();
+        d.dest_ids = ids
+            .dests
+            .into_iter()
+            .map(|(k, a, p, id)| ((k, a, p), id))
+            .collect();
+        d.next_svc = d.svc_ids.values().max().map_or(1, |m| m + 1);
+        d.next_dest = d.dest_ids.values().max().map_or(1, |m| m + 1);
+        d
+    }
+
+    /// The ids given out so far.
+    pub fn ids(&self) -> Ids {
+        let mut services: Vec<_> = self.svc_ids.iter().map(|(k, id)| (*k, *id)).collect();
+        services.sort_by_key(|x| x.1);
+        let mut dests: Vec<_> = self
+            .dest_ids
+            .iter()
+            .map(|((k, a, p), id)| (*k, *a, *p, *id))
+            .collect();
+        dests.sort_by_key(|x| x.3);
+        Ids { services, dests }
     }
 
     /// The program and maps.
@@ -115,17 +156,19 @@ impl Director {
 
     fn id_for<K: std::hash::Hash + Eq>(
         ids: &mut HashMap<K, u32>,
+        next: &mut u32,
         key: K,
         limit: u32,
     ) -> Option<u32> {
         if let Some(&id) = ids.get(&key) {
             return Some(id);
         }
-        // Ids start at 1 and are never reused while the daemon runs, so a connection of a
-        // deleted dest can never be sent to a new one.
-        let id = ids.len() as u32 + 1;
+        // Ids start at 1 and are never reused (they are saved across restarts), so a
+        // connection of a deleted dest can never be sent to a new one.
+        let id = (*next).max(1);
         (id < limit).then(|| {
             ids.insert(key, id);
+            *next = id + 1;
             id
         })
     }
@@ -205,7 +248,12 @@ impl Director {
                 ));
                 continue;
             }
-            let Some(svc_id) = Self::id_for(&mut self.svc_ids, cfg.key, maps::SVC_SLOTS) else {
+            let Some(svc_id) = Self::id_for(
+                &mut self.svc_ids,
+                &mut self.next_svc,
+                cfg.key,
+                maps::SVC_SLOTS,
+            ) else {
                 notes.push(format!("{addr}:{port}: no service slot left"));
                 continue;
             };
@@ -234,6 +282,7 @@ impl Director {
                 }
                 let Some(id) = Self::id_for(
                     &mut self.dest_ids,
+                    &mut self.next_dest,
                     (cfg.key, dc.addr, dc.port),
                     maps::DEST_SLOTS,
                 ) else {

@@ -10,7 +10,7 @@
 //! the sweeper and the neighbour-table MAC resolution are the next steps (README, "Known
 //! gaps").
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub mod director;
 pub mod neigh;
@@ -30,6 +30,70 @@ pub const PROGRAM: &str = "rvs_xdp";
 pub const PASS_PROGRAM: &str = "rvs_pass";
 /// The benchmark baseline: swap MACs and transmit.
 pub const MIN_TX_PROGRAM: &str = "rvs_min_tx";
+
+/// Every map of the program: what an instance pins, so that a restarted or upgraded rvsd adopts
+/// the connections and counters of the one before.
+pub const MAPS: &[&str] = &[
+    "RVS_SERVICES",
+    "RVS_DESTS",
+    "RVS_DEST_CONNS",
+    "RVS_DEST_SWEPT",
+    "RVS_CONFIG",
+    "RVS_CONNS",
+    "RVS_TIMEOUTS",
+    "RVS_SCHED",
+    "RVS_SVC_STATS",
+    "RVS_DEST_STATS",
+    "RVS_TOTAL_STATS",
+    "RVS_REASONS",
+];
+
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+
+/// Makes sure `dir` is a bpffs mount, mounting one if needed. Returns whether it mounted.
+pub fn ensure_bpffs(dir: &Path) -> std::io::Result<bool> {
+    use std::os::unix::ffi::OsStrExt as _;
+    std::fs::create_dir_all(dir)?;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
+    // SAFETY: `c` is a valid C string; `st` is a valid out-pointer.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if st.f_type as i64 == BPF_FS_MAGIC {
+        return Ok(false);
+    }
+    let fstype = c"bpf";
+    // SAFETY: all pointers are valid C strings; no data argument.
+    let rc = unsafe {
+        libc::mount(
+            fstype.as_ptr(),
+            c.as_ptr(),
+            fstype.as_ptr(),
+            0,
+            std::ptr::null(),
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(true)
+}
+
+/// Removes an instance's pins: the XDP links (which detaches the program once no process
+/// holds it) and the maps.
+pub fn remove_pins(pin_dir: &Path) -> std::io::Result<()> {
+    match std::fs::read_dir(pin_dir) {
+        Ok(entries) => {
+            for e in entries {
+                std::fs::remove_file(e?.path())?;
+            }
+            std::fs::remove_dir(pin_dir)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
 
 /// What can go wrong, with the map or program it concerns.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +120,9 @@ pub enum Error {
         /// Cause.
         source: aya::maps::MapError,
     },
+    /// A link could not be pinned or adopted.
+    #[error("XDP link: {0}")]
+    Link(String),
     /// An interface name that cannot exist.
     #[error("bad interface name {0:?}")]
     Interface(String),
@@ -102,23 +169,96 @@ impl Dataplane {
 
     /// Loads an object from bytes.
     pub fn load(object: &[u8], conn_tab_size: u32) -> Result<Dataplane, Error> {
-        let mut ebpf = EbpfLoader::new()
-            .map_max_entries("RVS_CONNS", conn_tab_size)
-            .load(object)?;
+        Dataplane::load_with(object, conn_tab_size, None)
+    }
+
+    /// Loads the object at [`object_path`] with its maps pinned in `pin_dir` (reusing the maps
+    /// already pinned there: their connections and counters carry on).
+    pub fn load_pinned(conn_tab_size: u32, pin_dir: &Path) -> Result<Dataplane, Error> {
+        let path = object_path();
+        let bytes = std::fs::read(&path).map_err(|source| Error::Object { path, source })?;
+        Dataplane::load_with(&bytes, conn_tab_size, Some(pin_dir))
+    }
+
+    fn load_with(
+        object: &[u8],
+        conn_tab_size: u32,
+        pin_dir: Option<&Path>,
+    ) -> Result<Dataplane, Error> {
+        let mut loader = EbpfLoader::new();
+        loader.map_max_entries("RVS_CONNS", conn_tab_size);
+        if let Some(dir) = pin_dir {
+            for name in MAPS {
+                loader.map_pin_path(name, dir.join(name));
+            }
+        }
+        let fresh = pin_dir.is_none_or(|d| !d.join("RVS_TIMEOUTS").exists());
+        let mut ebpf = loader.load(object)?;
         let prog: &mut Xdp = ebpf
             .program_mut(PROGRAM)
             .ok_or(Error::MissingMap(PROGRAM))?
             .try_into()?;
         prog.load()?;
         let mut dp = Dataplane { ebpf };
-        dp.set_timeouts(&Timeouts::default())?;
+        if fresh {
+            dp.set_timeouts(&Timeouts::default())?;
+        }
         Ok(dp)
+    }
+
+    /// Like [`Dataplane::attach`], but the XDP link is pinned at `pin_dir/link-IFACE`; if a
+    /// pinned link is already there (an rvsd before this one), this program replaces the one
+    /// in it atomically and the mode is reported as "adopted".
+    pub fn attach_pinned(
+        &mut self,
+        program: &'static str,
+        iface: &str,
+        pin_dir: &Path,
+    ) -> Result<&'static str, Error> {
+        use aya::programs::links::{FdLink, PinnedLink};
+        use aya::programs::xdp::XdpLink;
+        let link_path = pin_dir.join(format!("link-{iface}"));
+        if link_path.exists() {
+            let pinned =
+                PinnedLink::from_pin(&link_path).map_err(|e| Error::Link(e.to_string()))?;
+            let link =
+                XdpLink::try_from(FdLink::from(pinned)).map_err(|e| Error::Link(e.to_string()))?;
+            let prog: &mut Xdp = self
+                .ebpf
+                .program_mut(program)
+                .ok_or(Error::MissingMap(program))?
+                .try_into()?;
+            prog.attach_to_link(link)?;
+            return Ok("adopted");
+        }
+        let (mode, id) = self.attach_inner(program, iface)?;
+        let prog: &mut Xdp = self
+            .ebpf
+            .program_mut(program)
+            .ok_or(Error::MissingMap(program))?
+            .try_into()?;
+        let link = prog.take_link(id)?;
+        let fd = FdLink::try_from(link).map_err(|e| {
+            Error::Link(format!(
+                "{e} (the kernel attached without a bpf_link; it cannot be pinned)"
+            ))
+        })?;
+        fd.pin(&link_path).map_err(|e| Error::Link(e.to_string()))?;
+        Ok(mode)
     }
 
     /// Attaches `program` (this object's [`PROGRAM`], or the PASS program) to `iface`: native
     /// mode where the driver has it, generic otherwise. Returns the mode used. The program is
     /// detached when this `Dataplane` is dropped.
     pub fn attach(&mut self, program: &'static str, iface: &str) -> Result<&'static str, Error> {
+        self.attach_inner(program, iface).map(|(mode, _)| mode)
+    }
+
+    fn attach_inner(
+        &mut self,
+        program: &'static str,
+        iface: &str,
+    ) -> Result<(&'static str, aya::programs::xdp::XdpLinkId), Error> {
         if iface.is_empty() || iface.len() > 15 || iface.contains(['\0', '/']) {
             return Err(Error::Interface(iface.to_string()));
         }
@@ -131,11 +271,8 @@ impl Dataplane {
             prog.load()?;
         }
         match prog.attach(iface, XdpMode::Driver) {
-            Ok(_) => Ok("native"),
-            Err(_) => {
-                prog.attach(iface, XdpMode::Skb)?;
-                Ok("generic")
-            }
+            Ok(id) => Ok(("native", id)),
+            Err(_) => Ok(("generic", prog.attach(iface, XdpMode::Skb)?)),
         }
     }
 

@@ -493,4 +493,33 @@ fn root_dr_seed_end_to_end() {
     })
     .sum();
     assert_eq!(total, lab.status()["total"]["inpkts"].as_u64().unwrap());
+
+    // The 2-second estimator turns the burst into rates within a tick or two.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rate = lab.adm("-L -n --rate -t 10.0.0.240:8130");
+        let r = stats_line(&rate, "TCP  10.0.0.240:8130");
+        if r[0] > 0 && r[1] > 0 && r[3] > 0 {
+            assert_eq!((r[2], r[4]), (0, 0), "no output rates in DR\n{rate}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "rates stayed zero\n{rate}");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // -Z zeroes what listings show; the packet path keeps counting from there.
+    lab.adm("-Z -t 10.0.0.240:8130");
+    let z = stats_line(
+        &lab.adm("-L -n --stats -t 10.0.0.240:8130"),
+        "TCP  10.0.0.240:8130",
+    );
+    assert_eq!(z, [0, 0, 0, 0, 0]);
+    let again = lab
+        .cl
+        .sh(&[probe.as_str(), "tcp-clients", "10.0.0.240:8130", "3"]);
+    assert_eq!(again.lines().filter(|l| l.starts_with("rs")).count(), 3);
+    let z = stats_line(
+        &lab.adm("-L -n --stats -t 10.0.0.240:8130"),
+        "TCP  10.0.0.240:8130",
+    );
+    assert_eq!(z[0], 3, "counting goes on after -Z");
 }

@@ -14,9 +14,12 @@ use rvs_model::ServiceKey;
 
 const USAGE: &str = "\
 usage: rvs status [--json]
+       rvs down [--pin-dir DIR]
 
   status          the configuration, counters and packet-path state of rvsd
   --json          the same as JSON, for scripts
+  down            detach the packet path, remove its pins and stop rvsd (the configuration
+                  stays); with --pin-dir, remove an instance's pins when no rvsd runs
 
 rvs talks to rvsd at $RVS_SOCKET (default /run/rvs/rvsd.sock).
 ";
@@ -37,6 +40,12 @@ fn run(args: &[String]) -> anyhow::Result<()> {
     match words.as_slice() {
         ["status"] => status(false),
         ["status", "--json"] => status(true),
+        ["down"] => down(),
+        ["down", "--pin-dir", dir] => {
+            remove_pins(std::path::Path::new(dir))?;
+            println!("removed {dir}");
+            Ok(())
+        }
         ["-h" | "--help" | "help"] => {
             print!("{USAGE}");
             Ok(())
@@ -45,6 +54,50 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             eprint!("{USAGE}");
             bail!("unknown arguments: {}", args.join(" "));
         }
+    }
+}
+
+fn remove_pins(dir: &std::path::Path) -> anyhow::Result<()> {
+    // Only files that an rvsd pins: maps RVS_* and links link-*.
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", dir.display())),
+    };
+    for e in entries {
+        let p = e?.path();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !(name.starts_with("RVS_") || name.starts_with("link-")) {
+            bail!(
+                "{} does not look like an rvs pin; nothing removed",
+                p.display()
+            );
+        }
+    }
+    for e in std::fs::read_dir(dir)? {
+        std::fs::remove_file(e?.path())?;
+    }
+    std::fs::remove_dir(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+fn down() -> anyhow::Result<()> {
+    let path = Client::socket_path();
+    let mut client = Client::connect(&path).with_context(|| {
+        format!(
+            "cannot reach rvsd at {} (if none runs, `rvs down --pin-dir DIR` removes its pins)",
+            path.display()
+        )
+    })?;
+    match client.call(&Request::Down)? {
+        Response::Ok => {
+            println!("rvsd stopped; packet path detached and its pins removed");
+            Ok(())
+        }
+        Response::Error(e) => bail!("rvsd refused: {}", e.message),
+        other => bail!("unexpected answer from rvsd: {other:?}"),
     }
 }
 

@@ -20,7 +20,7 @@ pub mod state;
 /// Usage text.
 pub const USAGE: &str = "\
 usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab-size N]
-            [--expire-nodest-conn]
+            [--expire-nodest-conn] [--bpffs DIR] [--instance NAME]
 
   --socket PATH        control socket (default /run/rvs/rvsd.sock)
   --state-dir DIR      where the configuration is kept (default /var/lib/rvs)
@@ -28,6 +28,8 @@ usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab
   --conn-tab-size N    connection table entries, shown as (size=N) (default 1048576)
   --expire-nodest-conn a packet of a connection whose dest was removed expires it (and is
                        then handled as new) instead of being dropped until it times out
+  --bpffs DIR          bpffs mount for the pins, mounted if missing (default /sys/fs/bpf)
+  --instance NAME      pins go to DIR/rvs/NAME (default: named after the state directory)
 ";
 
 /// Daemon options.
@@ -43,6 +45,37 @@ pub struct Options {
     pub conn_tab_size: u32,
     /// The `expire_nodest_conn` sysctl.
     pub expire_nodest_conn: bool,
+    /// Where bpffs is (or gets mounted).
+    pub bpffs: PathBuf,
+    /// Instance name; `None`: derived from the state directory.
+    pub instance: Option<String>,
+}
+
+impl Options {
+    /// The instance name: given, or the state directory's path with everything but letters,
+    /// digits and `-` turned into `_` (bpffs refuses dots).
+    pub fn instance_name(&self) -> String {
+        self.instance.clone().unwrap_or_else(|| {
+            let p = self.state_dir.to_string_lossy();
+            let name: String = p
+                .trim_matches('/')
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            if name.is_empty() { "root".into() } else { name }
+        })
+    }
+
+    /// Where this instance pins its program's maps and links.
+    pub fn pin_dir(&self) -> PathBuf {
+        self.bpffs.join("rvs").join(self.instance_name())
+    }
 }
 
 /// Result of parsing the command line.
@@ -65,6 +98,8 @@ impl Options {
             interfaces: Vec::new(),
             conn_tab_size: 1 << 20,
             expire_nodest_conn: false,
+            bpffs: "/sys/fs/bpf".into(),
+            instance: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -91,6 +126,21 @@ impl Options {
                         .ok_or_else(|| format!("--conn-tab-size: bad number {v:?}"))?;
                 }
                 "--expire-nodest-conn" => o.expire_nodest_conn = true,
+                "--bpffs" => o.bpffs = value()?.into(),
+                "--instance" => {
+                    let v = value()?;
+                    // bpffs refuses names with a dot.
+                    if v.is_empty()
+                        || !v
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+                    {
+                        return Err(format!(
+                            "--instance: use letters, digits, - and _ only: {v:?}"
+                        ));
+                    }
+                    o.instance = Some(v);
+                }
                 "-h" | "--help" => return Ok(Parsed::Help),
                 "-V" | "--version" => return Ok(Parsed::Version),
                 _ => return Err(format!("unknown argument {arg:?}")),

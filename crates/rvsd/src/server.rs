@@ -88,7 +88,8 @@ pub fn serve(path: &Path, state: Arc<State>) -> anyhow::Result<()> {
         match conn {
             Ok(stream) => {
                 let state = Arc::clone(&state);
-                std::thread::spawn(move || serve_conn(stream, &state));
+                let path = path.to_path_buf();
+                std::thread::spawn(move || serve_conn(stream, &state, &path));
             }
             Err(e) => log(format_args!("accept: {e}")),
         }
@@ -107,7 +108,7 @@ fn protocol_error(errno: Errno, message: String) -> Response {
     })
 }
 
-fn serve_conn(mut stream: UnixStream, state: &State) {
+fn serve_conn(mut stream: UnixStream, state: &State, path: &Path) {
     let uid = match peer_uid(&stream) {
         Ok(uid) => uid,
         Err(e) => {
@@ -133,7 +134,13 @@ fn serve_conn(mut stream: UnixStream, state: &State) {
             Ok(req) => state.handle(req, uid),
             Err(e) => protocol_error(Errno::EPROTO, e.to_string()),
         };
-        if !reply(&mut stream, &resp) {
+        let sent = reply(&mut stream, &resp);
+        if state.is_down() {
+            let _ = fs::remove_file(path);
+            log("rvs down: packet path detached, pins removed, exiting");
+            std::process::exit(0);
+        }
+        if !sent {
             return;
         }
     }

@@ -24,28 +24,100 @@ pub struct Packet {
     director: Director,
     attached: Vec<(String, &'static str)>,
     expire_nodest_conn: bool,
+    pin_dir: std::path::PathBuf,
+    ids_path: std::path::PathBuf,
+    saved_ids: rvs_dataplane::director::Ids,
+}
+
+fn same_mount_ns_as_init() -> bool {
+    match (
+        std::fs::read_link("/proc/self/ns/mnt"),
+        std::fs::read_link("/proc/1/ns/mnt"),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => true,
+    }
 }
 
 impl Packet {
-    /// Loads the program and attaches it to every `--interface`.
+    /// Loads the program with its maps pinned in the instance's directory (adopting what an
+    /// earlier rvsd left there) and attaches it to every `--interface` through pinned links,
+    /// so that forwarding goes on while no rvsd runs.
     pub fn start(opts: &Options) -> anyhow::Result<Packet> {
         use anyhow::Context;
+        if rvs_dataplane::ensure_bpffs(&opts.bpffs)
+            .with_context(|| format!("mounting bpffs at {}", opts.bpffs.display()))?
+        {
+            log(format_args!("mounted bpffs at {}", opts.bpffs.display()));
+            if !same_mount_ns_as_init() {
+                log(
+                    "warning: this bpffs lives in rvsd's own mount namespace: the pins end with \
+                     it; mount bpffs outside /sys before `ip netns exec` and pass --bpffs",
+                );
+            }
+        }
+        let pin_dir = opts.pin_dir();
+        std::fs::create_dir_all(&pin_dir)
+            .with_context(|| format!("creating {}", pin_dir.display()))?;
+        let ids_path = opts.state_dir.join("packet-ids.json");
+        let adopting = pin_dir.join("RVS_TIMEOUTS").exists();
+        let ids: rvs_dataplane::director::Ids = if adopting {
+            match std::fs::read(&ids_path) {
+                Ok(b) => serde_json::from_slice(&b)
+                    .with_context(|| format!("{} is not readable", ids_path.display()))?,
+                Err(_) => Default::default(),
+            }
+        } else {
+            Default::default()
+        };
         let path = rvs_dataplane::object_path();
-        let mut dp = rvs_dataplane::Dataplane::load_default(opts.conn_tab_size)
+        let mut dp = rvs_dataplane::Dataplane::load_pinned(opts.conn_tab_size, &pin_dir)
             .with_context(|| format!("loading the XDP program from {}", path.display()))?;
+        if adopting {
+            log(format_args!(
+                "adopted the maps pinned in {}",
+                pin_dir.display()
+            ));
+        }
         let mut attached = Vec::new();
         for iface in &opts.interfaces {
             let mode = dp
-                .attach(rvs_dataplane::PROGRAM, iface)
+                .attach_pinned(rvs_dataplane::PROGRAM, iface, &pin_dir)
                 .with_context(|| format!("attaching XDP to {iface}"))?;
-            log(format_args!("XDP attached to {iface} in {mode} mode"));
+            if mode == "adopted" {
+                log(format_args!(
+                    "XDP on {iface}: adopted the pinned link, program replaced"
+                ));
+            } else {
+                log(format_args!("XDP attached to {iface} in {mode} mode"));
+            }
             attached.push((iface.clone(), mode));
         }
         Ok(Packet {
-            director: Director::new(dp),
+            director: Director::with_ids(dp, ids.clone()),
             attached,
             expire_nodest_conn: opts.expire_nodest_conn,
+            pin_dir,
+            ids_path,
+            saved_ids: ids,
         })
+    }
+
+    /// Saves the director's ids when they changed (atomically, like the configuration).
+    fn save_ids(&mut self) {
+        let ids = self.director.ids();
+        if ids == self.saved_ids {
+            return;
+        }
+        let tmp = self.ids_path.with_extension("json.tmp");
+        let r = serde_json::to_vec(&ids)
+            .map_err(std::io::Error::other)
+            .and_then(|b| std::fs::write(&tmp, b))
+            .and_then(|()| std::fs::rename(&tmp, &self.ids_path));
+        match r {
+            Ok(()) => self.saved_ids = ids,
+            Err(e) => log(format_args!("saving {}: {e}", self.ids_path.display())),
+        }
     }
 
     fn describe(&self) -> String {
@@ -69,10 +141,11 @@ impl Inner {
     /// Writes the table into the packet path; a failure is logged (the configuration stands,
     /// and the next change or housekeeping round tries again).
     fn push(&mut self) {
-        if let Some(p) = &mut self.packet
-            && let Err(e) = p.director.apply(&self.table, p.expire_nodest_conn)
-        {
-            log(format_args!("packet path update failed: {e}"));
+        if let Some(p) = &mut self.packet {
+            if let Err(e) = p.director.apply(&self.table, p.expire_nodest_conn) {
+                log(format_args!("packet path update failed: {e}"));
+            }
+            p.save_ids();
         }
     }
 
@@ -90,6 +163,7 @@ impl Inner {
 pub struct State {
     inner: Mutex<Inner>,
     conn_tab_size: u32,
+    down: std::sync::atomic::AtomicBool,
 }
 
 fn error(errno: Errno, message: impl Into<String>) -> Response {
@@ -144,6 +218,7 @@ impl State {
         State {
             inner: Mutex::new(inner),
             conn_tab_size,
+            down: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -156,7 +231,13 @@ impl State {
                 packet: None,
             }),
             conn_tab_size,
+            down: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Whether `rvs down` was served: the daemon must exit now.
+    pub fn is_down(&self) -> bool {
+        self.down.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Whether an XDP program is attached.
@@ -296,6 +377,19 @@ impl State {
                 None => error(Errno::ESRCH, "no such service"),
             },
             Request::ListConns => Response::Conns(Self::conn_views(&mut inner)),
+            Request::Down => {
+                // Unpin links and maps: once this process exits nothing holds them, so the
+                // program is detached and everything is freed. The configuration stays.
+                if let Some(p) = &inner.packet
+                    && let Err(e) = rvs_dataplane::remove_pins(&p.pin_dir)
+                {
+                    return error(Errno::EIO, format!("removing {}: {e}", p.pin_dir.display()));
+                }
+                self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+                // Hold the lock until exit: no change may start now.
+                std::mem::forget(inner);
+                Response::Ok
+            }
             Request::GetTimeouts => Response::Timeouts(inner.table.timeouts),
             Request::ListDaemons => Response::Daemons(daemons(&inner.table)),
             Request::Status => Response::Status(Box::new(StatusView {
