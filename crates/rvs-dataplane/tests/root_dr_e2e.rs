@@ -11,21 +11,19 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use rvs_model::sched::{Candidate, wlc};
-use rvs_netns::{Guard, Netns};
+use rvs_netns::Netns;
+use rvs_netns::lab::Lab;
 
 fn is_root() -> bool {
     // SAFETY: no preconditions.
     unsafe { libc::geteuid() == 0 }
 }
 
-fn bin(name: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_BIN_EXE_rvs-xdp-pass")).with_file_name(name);
-    assert!(
-        p.exists(),
-        "{} missing: build the workspace first (./x build)",
-        p.display()
-    );
-    p
+fn bins() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_rvs-xdp-pass"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 fn s(p: &Path) -> &str {
@@ -125,156 +123,6 @@ fn ip_lengths(pcap: &[u8]) -> Vec<(u32, u16)> {
     out
 }
 
-struct Lab {
-    _sw: Netns,
-    dir: Netns,
-    cl: Netns,
-    _rs: Vec<Netns>,
-    _procs: Vec<Guard>,
-    tmp: tempfile::TempDir,
-}
-
-impl Lab {
-    fn adm(&self, args: &str) -> String {
-        let out = Command::new(bin("rvsadm"))
-            .args(args.split_whitespace())
-            .env("RVS_SOCKET", self.tmp.path().join("rvsd.sock"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "rvsadm {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let out = Command::new(bin("rvs"))
-            .args(["status", "--json"])
-            .env("RVS_SOCKET", self.tmp.path().join("rvsd.sock"))
-            .output()
-            .unwrap();
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-fn build() -> Lab {
-    let tmp = tempfile::tempdir().unwrap();
-    let sw = Netns::new("sw");
-    sw.sh(&["ip", "link", "add", "br0", "type", "bridge"]);
-    sw.sh(&["ip", "link", "set", "br0", "up"]);
-    let port = |ns: &Netns, here: &str, there: &str| {
-        ns.veth(here, &sw, there);
-        sw.sh(&["ip", "link", "set", there, "master", "br0"]);
-        ns.sysctl(&format!("net.ipv6.conf.{here}.accept_dad"), "0");
-    };
-    let dir = Netns::new("dir");
-    port(&dir, "d0", "vd");
-    for a in ["10.0.0.1/24", "10.0.0.240/32"] {
-        dir.sh(&["ip", "addr", "add", a, "dev", "d0"]);
-    }
-    for a in ["fd00::1/64", "fd00::240/128"] {
-        dir.sh(&["ip", "addr", "add", a, "dev", "d0", "nodad"]);
-    }
-    let cl = Netns::new("cl");
-    port(&cl, "c0", "vc");
-    cl.sh(&["ip", "addr", "add", "10.0.0.10/24", "dev", "c0"]);
-    cl.sh(&["ip", "addr", "add", "fd00::10/64", "dev", "c0", "nodad"]);
-    // The client's stack leaves TCP checksums to the (veth) hardware; XDP_TX forwards the
-    // frame as it is, so the client computes them itself.
-    cl.sh(&["ethtool", "-K", "c0", "tx", "off"]);
-    let mut procs = Vec::new();
-    let mut rs = Vec::new();
-    for n in 1..=3 {
-        let r = Netns::new(&format!("rs{n}"));
-        port(&r, "r0", &format!("vr{n}"));
-        r.sh(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("10.0.0.24{n}/24"),
-            "dev",
-            "r0",
-        ]);
-        r.sh(&[
-            "ip",
-            "addr",
-            "add",
-            &format!("fd00::24{n}/64"),
-            "dev",
-            "r0",
-            "nodad",
-        ]);
-        // The DR recipe: ARP sysctls first, then the VIP on lo as a host address.
-        for ifc in ["all", "r0"] {
-            r.sysctl(&format!("net.ipv4.conf.{ifc}.arp_ignore"), "1");
-            r.sysctl(&format!("net.ipv4.conf.{ifc}.arp_announce"), "2");
-        }
-        r.sh(&[
-            "ip",
-            "addr",
-            "add",
-            "10.0.0.240/32",
-            "dev",
-            "lo",
-            "scope",
-            "host",
-        ]);
-        r.sh(&["ip", "addr", "add", "fd00::240/128", "dev", "lo", "nodad"]);
-        let name = format!("rs{n}");
-        for (kind, addr) in [
-            ("tcp-server", "[::]:8130"),
-            ("udp-server", "10.0.0.240:8130"),
-            ("udp-server", "[fd00::240]:8130"),
-        ] {
-            let mut c = r.spawn(&[s(&bin("rvs-probe")), kind, addr, &name]);
-            wait_line(&mut c, false);
-            procs.push(Guard(c));
-        }
-        rs.push(r);
-    }
-    // The director's own service, which the program must leave alone.
-    let mut own = dir.spawn(&[
-        s(&bin("rvs-probe")),
-        "tcp-server",
-        "10.0.0.1:2222",
-        "director",
-    ]);
-    wait_line(&mut own, false);
-    procs.push(Guard(own));
-    // The bridge side of the director's veth receives XDP_TX frames only with a program.
-    let mut pass = sw.spawn(&[s(&bin("rvs-xdp-pass")), "vd"]);
-    wait_line(&mut pass, false);
-    procs.push(Guard(pass));
-    let sock = tmp.path().join("rvsd.sock");
-    let rvsd = dir.spawn(&[
-        s(&bin("rvsd")),
-        "--socket",
-        s(&sock),
-        "--state-dir",
-        s(&tmp.path().join("state")),
-        "--interface",
-        "d0",
-        "--conn-tab-size",
-        "4096",
-    ]);
-    procs.push(Guard(rvsd));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "rvsd did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    Lab {
-        _sw: sw,
-        dir,
-        cl,
-        _rs: rs,
-        _procs: procs,
-        tmp,
-    }
-}
-
 /// The number of connections each dest (in list order) gets from wlc when connections come
 /// one at a time and each is finished (inactive) before the next.
 fn wlc_prediction(dests: usize, conns: usize) -> Vec<u64> {
@@ -311,47 +159,13 @@ fn root_dr_seed_end_to_end() {
         eprintln!("skipped: needs root (namespaces, XDP)");
         return;
     }
-    let lab = build();
-    for (svc, dests) in [
-        (
-            "-t 10.0.0.240:8130",
-            ["10.0.0.241:8130", "10.0.0.242:8130", "10.0.0.243:8130"],
-        ),
-        (
-            "-u 10.0.0.240:8130",
-            ["10.0.0.241:8130", "10.0.0.242:8130", "10.0.0.243:8130"],
-        ),
-        (
-            "-t [fd00::240]:8130",
-            ["[fd00::241]:8130", "[fd00::242]:8130", "[fd00::243]:8130"],
-        ),
-        (
-            "-u [fd00::240]:8130",
-            ["[fd00::241]:8130", "[fd00::242]:8130", "[fd00::243]:8130"],
-        ),
-    ] {
-        lab.adm(&format!("-A {svc} -s wlc"));
-        for d in dests {
-            lab.adm(&format!("-a {svc} -r {d} -g -w 3"));
-        }
-    }
-    // Wait until every dest's MAC is known (the director asks the kernel to resolve them).
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = lab.status();
-        let notes = st["packet_notes"].as_array().unwrap().clone();
-        if notes.is_empty() {
-            assert!(st["packet_path"].as_str().unwrap().contains("XDP on d0"));
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "dest MACs not resolved: {notes:?}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut lab = Lab::build(&bins(), 1);
+    lab.start_rvsd(None);
+    lab.configure_seed();
+    lab.wait_resolved();
+    assert!(lab.log().contains("XDP attached to d0"), "{}", lab.log());
 
-    let tmp = lab.tmp.path();
+    let tmp = lab.tmp.as_path();
     let crossing = Capture::start(
         &lab.dir,
         "d0",
@@ -359,24 +173,19 @@ fn root_dr_seed_end_to_end() {
         tmp.join("dir.pcap"),
     );
     let client_tcp4 = Capture::start(
-        &lab.cl,
+        &lab.clients[0],
         "c0",
         "ip and tcp and dst port 8130",
         tmp.join("ct4.pcap"),
     );
     let client_udp4 = Capture::start(
-        &lab.cl,
+        &lab.clients[0],
         "c0",
         "ip and udp and dst port 8130",
         tmp.join("cu4.pcap"),
     );
 
-    let probe = s(&bin("rvs-probe")).to_string();
-    let run = |args: &[&str]| -> Vec<String> {
-        let mut v = vec![probe.as_str()];
-        v.extend_from_slice(args);
-        lab.cl.sh(&v).lines().map(str::to_string).collect()
-    };
+    let run = |args: &[&str]| lab.probe(0, args);
     let tcp4 = run(&["tcp-clients", "10.0.0.240:8130", "30"]);
     let tcp6 = run(&["tcp-clients", "[fd00::240]:8130", "9"]);
     let udp4 = run(&["udp-clients", "10.0.0.240:8130", "30"]);
@@ -513,10 +322,8 @@ fn root_dr_seed_end_to_end() {
         "TCP  10.0.0.240:8130",
     );
     assert_eq!(z, [0, 0, 0, 0, 0]);
-    let again = lab
-        .cl
-        .sh(&[probe.as_str(), "tcp-clients", "10.0.0.240:8130", "3"]);
-    assert_eq!(again.lines().filter(|l| l.starts_with("rs")).count(), 3);
+    let again = lab.probe(0, &["tcp-clients", "10.0.0.240:8130", "3"]);
+    assert_eq!(again.iter().filter(|l| l.starts_with("rs")).count(), 3);
     let z = stats_line(
         &lab.adm("-L -n --stats -t 10.0.0.240:8130"),
         "TCP  10.0.0.240:8130",

@@ -6,6 +6,8 @@
 //! Namespaces made here have no route to the outside: they are connected only to each other,
 //! over veth pairs and bridges that live inside them.
 
+pub mod lab;
+
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 

@@ -6,10 +6,15 @@
 //! rvs-probe udp-server ADDR:PORT NAME     answer every datagram with NAME
 //! rvs-probe tcp-clients ADDR:PORT N       N connections one after the other; print each answer
 //! rvs-probe udp-clients ADDR:PORT N       N datagrams from N source ports; print each answer
-//! rvs-probe download ADDR:PORT BYTES      read BYTES from a tcp-server started with --bulk
+//! rvs-probe download ADDR:PORT BYTES      fetch BYTES of a known pattern slowly (about 4 s)
+//!                                         and check every byte; print `OK n` or `FAIL ...`
+//! rvs-probe hold ADDR:PORT N              open N connections and exchange a message on each
+//!                                         every 50 ms until standard input closes; then
+//!                                         print `OK rounds` or `FAIL ...`
 //! ```
-//! Servers run until standard input closes. Every client operation has a 5 s timeout; a
-//! failure prints `FAIL <reason>` for that attempt instead of a name.
+//! Servers run until standard input closes. A tcp-server answers `DOWNLOAD n` with n pattern
+//! bytes, `ECHO` by echoing lines until the client closes, anything else with its NAME. Every
+//! client operation has a 5 s timeout; a failure prints `FAIL <reason>` for that attempt.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream, UdpSocket};
@@ -48,8 +53,40 @@ fn main() {
                     let mut s = s;
                     let _ = s.set_read_timeout(t);
                     let mut buf = [0u8; 512];
-                    let _ = s.read(&mut buf);
-                    let _ = s.write_all(name.as_bytes());
+                    let n = s.read(&mut buf).unwrap_or(0);
+                    let req = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    if let Some(len) = req
+                        .strip_prefix("DOWNLOAD ")
+                        .and_then(|v| v.trim().parse::<usize>().ok())
+                    {
+                        // About 4 seconds for any size: 100 chunks, 40 ms apart.
+                        let chunk = len.div_ceil(100).max(1);
+                        let mut sent = 0;
+                        while sent < len {
+                            let n = chunk.min(len - sent);
+                            let data: Vec<u8> = (sent..sent + n).map(|i| (i % 251) as u8).collect();
+                            if s.write_all(&data).is_err() {
+                                return;
+                            }
+                            sent += n;
+                            std::thread::sleep(Duration::from_millis(40));
+                        }
+                    } else if req.starts_with("ECHO") {
+                        let _ = s.set_read_timeout(None);
+                        let _ = s.write_all(b"ECHO\n");
+                        loop {
+                            match s.read(&mut buf) {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    if s.write_all(&buf[..n]).is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    } else {
+                        let _ = s.write_all(name.as_bytes());
+                    }
                 });
             }
         }
@@ -78,6 +115,86 @@ fn main() {
                     Ok(_) => println!("FAIL empty answer"),
                     Err(e) => println!("FAIL {e}"),
                 }
+            }
+        }
+        "download" => {
+            let n: usize = args[2].parse().unwrap_or_else(|_| usage());
+            let r = (|| -> Result<usize, String> {
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                    .map_err(|e| e.to_string())?;
+                s.set_read_timeout(t).map_err(|e| e.to_string())?;
+                s.write_all(format!("DOWNLOAD {n}\n").as_bytes())
+                    .map_err(|e| e.to_string())?;
+                let mut got = 0usize;
+                let mut buf = vec![0u8; 65536];
+                loop {
+                    let k = s
+                        .read(&mut buf)
+                        .map_err(|e| format!("after {got} bytes: {e}"))?;
+                    if k == 0 {
+                        break;
+                    }
+                    for (i, b) in buf[..k].iter().enumerate() {
+                        if *b != ((got + i) % 251) as u8 {
+                            return Err(format!("byte {} corrupt", got + i));
+                        }
+                    }
+                    got += k;
+                }
+                if got == n {
+                    Ok(got)
+                } else {
+                    Err(format!("{got} of {n} bytes"))
+                }
+            })();
+            match r {
+                Ok(n) => println!("OK {n}"),
+                Err(e) => println!("FAIL {e}"),
+            }
+        }
+        "hold" => {
+            let n: usize = args[2].parse().unwrap_or_else(|_| usage());
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            let r = (|| -> Result<u64, String> {
+                let mut conns = Vec::new();
+                for _ in 0..n {
+                    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                        .map_err(|e| e.to_string())?;
+                    s.set_read_timeout(t).map_err(|e| e.to_string())?;
+                    s.write_all(b"ECHO\n").map_err(|e| e.to_string())?;
+                    let mut hello = [0u8; 5];
+                    s.read_exact(&mut hello).map_err(|e| e.to_string())?;
+                    conns.push(s);
+                }
+                println!("ready");
+                let mut rounds = 0u64;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    for (i, s) in conns.iter_mut().enumerate() {
+                        let msg = format!("{i}:{rounds}\n");
+                        s.write_all(msg.as_bytes())
+                            .map_err(|e| format!("conn {i} round {rounds}: {e}"))?;
+                        let mut back = vec![0u8; msg.len()];
+                        s.read_exact(&mut back)
+                            .map_err(|e| format!("conn {i} round {rounds}: {e}"))?;
+                        if back != msg.as_bytes() {
+                            return Err(format!("conn {i} round {rounds}: wrong echo"));
+                        }
+                    }
+                    rounds += 1;
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Ok(rounds)
+            })();
+            match r {
+                Ok(k) => println!("OK {k}"),
+                Err(e) => println!("FAIL {e}"),
             }
         }
         "udp-clients" => {

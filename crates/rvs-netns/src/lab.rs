@@ -1,0 +1,358 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! The lab: the seed topology of ipvs-semantics.md 13.1 / selftest-and-dr.md 4 in namespaces.
+//!
+//! One bridge (in a "switch" namespace) joins clients, the director and three real servers.
+//! The real servers hold the VIP (10.0.0.240, fd00::240) on `lo` as host addresses with
+//! `arp_ignore=1` and `arp_announce=2`, and run `rvs-probe` TCP and UDP servers on port 8130.
+//! The director holds the VIP on its interface (it answers ARP/ND for it) and runs `rvsd`
+//! with the XDP program on `d0`; the bridge side of `d0` runs the XDP_PASS program, which veth
+//! needs to deliver XDP_TX frames. A bpffs of the lab's own is mounted in the root mount
+//! namespace, so that the pins of an `rvsd` started with `ip netns exec` outlive it.
+//!
+//! Everything is removed when the `Lab` is dropped.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::{Guard, Netns, run, sh};
+
+/// The VIP.
+pub const VIP4: &str = "10.0.0.240";
+/// The IPv6 VIP.
+pub const VIP6: &str = "fd00::240";
+/// The service port.
+pub const PORT: u16 = 8130;
+
+/// Reads a child's first line from stdout (its "ready").
+pub fn wait_ready(child: &mut Child) {
+    let mut l = String::new();
+    BufReader::new(child.stdout.as_mut().expect("piped stdout"))
+        .read_line(&mut l)
+        .expect("read");
+    assert!(!l.is_empty(), "child exited before it was ready");
+}
+
+/// Connects `ns` to the switch's bridge with a veth pair (`here` inside, `there` on the bridge).
+fn port(sw: &Netns, ns: &Netns, here: &str, there: &str) {
+    ns.veth(here, sw, there);
+    sw.sh(&["ip", "link", "set", there, "master", "br0"]);
+    ns.sysctl(&format!("net.ipv6.conf.{here}.accept_dad"), "0");
+}
+
+/// The lab.
+pub struct Lab {
+    /// Where the binaries are.
+    pub bins: PathBuf,
+    /// The switch.
+    pub sw: Netns,
+    /// The director.
+    pub dir: Netns,
+    /// The clients.
+    pub clients: Vec<Netns>,
+    /// The real servers.
+    pub rs: Vec<Netns>,
+    procs: Vec<Guard>,
+    rvsd: Option<Child>,
+    /// Private directory: socket, state, bpffs, captures.
+    pub tmp: PathBuf,
+}
+
+impl Lab {
+    /// Builds the topology with `clients` clients; `bins` holds rvsd, rvsadm, rvs,
+    /// rvs-probe and rvs-xdp-pass.
+    pub fn build(bins: &Path, clients: usize) -> Lab {
+        let tmp = std::env::temp_dir().join(format!(
+            "rvs-lab-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(tmp.join("bpffs")).expect("lab directory");
+        sh(&[
+            "mount",
+            "-t",
+            "bpf",
+            "bpf",
+            tmp.join("bpffs").to_str().unwrap(),
+        ]);
+        let sw = Netns::new("sw");
+        sw.sh(&["ip", "link", "add", "br0", "type", "bridge"]);
+        sw.sh(&["ip", "link", "set", "br0", "up"]);
+        let dir = Netns::new("dir");
+        port(&sw, &dir, "d0", "vd");
+        for a in ["10.0.0.1/24", "10.0.0.240/32"] {
+            dir.sh(&["ip", "addr", "add", a, "dev", "d0"]);
+        }
+        for a in ["fd00::1/64", "fd00::240/128"] {
+            dir.sh(&["ip", "addr", "add", a, "dev", "d0", "nodad"]);
+        }
+        let mut lab = Lab {
+            bins: bins.to_path_buf(),
+            sw,
+            dir,
+            clients: Vec::new(),
+            rs: Vec::new(),
+            procs: Vec::new(),
+            rvsd: None,
+            tmp,
+        };
+        for c in 0..clients {
+            let cl = Netns::new(&format!("cl{}", c + 1));
+            port(&lab.sw, &cl, "c0", &format!("vc{}", c + 1));
+            cl.sh(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("10.0.0.{}/24", 10 + c),
+                "dev",
+                "c0",
+            ]);
+            cl.sh(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("fd00::{}/64", 10 + c),
+                "dev",
+                "c0",
+                "nodad",
+            ]);
+            // The client's stack leaves TCP checksums to the (veth) offload; XDP_TX forwards
+            // frames as they are, so the client computes them itself.
+            cl.sh(&["ethtool", "-K", "c0", "tx", "off"]);
+            lab.clients.push(cl);
+        }
+        let probe = lab.bin("rvs-probe");
+        for n in 1..=3 {
+            let r = Netns::new(&format!("rs{n}"));
+            port(&lab.sw, &r, "r0", &format!("vr{n}"));
+            r.sh(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("10.0.0.24{n}/24"),
+                "dev",
+                "r0",
+            ]);
+            r.sh(&[
+                "ip",
+                "addr",
+                "add",
+                &format!("fd00::24{n}/64"),
+                "dev",
+                "r0",
+                "nodad",
+            ]);
+            for ifc in ["all", "r0"] {
+                r.sysctl(&format!("net.ipv4.conf.{ifc}.arp_ignore"), "1");
+                r.sysctl(&format!("net.ipv4.conf.{ifc}.arp_announce"), "2");
+            }
+            r.sh(&[
+                "ip",
+                "addr",
+                "add",
+                "10.0.0.240/32",
+                "dev",
+                "lo",
+                "scope",
+                "host",
+            ]);
+            r.sh(&["ip", "addr", "add", "fd00::240/128", "dev", "lo", "nodad"]);
+            let name = format!("rs{n}");
+            for (kind, addr) in [
+                ("tcp-server", "[::]:8130"),
+                ("udp-server", "10.0.0.240:8130"),
+                ("udp-server", "[fd00::240]:8130"),
+            ] {
+                let mut c = r.spawn(&[&probe, kind, addr, &name]);
+                wait_ready(&mut c);
+                lab.procs.push(Guard(c));
+            }
+            lab.rs.push(r);
+        }
+        let mut own = lab
+            .dir
+            .spawn(&[&probe, "tcp-server", "10.0.0.1:2222", "director"]);
+        wait_ready(&mut own);
+        lab.procs.push(Guard(own));
+        let mut pass = lab.sw.spawn(&[&lab.bin("rvs-xdp-pass"), "vd"]);
+        wait_ready(&mut pass);
+        lab.procs.push(Guard(pass));
+        lab
+    }
+
+    /// The path of a binary, as a string.
+    pub fn bin(&self, name: &str) -> String {
+        let p = self.bins.join(name);
+        assert!(
+            p.exists(),
+            "{} missing: build the workspace first (./x build)",
+            p.display()
+        );
+        p.to_string_lossy().into_owned()
+    }
+
+    /// The control socket.
+    pub fn socket(&self) -> PathBuf {
+        self.tmp.join("rvsd.sock")
+    }
+
+    /// Starts rvsd in the director (the binary at `rvsd`, default the lab's) and waits for its
+    /// socket.
+    pub fn start_rvsd(&mut self, rvsd: Option<&Path>) {
+        let bin = rvsd.map_or_else(|| self.bin("rvsd"), |p| p.to_string_lossy().into_owned());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.tmp.join("rvsd.log"))
+            .expect("log");
+        let child = Command::new("ip")
+            .args(["netns", "exec", self.dir.name(), &bin, "--socket"])
+            .arg(self.socket())
+            .arg("--state-dir")
+            .arg(self.tmp.join("state"))
+            .arg("--bpffs")
+            .arg(self.tmp.join("bpffs"))
+            .args([
+                "--instance",
+                "lab",
+                "--interface",
+                "d0",
+                "--conn-tab-size",
+                "65536",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("rvsd");
+        self.rvsd = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "rvsd did not start: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// rvsd's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.tmp.join("rvsd.log")).unwrap_or_default()
+    }
+
+    /// Signals rvsd and waits for it to exit.
+    pub fn stop_rvsd(&mut self, signal: i32) {
+        if let Some(mut c) = self.rvsd.take() {
+            // SAFETY: signalling our own child.
+            unsafe { libc::kill(c.id() as i32, signal) };
+            let _ = c.wait();
+        }
+    }
+
+    /// Runs rvsadm (whitespace-separated arguments); panics if it fails.
+    pub fn adm(&self, args: &str) -> String {
+        let out = Command::new(self.bin("rvsadm"))
+            .args(args.split_whitespace())
+            .env("RVS_SOCKET", self.socket())
+            .output()
+            .expect("rvsadm");
+        assert!(
+            out.status.success(),
+            "rvsadm {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs rvs with the lab's socket.
+    pub fn rvs(&self, args: &[&str]) -> std::process::Output {
+        Command::new(self.bin("rvs"))
+            .args(args)
+            .env("RVS_SOCKET", self.socket())
+            .output()
+            .expect("rvs")
+    }
+
+    /// `rvs status --json`.
+    pub fn status(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.rvs(&["status", "--json"]).stdout)
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The seed configuration: TCP and UDP services on the VIP (IPv4 and IPv6), wlc, three
+    /// DR real servers of weight 3 each.
+    pub fn configure_seed(&self) {
+        for (svc, dests) in [
+            (
+                "-t 10.0.0.240:8130",
+                ["10.0.0.241:8130", "10.0.0.242:8130", "10.0.0.243:8130"],
+            ),
+            (
+                "-u 10.0.0.240:8130",
+                ["10.0.0.241:8130", "10.0.0.242:8130", "10.0.0.243:8130"],
+            ),
+            (
+                "-t [fd00::240]:8130",
+                ["[fd00::241]:8130", "[fd00::242]:8130", "[fd00::243]:8130"],
+            ),
+            (
+                "-u [fd00::240]:8130",
+                ["[fd00::241]:8130", "[fd00::242]:8130", "[fd00::243]:8130"],
+            ),
+        ] {
+            self.adm(&format!("-A {svc} -s wlc"));
+            for d in dests {
+                self.adm(&format!("-a {svc} -r {d} -g -w 3"));
+            }
+        }
+    }
+
+    /// Waits until the packet path has every dest's MAC.
+    pub fn wait_resolved(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let st = self.status();
+            if st["packet_notes"].as_array().is_some_and(Vec::is_empty)
+                && st["packet_path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("XDP on d0"))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "dest MACs not resolved: {st}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Runs rvs-probe in client `c` and returns its output lines.
+    pub fn probe(&self, c: usize, args: &[&str]) -> Vec<String> {
+        let probe = self.bin("rvs-probe");
+        let mut v = vec![probe.as_str()];
+        v.extend_from_slice(args);
+        self.clients[c].sh(&v).lines().map(str::to_string).collect()
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        self.stop_rvsd(libc::SIGKILL);
+        self.procs.clear();
+        let pins = self.tmp.join("bpffs").join("rvs").join("lab");
+        if let Ok(entries) = std::fs::read_dir(&pins) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let _ = run(&[
+            "umount",
+            "-l",
+            self.tmp.join("bpffs").to_str().unwrap_or("/nonexistent"),
+        ]);
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
