@@ -9,17 +9,23 @@ use std::io::Write as _;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
+
+mod realserver;
 use rvs_ctl::{Client, Request, Response, StatusView};
 use rvs_model::ServiceKey;
 
 const USAGE: &str = "\
 usage: rvs status [--json]
        rvs down [--pin-dir DIR]
+       rvs realserver setup|check --vip VIP [--vip VIP]... [--dev IF]
 
   status          the configuration, counters and packet-path state of rvsd
   --json          the same as JSON, for scripts
   down            detach the packet path, remove its pins and stop rvsd (the configuration
                   stays); with --pin-dir, remove an instance's pins when no rvsd runs
+  realserver      on a real server: apply (setup) or verify (check) the direct-routing recipe:
+                  arp_ignore=1 and arp_announce=2, then each VIP on lo as a host address;
+                  --dev is the interface facing the VIP network (default: the default route's)
 
 rvs talks to rvsd at $RVS_SOCKET (default /run/rvs/rvsd.sock).
 ";
@@ -38,6 +44,34 @@ fn main() -> ExitCode {
 fn run(args: &[String]) -> anyhow::Result<()> {
     let words: Vec<&str> = args.iter().map(String::as_str).collect();
     match words.as_slice() {
+        ["realserver", "setup", rest @ ..] => {
+            let spec = realserver::parse(rest)?;
+            let done = spec.setup()?;
+            if done.is_empty() {
+                println!("already set up: nothing changed");
+            }
+            for d in &done {
+                println!("applied: {d}");
+            }
+            let left = spec.check()?;
+            if !left.is_empty() {
+                bail!("still wrong after setup: {}", left[0].problem);
+            }
+            println!("\nTo make this permanent:\n\n{}", spec.permanent());
+            Ok(())
+        }
+        ["realserver", "check", rest @ ..] => {
+            let spec = realserver::parse(rest)?;
+            let findings = spec.check()?;
+            if findings.is_empty() {
+                println!("ok: this host is set up as a direct-routing real server");
+                return Ok(());
+            }
+            for f in &findings {
+                println!("WRONG {}\n      fix: {}", f.problem, f.fix);
+            }
+            std::process::exit(1);
+        }
         ["status"] => status(false),
         ["status", "--json"] => status(true),
         ["down"] => down(),
