@@ -23,7 +23,7 @@ fn catch_signals() {
     // SAFETY: the handler only stores to an atomic; no SA_RESTART, so blocking reads return.
     unsafe {
         let mut sa: libc::sigaction = std::mem::zeroed();
-        sa.sa_sigaction = on_signal as usize;
+        sa.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as *const () as usize;
         libc::sigaction(libc::SIGINT, &sa, std::ptr::null_mut());
         libc::sigaction(libc::SIGTERM, &sa, std::ptr::null_mut());
     }
