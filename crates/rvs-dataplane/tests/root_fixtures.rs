@@ -332,7 +332,7 @@ fn root_fixture_table() {
 
 /// Weight 0 takes no new connections but keeps its old ones; a removed dest's connections
 /// are dropped (expire_nodest_conn=0) or expired and passed on (=1); an unresolved MAC takes
-/// no new connections; no usable dest means drop.
+/// no new connections; no usable dest means ICMP port unreachable to the client.
 #[test]
 fn root_dest_changes() {
     if !is_root() {
@@ -391,16 +391,53 @@ fn root_dest_changes() {
         Expect::Drop,
         After::Conn(2, s(State::SynRecv), 60),
     );
+    // No usable dest: IPVS "leaves" the packet with ICMP port unreachable from the VIP.
     let f4 = Pkt::tcp(41003, SYN);
-    row(
-        &mut dp,
-        "no usable dest: dropped",
-        &f4,
-        &f4.build(),
-        Expect::Drop,
-        After::NoConn,
+    let frame = f4.build();
+    let (action, out) = dp.test_run(&frame).unwrap();
+    assert_eq!(action, XDP_TX, "the ICMP answer goes back out");
+    assert_eq!(&out[0..6], &CLIENT_MAC);
+    assert_eq!(&out[6..12], &DIRECTOR_MAC);
+    assert_eq!(
+        out.len(),
+        14 + 20 + 8 + 28,
+        "IP + ICMP + the quoted header and 8 bytes"
     );
-    assert_eq!(dp.conn_counts(2).unwrap(), (2, 0), "flows 2 and 3");
+    assert_eq!((out[14], out[22], out[23]), (0x45, 64, proto::ICMP));
+    assert_eq!(&out[26..30], &VIP4, "from the VIP");
+    assert_eq!(&out[30..34], &f4.saddr()[..], "to the client");
+    assert_eq!(csum(&out[14..34]), 0, "IPv4 checksum");
+    assert_eq!(
+        (out[34], out[35]),
+        (3, 3),
+        "destination unreachable, port unreachable"
+    );
+    assert_eq!(csum(&out[34..]), 0, "ICMP checksum");
+    assert_eq!(
+        &out[42..],
+        &frame[14..14 + 28],
+        "quotes the client's IP header and 8 bytes"
+    );
+    assert!(dp.conn(&f4.key()).unwrap().is_none());
+
+    // The same for IPv6 (ICMPv6 type 1 code 4, checksum over the pseudo-header).
+    for id in [23, 22, 21] {
+        dp.put_dest(id, &dest(id, true, 0)).unwrap();
+    }
+    let f6 = Pkt::tcp(41004, SYN).v6();
+    let frame = f6.build();
+    let (action, out) = dp.test_run(&frame).unwrap();
+    assert_eq!(action, XDP_TX);
+    assert_eq!(out.len(), 14 + 40 + 8 + 48);
+    assert_eq!((out[20], out[21]), (proto::ICMPV6, 64));
+    assert_eq!(&out[22..38], &VIP6);
+    assert_eq!((out[54], out[55]), (1, 4));
+    let mut pseudo = out[22..54].to_vec();
+    pseudo.extend_from_slice(&[0, 0, 0, 56, 0, 0, 0, proto::ICMPV6]);
+    pseudo.extend_from_slice(&out[54..]);
+    assert_eq!(csum(&pseudo), 0, "ICMPv6 checksum");
+    assert_eq!(&out[62..], &frame[14..14 + 48]);
+
     dp.set_config(maps::CONFIG_EXPIRE_NODEST_CONN, 1).unwrap();
     row(
         &mut dp,

@@ -16,6 +16,7 @@
     reason = "atomic_xadd is the only way to emit BPF_ATOMIC adds"
 )]
 
+mod icmp;
 mod parse;
 
 use aya_ebpf::bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX};
@@ -408,6 +409,7 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
 
     let new_conn_pkt =
         !is_tcp || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
+    let expire_nodest = CONFIG.get(CONFIG_EXPIRE_NODEST_CONN).copied().unwrap_or(0) != 0;
     let existing = CONNS.get_ptr_mut(&ckey).filter(|c| {
         // SAFETY: the entry pointer is valid during the run.
         let c = unsafe { &**c };
@@ -417,7 +419,13 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
         let reusable = is_tcp
             && new_conn_pkt
             && (c.state == State::TimeWait as u8 || c.state == State::Close as u8);
-        alive && !reusable
+        // expire_nodest_conn=1: an entry whose dest was removed expires now and the packet is
+        // handled as new (a SYN is scheduled, anything else goes to the stack).
+        let nodest = expire_nodest
+            && DESTS
+                .get(c.dest)
+                .is_none_or(|d| d.flags & dest::AVAILABLE == 0);
+        alive && !reusable && !nodest
     });
     let conn: *mut ConnVal = match existing {
         Some(c) => c,
@@ -435,7 +443,11 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
             {
                 return Err(Reason::NoConnNotSyn);
             }
-            let id = schedule(svc).ok_or(Reason::NoDest)?;
+            let Some(id) = schedule(svc) else {
+                // "leave" (ipvs-semantics.md 2.3): tell the client the port is unreachable.
+                note(Reason::NoDest);
+                return icmp::port_unreachable(ctx, &pkt);
+            };
             let d = DESTS.get(id).ok_or(Reason::NoDest)?;
             let mut flags = d.fwd as u32 | conn_flags::INACTIVE;
             if d.fwd as u32 != conn_flags::MASQ {
@@ -462,16 +474,8 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     let c = unsafe { &mut *conn };
     let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
     if d.flags & dest::AVAILABLE == 0 {
-        // The dest was removed. expire_nodest_conn=0 (the kernel's default): drop until the
-        // entry times out. =1: expire it now; the packet is then treated as new, which for
-        // anything but a SYN means the stack (the next packet reschedules).
-        if CONFIG.get(CONFIG_EXPIRE_NODEST_CONN).copied().unwrap_or(0) != 0 {
-            let old = *c;
-            if CONNS.remove(&ckey).is_ok() {
-                release(&old);
-            }
-            return Err(Reason::NoConnNotSyn);
-        }
+        // The dest was removed (expire_nodest_conn=0, the kernel's default): drop until the
+        // entry times out. (With =1 the entry was expired above.)
         return Err(Reason::DestGone);
     }
 
