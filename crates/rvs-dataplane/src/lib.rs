@@ -193,13 +193,10 @@ impl Dataplane {
             }
         }
         let fresh = pin_dir.is_none_or(|d| !d.join("RVS_TIMEOUTS").exists());
-        let mut ebpf = loader.load(object)?;
-        let prog: &mut Xdp = ebpf
-            .program_mut(PROGRAM)
-            .ok_or(Error::MissingMap(PROGRAM))?
-            .try_into()?;
-        prog.load()?;
-        let mut dp = Dataplane { ebpf };
+        let mut dp = Dataplane {
+            ebpf: loader.load(object)?,
+        };
+        dp.xdp(PROGRAM)?.load()?;
         if fresh {
             dp.set_timeouts(&Timeouts::default())?;
         }
@@ -223,20 +220,12 @@ impl Dataplane {
                 PinnedLink::from_pin(&link_path).map_err(|e| Error::Link(e.to_string()))?;
             let link =
                 XdpLink::try_from(FdLink::from(pinned)).map_err(|e| Error::Link(e.to_string()))?;
-            let prog: &mut Xdp = self
-                .ebpf
-                .program_mut(program)
-                .ok_or(Error::MissingMap(program))?
-                .try_into()?;
+            let prog = self.xdp(program)?;
             prog.attach_to_link(link)?;
             return Ok("adopted");
         }
         let (mode, id) = self.attach_inner(program, iface)?;
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(program)
-            .ok_or(Error::MissingMap(program))?
-            .try_into()?;
+        let prog = self.xdp(program)?;
         let link = prog.take_link(id)?;
         let fd = FdLink::try_from(link).map_err(|e| {
             Error::Link(format!(
@@ -262,11 +251,7 @@ impl Dataplane {
         if iface.is_empty() || iface.len() > 15 || iface.contains(['\0', '/']) {
             return Err(Error::Interface(iface.to_string()));
         }
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(program)
-            .ok_or(Error::MissingMap(program))?
-            .try_into()?;
+        let prog = self.xdp(program)?;
         if prog.fd().is_err() {
             prog.load()?;
         }
@@ -274,6 +259,15 @@ impl Dataplane {
             Ok(id) => Ok(("native", id)),
             Err(_) => Ok(("generic", prog.attach(iface, XdpMode::Skb)?)),
         }
+    }
+
+    /// The XDP program `name` of the object.
+    fn xdp(&mut self, name: &'static str) -> Result<&mut Xdp, Error> {
+        Ok(self
+            .ebpf
+            .program_mut(name)
+            .ok_or(Error::MissingMap(name))?
+            .try_into()?)
     }
 
     fn map(&mut self, name: &'static str) -> Result<&mut aya::maps::Map, Error> {
@@ -452,11 +446,7 @@ impl Dataplane {
         packet: &[u8],
         repeat: u32,
     ) -> Result<(u32, Vec<u8>, u64), Error> {
-        let prog: &mut Xdp = self
-            .ebpf
-            .program_mut(program)
-            .ok_or(Error::MissingMap(program))?
-            .try_into()?;
+        let prog = self.xdp(program)?;
         if prog.fd().is_err() {
             prog.load()?;
         }
