@@ -28,6 +28,14 @@ pub mod sched {
     pub const LC: u32 = 3;
     /// Weighted least connection.
     pub const WLC: u32 = 4;
+    /// Shortest expected delay.
+    pub const SED: u32 = 5;
+    /// Never queue.
+    pub const NQ: u32 = 6;
+    /// Weighted failover.
+    pub const FO: u32 = 7;
+    /// Weighted overflow.
+    pub const OVF: u32 = 8;
 }
 
 /// [`DestVal::flags`] bits.

@@ -7,7 +7,8 @@
 //! ([`Director::refresh`]).
 //!
 //! What the packet path handles in this release: TCP and UDP address services, IPv4 and IPv6,
-//! not persistent, scheduled by rr, wrr, lc or wlc, with direct-routing dests. Anything else
+//! not persistent, scheduled by rr, wrr, lc, wlc, sed, nq, fo or ovf, with direct-routing
+//! dests. Anything else
 //! is left to the director's stack and reported in [`Director::notes`].
 
 use std::collections::{HashMap, HashSet};
@@ -235,6 +236,10 @@ impl Director {
                 "wrr" => maps::sched::WRR,
                 "lc" => maps::sched::LC,
                 "wlc" => maps::sched::WLC,
+                "sed" => maps::sched::SED,
+                "nq" => maps::sched::NQ,
+                "fo" => maps::sched::FO,
+                "ovf" => maps::sched::OVF,
                 other => {
                     notes.push(format!(
                         "{addr}:{port}: scheduler {other} not in the packet path yet"

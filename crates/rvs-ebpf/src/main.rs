@@ -370,8 +370,71 @@ fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
     if w.done == 1 { Some(w.id) } else { None }
 }
 
+/// sed (`(active + 1) / weight`, least wins) and nq (the same, but the first idle dest wins
+/// at once): `ip_vs_sed_schedule`, `ip_vs_nq_schedule`.
+fn shortest_delay(svc: &SvcVal, never_queue: bool) -> Option<u32> {
+    let mut found = false;
+    let mut best_id: u32 = 0;
+    let mut best_oh: u64 = 0;
+    let mut best_w: u64 = 0;
+    let n = (svc.ndests as usize).min(MAX_DESTS);
+    for i in 0..MAX_DESTS {
+        if i >= n {
+            break;
+        }
+        let id = dest_at(svc, i);
+        let Some(d) = DESTS.get(id) else { continue };
+        if !usable(d) {
+            continue;
+        }
+        let active = conn_counts(id).0;
+        if never_queue && active == 0 {
+            return Some(id);
+        }
+        let oh = active + 1;
+        let w = d.weight as u64;
+        if !found || best_oh * w > oh * best_w {
+            found = true;
+            best_id = id;
+            best_oh = oh;
+            best_w = w;
+        }
+    }
+    if found { Some(best_id) } else { None }
+}
+
+/// fo (the highest weight) and ovf (the highest weight among dests whose active count does
+/// not exceed their weight): `ip_vs_fo_schedule`, `ip_vs_ovf_schedule`. Ties go to the first.
+fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
+    let mut best_id: u32 = 0;
+    let mut best_w: i32 = 0;
+    let n = (svc.ndests as usize).min(MAX_DESTS);
+    for i in 0..MAX_DESTS {
+        if i >= n {
+            break;
+        }
+        let id = dest_at(svc, i);
+        let Some(d) = DESTS.get(id) else { continue };
+        if !usable(d) {
+            continue;
+        }
+        if overflow && conn_counts(id).0 > d.weight as u64 {
+            continue;
+        }
+        if d.weight > best_w {
+            best_id = id;
+            best_w = d.weight;
+        }
+    }
+    if best_w > 0 { Some(best_id) } else { None }
+}
+
 fn schedule(svc: &SvcVal) -> Option<u32> {
     match svc.sched {
+        sched::SED => shortest_delay(svc, false),
+        sched::NQ => shortest_delay(svc, true),
+        sched::FO => highest_weight(svc, false),
+        sched::OVF => highest_weight(svc, true),
         sched::WRR => weighted_round_robin(svc),
         sched::WLC => least_conn(svc, true),
         sched::LC => least_conn(svc, false),
