@@ -104,8 +104,31 @@ pub struct DestVal {
     pub fwd: u8,
     /// Padding, zero.
     pub _pad: [u8; 4],
+    /// Upper connection threshold (`-x`), 0 = none.
+    pub u_threshold: u32,
+    /// Lower connection threshold (`-y`), 0 = none.
+    pub l_threshold: u32,
 }
-const _: () = assert!(core::mem::size_of::<DestVal>() == 48);
+const _: () = assert!(core::mem::size_of::<DestVal>() == 56);
+
+/// Whether a dest is overloaded after a connection was bound to it (`ip_vs_bind_dest`):
+/// active + inactive reached a non-zero upper threshold.
+pub const fn overload_on_bind(active: u64, inactive: u64, u_threshold: u32) -> bool {
+    u_threshold != 0 && active + inactive >= u_threshold as u64
+}
+
+/// Whether OVERLOAD clears after a connection left a dest (`ip_vs_unbind_dest`): below the
+/// lower threshold if there is one, else below 3/4 of the upper, and always without either.
+pub const fn overload_clears_on_unbind(active: u64, inactive: u64, l: u32, u: u32) -> bool {
+    let total = active + inactive;
+    if l != 0 {
+        total < l as u64
+    } else if u != 0 {
+        total * 4 < u as u64 * 3
+    } else {
+        true
+    }
+}
 
 /// Value of the `DEST_CONNS` array (counts the program added, with atomic adds) and of the
 /// `DEST_SWEPT` array (counts user space took away when it expired entries; user space is its

@@ -100,6 +100,8 @@ pub struct Director {
     installed: HashMap<SvcKey, SvcVal>,
     live_dests: HashSet<u32>,
     neigh: HashMap<IpAddr, Neigh>,
+    /// The dest slots as last configured (kept after removal).
+    dest_vals: HashMap<u32, DestVal>,
     /// `Service::dest_changes` as last written, per service.
     dest_changes: HashMap<SvcKey, u64>,
     /// Why parts of the configuration are not in the packet path, for `rvs status`.
@@ -119,6 +121,7 @@ impl Director {
             live_dests: HashSet::new(),
             neigh: HashMap::new(),
             dest_changes: HashMap::new(),
+            dest_vals: HashMap::new(),
             notes: Vec::new(),
         }
     }
@@ -306,6 +309,8 @@ impl Director {
                     af,
                     fwd: conn_flags::DROUTE as u8,
                     _pad: [0; 4],
+                    u_threshold: dc.u_threshold,
+                    l_threshold: dc.l_threshold,
                 };
                 match self.neigh.get(&dc.addr) {
                     Some(Neigh::Known {
@@ -328,10 +333,18 @@ impl Director {
                         dc.addr
                     )),
                 }
-                if d.overload {
-                    dv.flags |= maps::dest::OVERLOAD;
+                let prev = self.dest_vals.get(&id).copied();
+                if prev != Some(dv) || !self.live_dests.contains(&id) {
+                    // `__ip_vs_update_dest`: a removed or raised upper threshold clears
+                    // OVERLOAD (compared with the dest's last settings, kept after removal
+                    // as the kernel keeps the dest object).
+                    let old_u = prev.map_or(0, |p| p.u_threshold);
+                    if dc.u_threshold == 0 || dc.u_threshold > old_u {
+                        self.dp.set_overload(id, false)?;
+                    }
+                    self.dp.put_dest(id, &dv)?;
+                    self.dest_vals.insert(id, dv);
                 }
-                self.dp.put_dest(id, &dv)?;
                 live.insert(id);
                 val.dests[val.ndests as usize] = id;
                 val.ndests += 1;
@@ -422,9 +435,12 @@ impl Director {
                 self.dp.remove_service(key)?;
             }
         }
-        // Dests that left their service: their connections see a dest that is not AVAILABLE.
+        // Dests that left their service: their connections see a dest that is not AVAILABLE;
+        // the thresholds stay, for the OVERLOAD rules of the connections still bound to it.
         for gone in self.live_dests.difference(&live) {
-            self.dp.put_dest(*gone, &DestVal::default())?;
+            let mut dv = self.dest_vals.get(gone).copied().unwrap_or_default();
+            dv.flags &= !maps::dest::AVAILABLE;
+            self.dp.put_dest(*gone, &dv)?;
         }
         self.installed = wanted;
         self.live_dests = live;
@@ -440,14 +456,32 @@ impl Director {
         let mut removed = 0;
         for (k, v) in conns {
             if now.saturating_sub(v.last_ns) > u64::from(v.timeout) * 1_000_000_000
-                && self.dp.remove_conn(&k)?
+                && self.expire(&k)?
             {
-                self.dp
-                    .add_swept(v.dest, v.flags & conn_flags::INACTIVE == 0)?;
                 removed += 1;
             }
         }
         Ok(removed)
+    }
+
+    /// Expires one connection entry now, as its timer would: the entry goes, its dest count
+    /// is given back, and OVERLOAD is re-evaluated (`ip_vs_unbind_dest`). `false` if the entry
+    /// was already gone.
+    pub fn expire(&mut self, key: &ConnKey) -> Result<bool, Error> {
+        let Some(v) = self.dp.conn(key)? else {
+            return Ok(false);
+        };
+        if !self.dp.remove_conn(key)? {
+            return Ok(false);
+        }
+        self.dp
+            .add_swept(v.dest, v.flags & conn_flags::INACTIVE == 0)?;
+        let (a, i) = self.dp.conn_counts(v.dest)?;
+        let d = self.dp.dest(v.dest)?;
+        if maps::overload_clears_on_unbind(a, i, d.l_threshold, d.u_threshold) {
+            self.dp.set_overload(v.dest, false)?;
+        }
+        Ok(true)
     }
 
     /// Copies counters and connection counts from the maps into the table.
@@ -470,6 +504,7 @@ impl Director {
                 let (a, i) = self.dp.conn_counts(id)?;
                 d.active_conns = a as u32;
                 d.inact_conns = i as u32;
+                d.overload = self.dp.overload(id)?;
             }
         }
         Ok(())

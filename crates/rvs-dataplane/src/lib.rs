@@ -38,6 +38,7 @@ pub const MAPS: &[&str] = &[
     "RVS_DESTS",
     "RVS_DEST_CONNS",
     "RVS_DEST_SWEPT",
+    "RVS_DEST_OVERLOAD",
     "RVS_CONFIG",
     "RVS_CONNS",
     "RVS_TIMEOUTS",
@@ -370,6 +371,29 @@ impl Dataplane {
         self.array::<DestVal>("RVS_DESTS")?
             .set(id, val, 0)
             .map_err(map_err("RVS_DESTS"))
+    }
+
+    /// A dest slot.
+    pub fn dest(&mut self, id: u32) -> Result<DestVal, Error> {
+        self.array::<DestVal>("RVS_DESTS")?
+            .get(&id, 0)
+            .map_err(map_err("RVS_DESTS"))
+    }
+
+    /// A dest's OVERLOAD flag.
+    pub fn overload(&mut self, id: u32) -> Result<bool, Error> {
+        Ok(self
+            .array::<u32>("RVS_DEST_OVERLOAD")?
+            .get(&id, 0)
+            .map_err(map_err("RVS_DEST_OVERLOAD"))?
+            != 0)
+    }
+
+    /// Sets or clears a dest's OVERLOAD flag.
+    pub fn set_overload(&mut self, id: u32, on: bool) -> Result<(), Error> {
+        self.array::<u32>("RVS_DEST_OVERLOAD")?
+            .set(id, u32::from(on), 0)
+            .map_err(map_err("RVS_DEST_OVERLOAD"))
     }
 
     /// A dest's ActiveConn/InActConn as the packet path counts them.

@@ -48,14 +48,14 @@ fn key() -> ServiceKey {
     }
 }
 
-fn dest_cfg(n: u8, weight: i32) -> DestConfig {
+fn dest_cfg(n: u8, weight: i32, u_threshold: u32, l_threshold: u32) -> DestConfig {
     DestConfig {
         addr: IpAddr::from([10, 0, 1, n]),
         port: PORT,
         fwd: FwdMethod::Route,
         weight,
-        u_threshold: 0,
-        l_threshold: 0,
+        u_threshold,
+        l_threshold,
         tun_type: TunType::Ipip,
         tun_port: 0,
         tun_csum: TunCsum::Nocsum,
@@ -77,6 +77,10 @@ struct Sim {
     counts: HashMap<u8, (u32, u32)>,
     /// The expire_nodest_conn switch.
     expire_nodest: bool,
+    /// OVERLOAD by dest octet.
+    overload: HashMap<u8, bool>,
+    /// (upper, lower) thresholds by dest octet, as last configured (kept after removal).
+    thresholds: HashMap<u8, (u32, u32)>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -116,6 +120,21 @@ impl Sim {
         } else {
             e.1 -= 1;
         }
+        let (a, i) = *e;
+        let (u, l) = self.thresholds.get(&n).copied().unwrap_or_default();
+        if rvs_common::maps::overload_clears_on_unbind(a.into(), i.into(), l, u) {
+            self.overload.insert(n, false);
+        }
+    }
+
+    /// A dest's settings changed (`__ip_vs_update_dest`): a removed or raised upper
+    /// threshold clears OVERLOAD.
+    fn configured(&mut self, n: u8, u: u32, l: u32) {
+        let old_u = self.thresholds.get(&n).map_or(0, |t| t.0);
+        if u == 0 || u > old_u {
+            self.overload.insert(n, false);
+        }
+        self.thresholds.insert(n, (u, l));
     }
 
     fn packet(&mut self, t: &Table, cport: u16, flags: u8) -> Verdict {
@@ -162,7 +181,7 @@ impl Sim {
                     weight: w.weight,
                     active: a,
                     inactive: i,
-                    overload: false,
+                    overload: self.overload.get(n).copied().unwrap_or(false),
                 }
             })
             .collect();
@@ -183,6 +202,11 @@ impl Sim {
         let n = order[i];
         let mut c = Conn::new(Protocol::Tcp, FwdMethod::Route);
         self.counts.entry(n).or_default().1 += 1;
+        let (a, i) = self.counts[&n];
+        let u = self.thresholds.get(&n).map_or(0, |t| t.0);
+        if rvs_common::maps::overload_on_bind(a.into(), i.into(), u) {
+            self.overload.insert(n, true);
+        }
         if c.step(false, flags, &timeouts, false) == Activity::BecameActive {
             let e = self.counts.entry(n).or_default();
             e.0 += 1;
@@ -191,6 +215,21 @@ impl Sim {
         self.conns.insert(cport, (n, c));
         Verdict::Fwd(n)
     }
+}
+
+/// Random `-x`/`-y`: none half of the time, else an upper threshold of 2..=8 and a lower one
+/// of 0..=upper (the kernel refuses lower > upper).
+fn thresholds(rng: &mut Rng) -> (u32, u32) {
+    if rng.below(2) == 0 {
+        return (0, 0);
+    }
+    let u = 2 + rng.below(7) as u32;
+    let l = if rng.below(2) == 0 {
+        0
+    } else {
+        rng.below(u64::from(u) + 1) as u32
+    };
+    (u, l)
 }
 
 fn neighbours(t: &Table) -> HashMap<IpAddr, Neigh> {
@@ -224,9 +263,12 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
     })
     .unwrap();
     let mut next_octet = 1u8;
+    let mut initial = Vec::new();
     for _ in 0..4 {
-        t.add_dest(&key(), dest_cfg(next_octet, 1 + rng.below(4) as i32))
+        let (u, l) = thresholds(&mut rng);
+        t.add_dest(&key(), dest_cfg(next_octet, 1 + rng.below(4) as i32, u, l))
             .unwrap();
+        initial.push((next_octet, u, l));
         next_octet += 1;
     }
     let mut director = Director::new(load());
@@ -240,7 +282,12 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
         conns: HashMap::new(),
         counts: HashMap::new(),
         expire_nodest,
+        overload: HashMap::new(),
+        thresholds: HashMap::new(),
     };
+    for (n, u, l) in initial {
+        sim.configured(n, u, l);
+    }
     let mut packets = 0;
     let mut changes = 0;
     let mut removed: Vec<u8> = Vec::new();
@@ -264,8 +311,10 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
                         next_octet - 1
                     }
                 };
-                t.add_dest(&key(), dest_cfg(n, rng.below(5) as i32))
+                let (u, l) = thresholds(&mut rng);
+                t.add_dest(&key(), dest_cfg(n, rng.below(5) as i32, u, l))
                     .unwrap();
+                sim.configured(n, u, l);
                 sim.rr.dest_added();
             } else if r < 50 && order.len() > 1 {
                 let j = rng.below(order.len() as u64) as usize;
@@ -275,8 +324,10 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
                 removed.push(order[j]);
             } else if !order.is_empty() {
                 let j = rng.below(order.len() as u64) as usize;
-                t.edit_dest(&key(), dest_cfg(order[j], rng.below(5) as i32))
+                let (u, l) = thresholds(&mut rng);
+                t.edit_dest(&key(), dest_cfg(order[j], rng.below(5) as i32, u, l))
                     .unwrap();
+                sim.configured(order[j], u, l);
             } else {
                 continue;
             }
@@ -333,7 +384,7 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
             ),
         }
         packets += 1;
-        if step % 500 == 0 {
+        if step % 100 == 0 {
             director.refresh(&mut t).unwrap();
             for d in &t.service(&key()).unwrap().dests {
                 let IpAddr::V4(a) = d.config.addr else {
@@ -360,8 +411,9 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
             "{sched_name}: verdict {v} exercised only {n} times: {verdicts:?}"
         );
     }
-    // ovf refuses many new connections by design (active > weight with weights 0..4).
-    assert!(verdicts["forwarded"] > 1_500, "{sched_name}: {verdicts:?}");
+    // ovf refuses many new connections by design (active > weight with weights 0..4), and
+    // thresholds refuse more.
+    assert!(verdicts["forwarded"] > 1_000, "{sched_name}: {verdicts:?}");
     let _ = proto::TCP;
 }
 

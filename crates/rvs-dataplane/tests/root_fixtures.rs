@@ -487,3 +487,54 @@ fn root_sweep_releases_counts() {
     assert!(dp.conn(&u.key()).unwrap().is_none());
     assert_eq!(dp.conn_counts(13).unwrap(), (0, 0));
 }
+
+/// `-x 10 -y 5`: once the dest holds ten connections it takes no new one (the client gets
+/// port unreachable); it takes new ones again once fewer than five are left, not before.
+#[test]
+fn root_thresholds() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let mut dp = load();
+    let mut d = dest(1, false, 1);
+    d.u_threshold = 10;
+    d.l_threshold = 5;
+    dp.put_dest(1, &d).unwrap();
+    dp.put_service(
+        &svc_key(false, proto::UDP),
+        &svc_val(1, maps::sched::WLC, &[1]),
+    )
+    .unwrap();
+    let flows: Vec<Pkt> = (0..10).map(|i| Pkt::udp(43000 + i)).collect();
+    for f in &flows {
+        let (action, out) = dp.test_run(&f.build()).unwrap();
+        assert_eq!(
+            (action, out[5]),
+            (XDP_TX, 1),
+            "connection {} of ten",
+            f.sport
+        );
+    }
+    assert!(dp.overload(1).unwrap(), "ten connections reach -x 10");
+    let unreachable = |dp: &mut Dataplane, port: u16| {
+        let (action, out) = dp.test_run(&Pkt::udp(port).build()).unwrap();
+        action == XDP_TX && out[23] == proto::ICMP
+    };
+    assert!(unreachable(&mut dp, 43100), "an eleventh is refused");
+    // Existing connections still flow.
+    let (action, _) = dp.test_run(&flows[0].build()).unwrap();
+    assert_eq!(action, XDP_TX);
+    let mut director = rvs_dataplane::director::Director::new(dp);
+    for f in &flows[..5] {
+        assert!(director.expire(&f.key()).unwrap());
+    }
+    let dp = director.dataplane();
+    assert!(dp.overload(1).unwrap(), "five left is not below -y 5");
+    assert!(unreachable(dp, 43101));
+    assert!(director.expire(&flows[5].key()).unwrap());
+    let dp = director.dataplane();
+    assert!(!dp.overload(1).unwrap(), "four left is below -y 5");
+    let (action, out) = dp.test_run(&Pkt::udp(43102).build()).unwrap();
+    assert_eq!((action, out[5]), (XDP_TX, 1), "new connections again");
+}

@@ -45,6 +45,10 @@ static DEST_CONNS: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
 /// Connection counts user space released when sweeping, by dest id (user space writes).
 #[map(name = "RVS_DEST_SWEPT")]
 static DEST_SWEPT: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
+/// OVERLOAD by dest id (1 = set): set by the program when a connection is bound, cleared by
+/// whichever side releases one (ipvs-semantics.md section 8), and by user space on an edit.
+#[map(name = "RVS_DEST_OVERLOAD")]
+static DEST_OVERLOAD: Array<u32> = Array::with_max_entries(DEST_SLOTS, 0);
 /// Runtime switches (`CONFIG_*` indexes).
 #[map(name = "RVS_CONFIG")]
 static CONFIG: Array<u32> = Array::with_max_entries(CONFIG_SLOTS, 0);
@@ -167,11 +171,24 @@ fn dest_at(svc: &SvcVal, i: usize) -> u32 {
     svc.dests[i]
 }
 
-fn usable(d: &DestVal) -> bool {
+fn overloaded(id: u32) -> bool {
+    DEST_OVERLOAD.get(id).is_some_and(|v| *v != 0)
+}
+
+fn set_overload(id: u32, on: bool) {
+    if let Some(p) = DEST_OVERLOAD.get_ptr_mut(id) {
+        // SAFETY: array slot valid for the map's lifetime.
+        unsafe { *p = u32::from(on) };
+    }
+}
+
+/// Whether a dest may take a new connection: weight, still in its service, MAC known, and
+/// not OVERLOAD. (The id is the dest's, for the OVERLOAD map.)
+fn usable_id(id: u32, d: &DestVal) -> bool {
     d.weight > 0
         && d.flags & dest::AVAILABLE != 0
-        && d.flags & dest::OVERLOAD == 0
         && d.flags & dest::MAC_KNOWN != 0
+        && !overloaded(id)
 }
 
 /// ActiveConn and InActConn of a dest: what the program counted minus what user space swept.
@@ -210,7 +227,7 @@ fn least_conn(svc: &SvcVal, weighted: bool) -> Option<u32> {
         let Some(d) = DESTS.get(id) else { continue };
         // Skipping OVERLOAD before the first candidate and weight 0 for it, as
         // `ip_vs_wlc_schedule`; a later weight-0 dest cannot win the comparison.
-        if !usable(d) {
+        if !usable_id(id, d) {
             continue;
         }
         let oh = overhead(id);
@@ -247,7 +264,7 @@ fn round_robin(svc: &SvcVal) -> Option<u32> {
         let i = (start + k) % n;
         let id = dest_at(svc, i);
         if let Some(d) = DESTS.get(id)
-            && usable(d)
+            && usable_id(id, d)
         {
             // SAFETY: as above.
             unsafe { (*st).cursor = i as i32 };
@@ -297,7 +314,7 @@ extern "C" fn wrr_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     if w.i >= 0 && w.i < w.n {
         let id = dest_at(&w.svc, w.i as usize);
         if let Some(d) = DESTS.get(id)
-            && d.flags & dest::OVERLOAD == 0
+            && !overloaded(id)
             && d.flags & dest::AVAILABLE != 0
             && d.flags & dest::MAC_KNOWN != 0
             && d.weight >= w.cw
@@ -384,7 +401,7 @@ fn shortest_delay(svc: &SvcVal, never_queue: bool) -> Option<u32> {
         }
         let id = dest_at(svc, i);
         let Some(d) = DESTS.get(id) else { continue };
-        if !usable(d) {
+        if !usable_id(id, d) {
             continue;
         }
         let active = conn_counts(id).0;
@@ -415,7 +432,7 @@ fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
         }
         let id = dest_at(svc, i);
         let Some(d) = DESTS.get(id) else { continue };
-        if !usable(d) {
+        if !usable_id(id, d) {
             continue;
         }
         if overflow && conn_counts(id).0 > d.weight as u64 {
@@ -529,6 +546,10 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
             if let Some((_, inact)) = dest_conns(id) {
                 inact.add(1);
             }
+            let (a, i) = conn_counts(id);
+            if rvs_common::maps::overload_on_bind(a, i, d.u_threshold) {
+                set_overload(id, true);
+            }
             new_conn = true;
             CONNS.get_ptr_mut(&ckey).ok_or(Reason::ConnInsert)?
         }
@@ -586,13 +607,20 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     Ok(XDP_TX)
 }
 
-/// Gives back the dest count of a connection entry that is going away.
+/// Gives back the dest count of a connection entry that is going away, and re-evaluates
+/// OVERLOAD as `ip_vs_unbind_dest` does.
 fn release(c: &ConnVal) {
     if let Some((act, inact)) = dest_conns(c.dest) {
         if c.flags & conn_flags::INACTIVE != 0 {
             inact.add(-1);
         } else {
             act.add(-1);
+        }
+    }
+    if let Some(d) = DESTS.get(c.dest) {
+        let (a, i) = conn_counts(c.dest);
+        if rvs_common::maps::overload_clears_on_unbind(a, i, d.l_threshold, d.u_threshold) {
+            set_overload(c.dest, false);
         }
     }
 }

@@ -69,8 +69,11 @@ impl Dest {
     /// OVERLOAD (`ip_vs_bind_dest`). New entries start inactive (spec 8).
     pub fn bind_conn(&mut self) {
         self.inact_conns += 1;
-        let total = self.active_conns + self.inact_conns;
-        if self.config.u_threshold != 0 && total >= self.config.u_threshold {
+        if rvs_common::maps::overload_on_bind(
+            self.active_conns.into(),
+            self.inact_conns.into(),
+            self.config.u_threshold,
+        ) {
             self.overload = true;
         }
     }
@@ -82,17 +85,12 @@ impl Dest {
         } else {
             self.inact_conns = self.inact_conns.saturating_sub(1);
         }
-        let total = self.active_conns + self.inact_conns;
-        let (l, u) = (self.config.l_threshold, self.config.u_threshold);
-        if l != 0 {
-            if total < l {
-                self.overload = false;
-            }
-        } else if u != 0 {
-            if u64::from(total) * 4 < u64::from(u) * 3 {
-                self.overload = false;
-            }
-        } else {
+        if rvs_common::maps::overload_clears_on_unbind(
+            self.active_conns.into(),
+            self.inact_conns.into(),
+            self.config.l_threshold,
+            self.config.u_threshold,
+        ) {
             self.overload = false;
         }
     }

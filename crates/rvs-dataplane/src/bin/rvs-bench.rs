@@ -47,6 +47,8 @@ fn setup(dests: u32) -> Dataplane {
                 af: AF_V4,
                 fwd: conn_flags::DROUTE as u8,
                 _pad: [0; 4],
+                u_threshold: 0,
+                l_threshold: 0,
             },
         )
         .unwrap();

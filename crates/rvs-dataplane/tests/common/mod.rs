@@ -235,6 +235,8 @@ pub fn dest(n: u32, v6: bool, weight: i32) -> DestVal {
         af: if v6 { AF_V6 } else { AF_V4 },
         fwd: conn_flags::DROUTE as u8,
         _pad: [0; 4],
+        u_threshold: 0,
+        l_threshold: 0,
     }
 }
 
