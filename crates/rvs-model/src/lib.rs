@@ -14,6 +14,7 @@
 
 pub mod conn;
 mod error;
+pub mod hashing;
 pub mod sched;
 pub mod stats;
 pub mod table;
