@@ -36,6 +36,66 @@ pub mod sched {
     pub const FO: u32 = 7;
     /// Weighted overflow.
     pub const OVF: u32 = 8;
+    /// Source hashing.
+    pub const SH: u32 = 9;
+    /// Destination hashing.
+    pub const DH: u32 = 10;
+    /// Maglev hashing.
+    pub const MH: u32 = 11;
+}
+
+/// sh and dh table size.
+pub const SH_TAB_SIZE: u32 = 256;
+/// mh table size (the prime 4093).
+pub const MH_TAB_SIZE: u32 = 4093;
+/// mh's first hsiphash key (both halves).
+pub const MH_K1: u64 = 2_654_435_761;
+
+/// Key of `SCHED_TABLE`: service id in the high half, slot in the low half.
+pub const fn sched_table_key(svc_id: u32, slot: u32) -> u64 {
+    ((svc_id as u64) << 32) | slot as u64
+}
+
+/// `hash_32(v, bits)` of the kernel: multiplicative hash, top `bits` bits.
+pub const fn hash_32(v: u32, bits: u32) -> u32 {
+    v.wrapping_mul(0x61C8_8647) >> (32 - bits)
+}
+
+/// hsiphash of a 4-byte value on a 64-bit kernel: SipHash-1-3 with key `(k, k)`, truncated
+/// to 32 bits. mh hashes with it; the program and the model share this one definition.
+#[inline(always)]
+pub fn hsiphash_u32(v: u32, k: u64) -> u32 {
+    let mut v0 = 0x736f_6d65_7073_6575u64 ^ k;
+    let mut v1 = 0x646f_7261_6e64_6f6du64 ^ k;
+    let mut v2 = 0x6c79_6765_6e65_7261u64 ^ k;
+    let mut v3 = 0x7465_6462_7974_6573u64 ^ k;
+    macro_rules! round {
+        () => {
+            v0 = v0.wrapping_add(v1);
+            v1 = v1.rotate_left(13);
+            v1 ^= v0;
+            v0 = v0.rotate_left(32);
+            v2 = v2.wrapping_add(v3);
+            v3 = v3.rotate_left(16);
+            v3 ^= v2;
+            v0 = v0.wrapping_add(v3);
+            v3 = v3.rotate_left(21);
+            v3 ^= v0;
+            v2 = v2.wrapping_add(v1);
+            v1 = v1.rotate_left(17);
+            v1 ^= v2;
+            v2 = v2.rotate_left(32);
+        };
+    }
+    let b = (4u64 << 56) | v as u64;
+    v3 ^= b;
+    round!();
+    v0 ^= b;
+    v2 ^= 0xff;
+    round!();
+    round!();
+    round!();
+    ((v0 ^ v1) ^ (v2 ^ v3)) as u32
 }
 
 /// [`DestVal::flags`] bits.

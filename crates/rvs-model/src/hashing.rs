@@ -17,10 +17,7 @@ pub const MH_TAB_SIZE: usize = 4093;
 /// Half the mh table index: the weight bits mh keeps (`IP_VS_MH_TAB_BITS`).
 const MH_TAB_BITS: u32 = 6;
 
-/// `hash_32(v, bits)`: multiplicative hash, top `bits` bits.
-pub fn hash_32(v: u32, bits: u32) -> u32 {
-    v.wrapping_mul(0x61C8_8647) >> (32 - bits)
-}
+pub use rvs_common::maps::hash_32;
 
 /// The address as the kernel folds it: IPv4 in host order, IPv6 as the XOR of its four
 /// words (each read in network order, then `ntohl` of the XOR).
@@ -103,38 +100,11 @@ pub fn dh_pick(table: &[Option<usize>], dests: &[Candidate], daddr: &IpAddr) -> 
     (!unavailable(&dests[d])).then_some(d)
 }
 
-/// hsiphash of a 4-byte value on a 64-bit kernel: SipHash-1-3 with the key `(k0, k1)`,
-/// truncated to 32 bits (`hsiphash_1u32`).
+/// hsiphash of a 4-byte value on a 64-bit kernel, with the key `(k0, k1)` = `(k, k)` as mh
+/// uses it (`rvs_common::maps::hsiphash_u32`, shared with the program).
 pub fn hsiphash_u32(v: u32, k0: u64, k1: u64) -> u32 {
-    let mut v0 = 0x736f_6d65_7073_6575u64 ^ k0;
-    let mut v1 = 0x646f_7261_6e64_6f6du64 ^ k1;
-    let mut v2 = 0x6c79_6765_6e65_7261u64 ^ k0;
-    let mut v3 = 0x7465_6462_7974_6573u64 ^ k1;
-    let round = |v0: &mut u64, v1: &mut u64, v2: &mut u64, v3: &mut u64| {
-        *v0 = v0.wrapping_add(*v1);
-        *v1 = v1.rotate_left(13);
-        *v1 ^= *v0;
-        *v0 = v0.rotate_left(32);
-        *v2 = v2.wrapping_add(*v3);
-        *v3 = v3.rotate_left(16);
-        *v3 ^= *v2;
-        *v0 = v0.wrapping_add(*v3);
-        *v3 = v3.rotate_left(21);
-        *v3 ^= *v0;
-        *v2 = v2.wrapping_add(*v1);
-        *v1 = v1.rotate_left(17);
-        *v1 ^= *v2;
-        *v2 = v2.rotate_left(32);
-    };
-    let b = (4u64 << 56) | u64::from(v);
-    v3 ^= b;
-    round(&mut v0, &mut v1, &mut v2, &mut v3);
-    v0 ^= b;
-    v2 ^= 0xff;
-    for _ in 0..3 {
-        round(&mut v0, &mut v1, &mut v2, &mut v3);
-    }
-    ((v0 ^ v1) ^ (v2 ^ v3)) as u32
+    debug_assert_eq!(k0, k1, "mh keys have equal halves");
+    rvs_common::maps::hsiphash_u32(v, k0)
 }
 
 /// mh's first hash key.
