@@ -209,11 +209,20 @@ fn overhead(id: u32) -> u64 {
     (a << 8).wrapping_add(i)
 }
 
-/// wlc and lc: least overhead (per weight for wlc), ties to the first in list order.
+/// The least-connection family: the usable dest with the least `cost(id) / weight` (cross
+/// multiplied, ties to the first in list order); with `idle_first`, the first dest with no
+/// active connection wins at once (nq). wlc: cost = overhead; lc: weight taken as 1;
+/// sed and nq: cost = active + 1.
 ///
 /// The state is kept in plain integers: an `Option` of a tuple leaves fields undefined, which
 /// the compiler may spill and the verifier refuses to read.
-fn least_conn(svc: &SvcVal, weighted: bool) -> Option<u32> {
+#[inline(always)]
+fn least_cost(
+    svc: &SvcVal,
+    cost: impl Fn(u32) -> u64,
+    weighted: bool,
+    idle_first: bool,
+) -> Option<u32> {
     let mut found = false;
     let mut best_id: u32 = 0;
     let mut best_oh: u64 = 0;
@@ -225,12 +234,15 @@ fn least_conn(svc: &SvcVal, weighted: bool) -> Option<u32> {
         }
         let id = dest_at(svc, i);
         let Some(d) = DESTS.get(id) else { continue };
-        // Skipping OVERLOAD before the first candidate and weight 0 for it, as
-        // `ip_vs_wlc_schedule`; a later weight-0 dest cannot win the comparison.
+        // Skipping OVERLOAD before the first candidate and weight 0 for it, as the kernel's
+        // schedulers do; a later weight-0 dest cannot win the comparison.
         if !usable_id(id, d) {
             continue;
         }
-        let oh = overhead(id);
+        if idle_first && conn_counts(id).0 == 0 {
+            return Some(id);
+        }
+        let oh = cost(id);
         let w = if weighted { d.weight as u64 } else { 1 };
         if !found || best_oh * w > oh * best_w {
             found = true;
@@ -387,39 +399,6 @@ fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
     if w.done == 1 { Some(w.id) } else { None }
 }
 
-/// sed (`(active + 1) / weight`, least wins) and nq (the same, but the first idle dest wins
-/// at once): `ip_vs_sed_schedule`, `ip_vs_nq_schedule`.
-fn shortest_delay(svc: &SvcVal, never_queue: bool) -> Option<u32> {
-    let mut found = false;
-    let mut best_id: u32 = 0;
-    let mut best_oh: u64 = 0;
-    let mut best_w: u64 = 0;
-    let n = (svc.ndests as usize).min(MAX_DESTS);
-    for i in 0..MAX_DESTS {
-        if i >= n {
-            break;
-        }
-        let id = dest_at(svc, i);
-        let Some(d) = DESTS.get(id) else { continue };
-        if !usable_id(id, d) {
-            continue;
-        }
-        let active = conn_counts(id).0;
-        if never_queue && active == 0 {
-            return Some(id);
-        }
-        let oh = active + 1;
-        let w = d.weight as u64;
-        if !found || best_oh * w > oh * best_w {
-            found = true;
-            best_id = id;
-            best_oh = oh;
-            best_w = w;
-        }
-    }
-    if found { Some(best_id) } else { None }
-}
-
 /// fo (the highest weight) and ovf (the highest weight among dests whose active count does
 /// not exceed their weight): `ip_vs_fo_schedule`, `ip_vs_ovf_schedule`. Ties go to the first.
 fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
@@ -448,13 +427,13 @@ fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
 
 fn schedule(svc: &SvcVal) -> Option<u32> {
     match svc.sched {
-        sched::SED => shortest_delay(svc, false),
-        sched::NQ => shortest_delay(svc, true),
+        sched::SED => least_cost(svc, |id| conn_counts(id).0 + 1, true, false),
+        sched::NQ => least_cost(svc, |id| conn_counts(id).0 + 1, true, true),
         sched::FO => highest_weight(svc, false),
         sched::OVF => highest_weight(svc, true),
         sched::WRR => weighted_round_robin(svc),
-        sched::WLC => least_conn(svc, true),
-        sched::LC => least_conn(svc, false),
+        sched::WLC => least_cost(svc, overhead, true, false),
+        sched::LC => least_cost(svc, overhead, false, false),
         sched::RR => round_robin(svc),
         _ => None,
     }

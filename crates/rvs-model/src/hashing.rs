@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use crate::sched::Candidate;
+use crate::sched::{Candidate, gcd};
 
 /// sh and dh table size (`CONFIG_IP_VS_SH_TAB_BITS` = `CONFIG_IP_VS_DH_TAB_BITS` = 8).
 pub const SH_TAB_SIZE: usize = 256;
@@ -129,10 +129,6 @@ pub struct MhDest {
     pub port: u16,
     /// Last non-zero weight (`last_weight`).
     pub last_weight: i32,
-}
-
-fn gcd(a: i32, b: i32) -> i32 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// mh's table (`ip_vs_mh_permutate` + `ip_vs_mh_populate`): Maglev over `last_weight`.

@@ -78,7 +78,8 @@ impl RoundRobin {
     }
 }
 
-fn gcd(a: i32, b: i32) -> i32 {
+/// Greatest common divisor (of weights).
+pub(crate) fn gcd(a: i32, b: i32) -> i32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 
