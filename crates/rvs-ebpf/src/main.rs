@@ -209,6 +209,23 @@ fn overhead(id: u32) -> u64 {
     (a << 8).wrapping_add(i)
 }
 
+/// Calls `f` for each dest of the service that may take a new connection, in list order
+/// (newest first), until `f` returns `true`.
+#[inline(always)]
+fn each_usable(svc: &SvcVal, mut f: impl FnMut(u32, &DestVal) -> bool) {
+    let n = (svc.ndests as usize).min(MAX_DESTS);
+    for i in 0..MAX_DESTS {
+        if i >= n {
+            break;
+        }
+        let id = dest_at(svc, i);
+        let Some(d) = DESTS.get(id) else { continue };
+        if usable_id(id, d) && f(id, d) {
+            break;
+        }
+    }
+}
+
 /// The least-connection family: the usable dest with the least `cost(id) / weight` (cross
 /// multiplied, ties to the first in list order); with `idle_first`, the first dest with no
 /// active connection wins at once (nq). wlc: cost = overhead; lc: weight taken as 1;
@@ -224,23 +241,16 @@ fn least_cost(
     idle_first: bool,
 ) -> Option<u32> {
     let mut found = false;
+    let mut idle: Option<u32> = None;
     let mut best_id: u32 = 0;
     let mut best_oh: u64 = 0;
     let mut best_w: u64 = 0;
-    let n = (svc.ndests as usize).min(MAX_DESTS);
-    for i in 0..MAX_DESTS {
-        if i >= n {
-            break;
-        }
-        let id = dest_at(svc, i);
-        let Some(d) = DESTS.get(id) else { continue };
-        // Skipping OVERLOAD before the first candidate and weight 0 for it, as the kernel's
-        // schedulers do; a later weight-0 dest cannot win the comparison.
-        if !usable_id(id, d) {
-            continue;
-        }
+    // Skipping OVERLOAD before the first candidate and weight 0 for it, as the kernel's
+    // schedulers do; a later weight-0 dest cannot win the comparison.
+    each_usable(svc, |id, d| {
         if idle_first && conn_counts(id).0 == 0 {
-            return Some(id);
+            idle = Some(id);
+            return true;
         }
         let oh = cost(id);
         let w = if weighted { d.weight as u64 } else { 1 };
@@ -250,6 +260,10 @@ fn least_cost(
             best_oh = oh;
             best_w = w;
         }
+        false
+    });
+    if idle.is_some() {
+        return idle;
     }
     if found { Some(best_id) } else { None }
 }
@@ -404,24 +418,13 @@ fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
 fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
     let mut best_id: u32 = 0;
     let mut best_w: i32 = 0;
-    let n = (svc.ndests as usize).min(MAX_DESTS);
-    for i in 0..MAX_DESTS {
-        if i >= n {
-            break;
-        }
-        let id = dest_at(svc, i);
-        let Some(d) = DESTS.get(id) else { continue };
-        if !usable_id(id, d) {
-            continue;
-        }
-        if overflow && conn_counts(id).0 > d.weight as u64 {
-            continue;
-        }
-        if d.weight > best_w {
+    each_usable(svc, |id, d| {
+        if !(overflow && conn_counts(id).0 > d.weight as u64) && d.weight > best_w {
             best_id = id;
             best_w = d.weight;
         }
-    }
+        false
+    });
     if best_w > 0 { Some(best_id) } else { None }
 }
 

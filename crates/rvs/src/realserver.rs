@@ -44,9 +44,9 @@ fn write_sysctl(key: &str, v: i64) -> anyhow::Result<()> {
     std::fs::write(sysctl_path(key), format!("{v}\n")).with_context(|| format!("setting {key}={v}"))
 }
 
-fn ip_json(args: &[&str]) -> anyhow::Result<serde_json::Value> {
+/// Runs `ip ARGS` and returns its standard output; a failure carries ip's message.
+fn ip(args: &[&str]) -> anyhow::Result<Vec<u8>> {
     let out = Command::new("ip")
-        .arg("-j")
         .args(args)
         .output()
         .context("running ip(8)")?;
@@ -57,22 +57,13 @@ fn ip_json(args: &[&str]) -> anyhow::Result<serde_json::Value> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(serde_json::from_slice(&out.stdout)?)
+    Ok(out.stdout)
 }
 
-fn ip(args: &[&str]) -> anyhow::Result<()> {
-    let out = Command::new("ip")
-        .args(args)
-        .output()
-        .context("running ip(8)")?;
-    if !out.status.success() {
-        bail!(
-            "ip {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+fn ip_json(args: &[&str]) -> anyhow::Result<serde_json::Value> {
+    let mut v = vec!["-j"];
+    v.extend_from_slice(args);
+    Ok(serde_json::from_slice(&ip(&v)?)?)
 }
 
 /// Where each VIP is configured now: (interface, prefix length).
