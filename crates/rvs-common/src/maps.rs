@@ -50,10 +50,42 @@ pub const SH_TAB_SIZE: u32 = 256;
 pub const MH_TAB_SIZE: u32 = 4093;
 /// mh's first hsiphash key (both halves).
 pub const MH_K1: u64 = 2_654_435_761;
+/// mh's second hsiphash key (both halves), used for the permutation's skip.
+pub const MH_K2: u64 = 2_654_446_892;
+/// Buckets in a [`HashTab`]: a power of two that holds mh's 4093 (and sh's/dh's 256).
+pub const HASH_TAB_SLOTS: usize = 4096;
 
-/// Key of `SCHED_TABLE`: service id in the high half, slot in the low half.
-pub const fn sched_table_key(svc_id: u32, slot: u32) -> u64 {
-    ((svc_id as u64) << 32) | slot as u64
+/// Value of `HASH_TABS` (by service id): the bucket table of sh, dh or mh, computed in user
+/// space by `rvs-model` on every dest change. Each bucket holds a dest id, 0 for none.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HashTab {
+    /// Dest id by bucket.
+    pub dests: [u32; HASH_TAB_SLOTS],
+}
+
+/// The kernel's IPv6 address fold for the hashing schedulers: the XOR of the four 32-bit
+/// words; IPv4 is its own address. Host order.
+#[inline(always)]
+pub fn addr_fold(af: u8, a: &[u8; 16]) -> u32 {
+    let w = |i: usize| u32::from_be_bytes([a[i], a[i + 1], a[i + 2], a[i + 3]]);
+    if af == AF_V4 {
+        w(0)
+    } else {
+        w(0) ^ w(4) ^ w(8) ^ w(12)
+    }
+}
+
+/// sh's bucket (`ip_vs_sh_hashkey`): `(offset + hash_32(port + addr, 8)) & 255`.
+#[inline(always)]
+pub const fn sh_bucket(addr: u32, port: u16, offset: u32) -> u32 {
+    offset.wrapping_add(hash_32((port as u32).wrapping_add(addr), 8)) & (SH_TAB_SIZE - 1)
+}
+
+/// mh's slot (`ip_vs_mh_hashkey` with the first key, modulo the table size).
+#[inline(always)]
+pub fn mh_slot(addr: u32, port: u16, offset: u32) -> u32 {
+    hsiphash_u32(offset.wrapping_add(port as u32).wrapping_add(addr), MH_K1) % MH_TAB_SIZE
 }
 
 /// `hash_32(v, bits)` of the kernel: multiplicative hash, top `bits` bits.
@@ -201,11 +233,17 @@ pub struct DestConns {
     pub active: u64,
     /// InActConn.
     pub inactive: u64,
+    /// PersistConn: the dest's persistence templates.
+    pub persist: u64,
 }
-const _: () = assert!(core::mem::size_of::<DestConns>() == 16);
+const _: () = assert!(core::mem::size_of::<DestConns>() == 24);
 
 /// Index of `expire_nodest_conn` in the `CONFIG` array (0 or 1).
 pub const CONFIG_EXPIRE_NODEST_CONN: u32 = 0;
+/// Index of `expire_quiescent_template` in the `CONFIG` array (0 or 1).
+pub const CONFIG_EXPIRE_QUIESCENT: u32 = 1;
+/// Index of the number of fwmark rules in use in the `CONFIG` array.
+pub const CONFIG_FWMARK_RULES: u32 = 2;
 /// Entries in the `CONFIG` array.
 pub const CONFIG_SLOTS: u32 = 8;
 
@@ -242,10 +280,86 @@ pub struct ConnKey {
     pub proto: u8,
     /// Family.
     pub af: u8,
+    /// [`KIND_CONN`] or [`KIND_TEMPLATE`]: templates live in the same table, and no
+    /// connection key can equal a template's.
+    pub kind: u8,
     /// Padding, zero.
-    pub _pad: [u8; 2],
+    pub _pad: u8,
 }
 const _: () = assert!(core::mem::size_of::<ConnKey>() == 40);
+
+/// [`ConnKey::kind`] of a connection.
+pub const KIND_CONN: u8 = 0;
+/// [`ConnKey::kind`] of a persistence template: `(protocol or 0, client network, 0, VIP or
+/// fwmark, vport or 0)` (ipvs-semantics.md 10.1).
+pub const KIND_TEMPLATE: u8 = 1;
+
+/// Value of the `PERSIST` array (by service id): what the program needs to make a service's
+/// template key. A timeout of 0 means the service is not persistent.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PersistVal {
+    /// Client network mask (`-M`, or the IPv6 prefix), as address bytes.
+    pub mask: [u8; 16],
+    /// Template virtual address: the VIP, or the fwmark as an IPv4 address.
+    pub vaddr: [u8; 16],
+    /// Template timeout in seconds (`-p`).
+    pub timeout: u32,
+    /// Template virtual port, network order: the service port, or 0 (port-0, fwmark, FTP).
+    pub vport_be: u16,
+    /// Template protocol: the service's, or 0 for fwmark services.
+    pub proto: u8,
+    /// Padding, zero.
+    pub _pad: u8,
+}
+const _: () = assert!(core::mem::size_of::<PersistVal>() == 40);
+
+/// Fills `out` with the template key of a client address on a service with parameters `p`:
+/// the program (on a new connection) and the sweeper (finding the templates that still
+/// control connections) both use it.
+#[inline(always)]
+pub fn template_key(out: &mut ConnKey, caddr: &[u8; 16], af: u8, p: &PersistVal) {
+    for ((o, c), m) in out.caddr.iter_mut().zip(caddr).zip(&p.mask) {
+        *o = c & m;
+    }
+    out.vaddr = p.vaddr;
+    out.cport_be = 0;
+    out.vport_be = p.vport_be;
+    out.proto = p.proto;
+    out.af = af;
+    out.kind = KIND_TEMPLATE;
+    out._pad = 0;
+}
+
+/// Port ranges in one [`FwmarkRule`] (iptables' multiport takes 15 ports too).
+pub const FWMARK_PORT_RANGES: usize = 15;
+/// Slots of the `FWMARKS` array.
+pub const FWMARK_SLOTS: u32 = 64;
+
+/// Value of the `FWMARKS` array: one `rvs fwmark` rule, the equivalent of
+/// `iptables -t mangle -A PREROUTING -d DST -p PROTO -m multiport --dports PORTS -j MARK
+/// --set-mark MARK`. The first matching rule (in slot order) marks the packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FwmarkRule {
+    /// Destination address (masked).
+    pub addr: [u8; 16],
+    /// Destination mask.
+    pub mask: [u8; 16],
+    /// The mark.
+    pub mark: u32,
+    /// Family.
+    pub af: u8,
+    /// Protocol, 0 for any (TCP or UDP).
+    pub proto: u8,
+    /// Port ranges in use, 0 for any port.
+    pub nports: u8,
+    /// Padding, zero.
+    pub _pad: u8,
+    /// Inclusive destination port ranges `(low, high)`, host order.
+    pub ports: [[u16; 2]; FWMARK_PORT_RANGES],
+}
+const _: () = assert!(core::mem::size_of::<FwmarkRule>() == 100);
 
 /// Value of `CONNS`.
 #[repr(C)]
@@ -306,3 +420,9 @@ unsafe impl aya::Pod for ConnKey {}
 unsafe impl aya::Pod for ConnVal {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for SchedState {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for HashTab {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for PersistVal {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for FwmarkRule {}

@@ -12,18 +12,21 @@
 //! is left to the director's stack and reported in [`Director::notes`].
 
 use std::collections::{HashMap, HashSet};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use rvs_common::conn_flags;
 use rvs_common::maps::{
-    self, AF_V4, AF_V6, ConnKey, ConnVal, DestVal, MAX_DESTS, SchedState, SvcKey, SvcVal,
+    self, AF_V4, AF_V6, ConnKey, ConnVal, DestVal, HashTab, KIND_CONN, KIND_TEMPLATE, MAX_DESTS,
+    PersistVal, SchedState, SvcKey, SvcVal,
 };
+use rvs_model::hashing::{self, MhDest};
+use rvs_model::persist::KEEP_ALIVE;
 use rvs_model::sched::{Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::stats::Counters;
 use rvs_model::{FwdMethod, Protocol, ServiceKey, Table};
 
 use crate::neigh::{self, Neigh};
-use crate::{Dataplane, Error};
+use crate::{Dataplane, Error, Released};
 
 /// A connection as `-Lc` lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +47,8 @@ pub struct ConnEntry {
     pub dport: u16,
     /// State byte.
     pub state: u8,
+    /// A persistence template (state NONE, client port 0).
+    pub template: bool,
     /// Seconds left.
     pub expires: u32,
 }
@@ -104,6 +109,12 @@ pub struct Director {
     dest_vals: HashMap<u32, DestVal>,
     /// `Service::dest_changes` as last written, per service.
     dest_changes: HashMap<SvcKey, u64>,
+    /// mh's `last_weight` per dest id.
+    last_weight: HashMap<u32, i32>,
+    /// Bucket tables as last written, by service id.
+    hash_tabs: HashMap<u32, Box<HashTab>>,
+    /// Template parameters as last written, by service id.
+    persist: HashMap<u32, PersistVal>,
     /// Why parts of the configuration are not in the packet path, for `rvs status`.
     pub notes: Vec<String>,
 }
@@ -122,6 +133,9 @@ impl Director {
             neigh: HashMap::new(),
             dest_changes: HashMap::new(),
             dest_vals: HashMap::new(),
+            last_weight: HashMap::new(),
+            hash_tabs: HashMap::new(),
+            persist: HashMap::new(),
             notes: Vec::new(),
         }
     }
@@ -210,28 +224,36 @@ impl Director {
         let mut live = HashSet::new();
         let mut wrr_states = Vec::new();
         let mut generations: HashMap<SvcKey, u64> = HashMap::new();
+        let mut hash_tabs: HashMap<u32, Box<HashTab>> = HashMap::new();
+        let mut persist: HashMap<u32, PersistVal> = HashMap::new();
         for s in table.services() {
             let cfg = &s.config;
-            let ServiceKey::Addr {
-                protocol,
-                addr,
-                port,
-            } = cfg.key
-            else {
-                notes.push(format!(
-                    "fwmark service {}: not in the packet path yet",
-                    cfg.key.fwmark()
-                ));
-                continue;
+            let label = match cfg.key {
+                ServiceKey::Addr { addr, port, .. } => SocketAddr::new(addr, port).to_string(),
+                ServiceKey::Fwmark { mark, .. } => format!("fwmark {mark}"),
             };
-            let proto = match protocol {
-                Protocol::Tcp => rvs_common::proto::TCP,
-                Protocol::Udp => rvs_common::proto::UDP,
-                Protocol::Sctp => {
-                    notes.push(format!(
-                        "SCTP service {addr}:{port}: not in the packet path yet"
-                    ));
-                    continue;
+            // The service's key: fwmark services are keyed by (mark, family) with protocol 0.
+            let (proto, vaddr, af, port) = match cfg.key {
+                ServiceKey::Addr {
+                    protocol,
+                    addr,
+                    port,
+                } => {
+                    let proto = match protocol {
+                        Protocol::Tcp => rvs_common::proto::TCP,
+                        Protocol::Udp => rvs_common::proto::UDP,
+                        Protocol::Sctp => {
+                            notes.push(format!("SCTP service {label}: not in the packet path yet"));
+                            continue;
+                        }
+                    };
+                    let (a, af) = addr16(&addr);
+                    (proto, a, af, port)
+                }
+                ServiceKey::Fwmark { mark, ipv6 } => {
+                    let mut a = [0u8; 16];
+                    a[..4].copy_from_slice(&mark.to_be_bytes());
+                    (0, a, if ipv6 { AF_V6 } else { AF_V4 }, 0)
                 }
             };
             let sched = match cfg.scheduler.as_str() {
@@ -243,26 +265,23 @@ impl Director {
                 "nq" => maps::sched::NQ,
                 "fo" => maps::sched::FO,
                 "ovf" => maps::sched::OVF,
+                "sh" => maps::sched::SH,
+                "dh" => maps::sched::DH,
+                "mh" => maps::sched::MH,
                 other => {
                     notes.push(format!(
-                        "{addr}:{port}: scheduler {other} not in the packet path yet"
+                        "{label}: scheduler {other} not in the packet path yet"
                     ));
                     continue;
                 }
             };
-            if cfg.persistent() {
-                notes.push(format!(
-                    "{addr}:{port}: persistence not in the packet path yet"
-                ));
-                continue;
-            }
             let Some(svc_id) = Self::id_for(
                 &mut self.svc_ids,
                 &mut self.next_svc,
                 cfg.key,
                 maps::SVC_SLOTS,
             ) else {
-                notes.push(format!("{addr}:{port}: no service slot left"));
+                notes.push(format!("{label}: no service slot left"));
                 continue;
             };
             let mut val = SvcVal {
@@ -273,18 +292,19 @@ impl Director {
                 dests: [0; MAX_DESTS],
             };
             let mut cands = Vec::new();
+            let mut mh_dests = Vec::new();
             for d in &s.dests {
                 let dc = &d.config;
                 if dc.fwd != FwdMethod::Route {
                     notes.push(format!(
-                        "{addr}:{port} -> {}: only direct routing is in the packet path yet",
+                        "{label} -> {}: only direct routing is in the packet path yet",
                         dc.addr
                     ));
                     continue;
                 }
                 if val.ndests as usize >= MAX_DESTS {
                     notes.push(format!(
-                        "{addr}:{port}: more than {MAX_DESTS} dests; the rest get no traffic"
+                        "{label}: more than {MAX_DESTS} dests; the rest get no traffic"
                     ));
                     break;
                 }
@@ -294,7 +314,7 @@ impl Director {
                     (cfg.key, dc.addr, dc.port),
                     maps::DEST_SLOTS,
                 ) else {
-                    notes.push(format!("{addr}:{port}: no dest slot left"));
+                    notes.push(format!("{label}: no dest slot left"));
                     continue;
                 };
                 let (daddr, af) = addr16(&dc.addr);
@@ -352,14 +372,42 @@ impl Director {
                     weight: dc.weight,
                     ..Candidate::default()
                 });
+                // mh builds on the last non-zero weight (a dest added at 0 has none).
+                let lw = if dc.weight > 0 {
+                    dc.weight
+                } else {
+                    self.last_weight.get(&id).copied().unwrap_or(0)
+                };
+                self.last_weight.insert(id, lw);
+                mh_dests.push(MhDest {
+                    addr: dc.addr,
+                    port: dc.port,
+                    last_weight: lw,
+                });
             }
-            let (vaddr, af) = addr16(&addr);
             let key = SvcKey {
                 addr: vaddr,
                 port_be: port.to_be(),
                 proto,
                 af,
             };
+            let list = &val.dests[..val.ndests as usize];
+            let buckets = match sched {
+                maps::sched::SH => Some(hashing::sh_table(&cands)),
+                maps::sched::DH => Some(hashing::dh_table(list.len())),
+                maps::sched::MH => Some(hashing::mh_table(&mh_dests)),
+                _ => None,
+            };
+            if let Some(b) = buckets {
+                let mut tab = Box::new(HashTab {
+                    dests: [0; maps::HASH_TAB_SLOTS],
+                });
+                for (slot, i) in tab.dests.iter_mut().zip(b) {
+                    *slot = i.map_or(0, |i| list[i]);
+                }
+                hash_tabs.insert(svc_id, tab);
+            }
+            persist.insert(svc_id, persist_val(cfg, af));
             if sched == maps::sched::WRR {
                 wrr_states.push((key, cands));
             }
@@ -430,6 +478,23 @@ impl Director {
             }
         }
         self.dest_changes = generations;
+        for (id, p) in &persist {
+            if self.persist.get(id) != Some(p) {
+                self.dp.put_persist(*id, p)?;
+            }
+        }
+        for (id, t) in &hash_tabs {
+            if self.hash_tabs.get(id) != Some(t) {
+                self.dp.put_hash_tab(*id, t)?;
+            }
+        }
+        for id in self.hash_tabs.keys() {
+            if !hash_tabs.contains_key(id) {
+                self.dp.remove_hash_tab(*id)?;
+            }
+        }
+        self.persist = persist;
+        self.hash_tabs = hash_tabs;
         for key in self.installed.keys() {
             if !wanted.contains_key(key) {
                 self.dp.remove_service(key)?;
@@ -449,24 +514,44 @@ impl Director {
     }
 
     /// Removes connection entries idle for longer than their timeout and gives their dest
-    /// counts back. Returns how many were removed.
+    /// counts back; a template that still controls a live connection of its dest is kept for
+    /// [`KEEP_ALIVE`] seconds instead, and its timeout stays at that (ipvs-semantics.md 10.3).
+    /// Returns how many entries were removed.
     pub fn sweep(&mut self) -> Result<usize, Error> {
         let now = monotonic_ns();
         let conns = self.dp.conns()?;
+        let expired =
+            |v: &ConnVal| now.saturating_sub(v.last_ns) > u64::from(v.timeout) * 1_000_000_000;
+        let mut controlling = HashSet::new();
+        for (k, v) in &conns {
+            if k.kind != KIND_CONN || expired(v) {
+                continue;
+            }
+            if let Some(p) = self.persist.get(&v.svc).filter(|p| p.timeout != 0) {
+                let mut t = ConnKey::default();
+                maps::template_key(&mut t, &k.caddr, k.af, p);
+                controlling.insert((t, v.dest));
+            }
+        }
         let mut removed = 0;
-        for (k, v) in conns {
-            if now.saturating_sub(v.last_ns) > u64::from(v.timeout) * 1_000_000_000
-                && self.expire(&k)?
-            {
+        for (k, mut v) in conns {
+            if !expired(&v) {
+                continue;
+            }
+            if k.kind == KIND_TEMPLATE && controlling.contains(&(k, v.dest)) {
+                v.timeout = KEEP_ALIVE;
+                v.last_ns = now;
+                self.dp.put_conn(&k, &v)?;
+            } else if self.expire(&k)? {
                 removed += 1;
             }
         }
         Ok(removed)
     }
 
-    /// Expires one connection entry now, as its timer would: the entry goes, its dest count
-    /// is given back, and OVERLOAD is re-evaluated (`ip_vs_unbind_dest`). `false` if the entry
-    /// was already gone.
+    /// Expires one entry now, as its timer would: the entry goes and its dest count is given
+    /// back; for a connection, OVERLOAD is re-evaluated (`ip_vs_unbind_dest`). `false` if the
+    /// entry was already gone.
     pub fn expire(&mut self, key: &ConnKey) -> Result<bool, Error> {
         let Some(v) = self.dp.conn(key)? else {
             return Ok(false);
@@ -474,8 +559,16 @@ impl Director {
         if !self.dp.remove_conn(key)? {
             return Ok(false);
         }
-        self.dp
-            .add_swept(v.dest, v.flags & conn_flags::INACTIVE == 0)?;
+        if key.kind == KIND_TEMPLATE {
+            self.dp.add_swept(v.dest, Released::Template)?;
+            return Ok(true);
+        }
+        let what = if v.flags & conn_flags::INACTIVE == 0 {
+            Released::Active
+        } else {
+            Released::Inactive
+        };
+        self.dp.add_swept(v.dest, what)?;
         let (a, i) = self.dp.conn_counts(v.dest)?;
         let d = self.dp.dest(v.dest)?;
         if maps::overload_clears_on_unbind(a, i, d.l_threshold, d.u_threshold) {
@@ -501,9 +594,10 @@ impl Director {
                     continue;
                 };
                 d.stats.raw = counters(&self.dp.dest_stats(id)?);
-                let (a, i) = self.dp.conn_counts(id)?;
+                let (a, i, p) = self.dp.all_counts(id)?;
                 d.active_conns = a as u32;
                 d.inact_conns = i as u32;
+                d.persist_conns = p as u32;
                 d.overload = self.dp.overload(id)?;
             }
         }
@@ -527,6 +621,12 @@ impl Director {
             let Some(&(daddr, dport)) = dests.get(&v.dest) else {
                 continue;
             };
+            // A template's destination port is the dest's only when it has a virtual port.
+            let dport = if k.kind == KIND_TEMPLATE && k.vport_be == 0 {
+                0
+            } else {
+                dport
+            };
             out.push(conn_entry(&k, &v, daddr, dport, left as u32));
         }
         Ok(out)
@@ -543,8 +643,47 @@ fn conn_entry(k: &ConnKey, v: &ConnVal, daddr: IpAddr, dport: u16, left: u32) ->
         daddr,
         dport,
         state: v.state,
+        template: k.kind == KIND_TEMPLATE,
         expires: left,
     }
+}
+
+/// What the program needs to make a service's template keys (ipvs-semantics.md 10.1).
+fn persist_val(cfg: &rvs_model::ServiceConfig, af: u8) -> PersistVal {
+    if !cfg.persistent() {
+        return PersistVal::default();
+    }
+    let mut p = PersistVal {
+        timeout: cfg.timeout.max(1),
+        ..PersistVal::default()
+    };
+    if af == AF_V4 {
+        p.mask[..4].copy_from_slice(&cfg.netmask.to_be_bytes());
+    } else {
+        let bits = cfg.netmask.min(128);
+        let m = if bits == 0 {
+            0
+        } else {
+            u128::MAX << (128 - bits)
+        };
+        p.mask = m.to_be_bytes();
+    }
+    match cfg.key {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            p.vaddr = addr16(&addr).0;
+            p.proto = protocol.number();
+            // FTP's template has port 0, so that its data connections follow it.
+            p.vport_be = if port == 21 { 0 } else { port.to_be() };
+        }
+        ServiceKey::Fwmark { mark, .. } => {
+            p.vaddr[..4].copy_from_slice(&mark.to_be_bytes());
+        }
+    }
+    p
 }
 
 fn counters(s: &maps::Stats) -> Counters {

@@ -6,26 +6,39 @@
 //! into the maps in the layouts of `rvs_common::maps`, reads counters and connections back,
 //! and runs the program on test packets with `BPF_PROG_TEST_RUN`.
 //!
-//! Status: the loader, map access and test runs exist; attaching to interfaces from `rvsd`,
-//! the sweeper and the neighbour-table MAC resolution are the next steps (README, "Known
-//! gaps").
+//! [`director::Director`] turns the `rvs-model` table into map entries and runs the sweeper;
+//! [`neigh`] finds the dests' MAC addresses.
 
 use std::path::{Path, PathBuf};
 
 pub mod director;
 pub mod neigh;
 
-use aya::maps::{Array, HashMap, MapData, PerCpuArray};
+use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
-    ConnKey, ConnVal, DestConns, DestVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP,
+    CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestVal, FWMARK_SLOTS, FwmarkRule, HashTab,
+    PersistVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP,
 };
 use rvs_common::tcp::State;
 use rvs_model::Timeouts;
 
+/// What user space released when it removed an entry (see [`Dataplane::add_swept`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Released {
+    /// A connection counted in ActiveConn.
+    Active,
+    /// A connection counted in InActConn.
+    Inactive,
+    /// A persistence template (PersistConn).
+    Template,
+}
+
 /// Name of the XDP program in the object.
 pub const PROGRAM: &str = "rvs_xdp";
+/// The program for packets that start a connection (a tail call from [`PROGRAM`]).
+pub const NEW_PROGRAM: &str = "rvs_xdp_new";
 /// The program that passes everything (for veth peers of an XDP_TX interface).
 pub const PASS_PROGRAM: &str = "rvs_pass";
 /// The benchmark baseline: swap MACs and transmit.
@@ -47,6 +60,12 @@ pub const MAPS: &[&str] = &[
     "RVS_DEST_STATS",
     "RVS_TOTAL_STATS",
     "RVS_REASONS",
+    "RVS_HASH_TABS",
+    "RVS_PERSIST",
+    "RVS_FWMARKS",
+    // Pinned also so that its slot survives rvsd: the kernel empties a program array when
+    // no file refers to it any more.
+    "RVS_JUMP",
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -198,6 +217,18 @@ impl Dataplane {
             ebpf: loader.load(object)?,
         };
         dp.xdp(PROGRAM)?.load()?;
+        // The second program, reached from the first by a tail call; putting this object's in
+        // the (possibly adopted) slot is what upgrades the new-connection path.
+        let new = dp.xdp(NEW_PROGRAM)?;
+        new.load()?;
+        let fd = new
+            .fd()?
+            .try_clone()
+            .map_err(|e| Error::Link(e.to_string()))?;
+        let name = "RVS_JUMP";
+        let mut jump: ProgramArray<&mut MapData> =
+            ProgramArray::try_from(dp.map(name)?).map_err(map_err(name))?;
+        jump.set(0, &fd, 0).map_err(map_err(name))?;
         if fresh {
             dp.set_timeouts(&Timeouts::default())?;
         }
@@ -332,21 +363,36 @@ impl Dataplane {
         }
     }
 
-    /// Records that user space released one connection of a dest.
-    pub fn add_swept(&mut self, dest: u32, active: bool) -> Result<(), Error> {
+    /// Replaces a connection entry (the sweeper re-arming a template).
+    pub fn put_conn(&mut self, key: &ConnKey, val: &ConnVal) -> Result<(), Error> {
+        let name = "RVS_CONNS";
+        let mut m: HashMap<_, ConnKey, ConnVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        m.insert(key, val, 0).map_err(map_err(name))
+    }
+
+    /// Records that user space released one entry of a dest: a connection (active or not)
+    /// or a template.
+    pub fn add_swept(&mut self, dest: u32, what: Released) -> Result<(), Error> {
         let name = "RVS_DEST_SWEPT";
         let mut a = self.array::<DestConns>(name)?;
         let mut v = a.get(&dest, 0).map_err(map_err(name))?;
-        if active {
-            v.active += 1;
-        } else {
-            v.inactive += 1;
+        match what {
+            Released::Active => v.active += 1,
+            Released::Inactive => v.inactive += 1,
+            Released::Template => v.persist += 1,
         }
         a.set(dest, v, 0).map_err(map_err(name))
     }
 
     /// A dest's (ActiveConn, InActConn): counted by the program minus released by user space.
     pub fn conn_counts(&mut self, id: u32) -> Result<(u64, u64), Error> {
+        let (a, i, _) = self.all_counts(id)?;
+        Ok((a, i))
+    }
+
+    /// A dest's (ActiveConn, InActConn, PersistConn).
+    pub fn all_counts(&mut self, id: u32) -> Result<(u64, u64, u64), Error> {
         let c = self.dest_conns(id)?;
         let s = self
             .array::<DestConns>("RVS_DEST_SWEPT")?
@@ -355,7 +401,55 @@ impl Dataplane {
         Ok((
             c.active.wrapping_sub(s.active),
             c.inactive.wrapping_sub(s.inactive),
+            c.persist.wrapping_sub(s.persist),
         ))
+    }
+
+    /// Writes a service's sh/dh/mh bucket table.
+    pub fn put_hash_tab(&mut self, svc_id: u32, tab: &HashTab) -> Result<(), Error> {
+        let name = "RVS_HASH_TABS";
+        let mut m: HashMap<_, u32, HashTab> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        m.insert(svc_id, tab, 0).map_err(map_err(name))
+    }
+
+    /// Removes a service's bucket table (if it had one).
+    pub fn remove_hash_tab(&mut self, svc_id: u32) -> Result<(), Error> {
+        let name = "RVS_HASH_TABS";
+        let mut m: HashMap<_, u32, HashTab> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        match m.remove(&svc_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(Error::Map { name, source: e }),
+        }
+    }
+
+    /// Writes a service's template parameters.
+    pub fn put_persist(&mut self, svc_id: u32, val: &PersistVal) -> Result<(), Error> {
+        self.array::<PersistVal>("RVS_PERSIST")?
+            .set(svc_id, val, 0)
+            .map_err(map_err("RVS_PERSIST"))
+    }
+
+    /// Writes the fwmark rules (slot order is match order) and how many are in use.
+    pub fn set_fwmarks(&mut self, rules: &[FwmarkRule]) -> Result<(), Error> {
+        let name = "RVS_FWMARKS";
+        if rules.len() > FWMARK_SLOTS as usize {
+            return Err(Error::Map {
+                name,
+                source: aya::maps::MapError::OutOfBounds {
+                    index: rules.len() as u32,
+                    max_entries: FWMARK_SLOTS,
+                },
+            });
+        }
+        // Shrinking: lower the count first, so the program never reads a stale slot.
+        self.set_config(CONFIG_FWMARK_RULES, rules.len() as u32)?;
+        let mut a = self.array::<FwmarkRule>(name)?;
+        for (i, r) in rules.iter().enumerate() {
+            a.set(i as u32, r, 0).map_err(map_err(name))?;
+        }
+        Ok(())
     }
 
     /// Removes a service.

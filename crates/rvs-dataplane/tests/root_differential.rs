@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use common::*;
-use rvs_common::proto;
 use rvs_common::tcp::State;
 use rvs_common::tcp::flags::{ACK, FIN, RST, SYN};
+use rvs_common::{proto, svc_flags};
 use rvs_dataplane::director::Director;
 use rvs_dataplane::neigh::Neigh;
 use rvs_model::conn::{Activity, Conn};
+use rvs_model::hashing::{self, MhDest};
 use rvs_model::sched::{self, Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::{
     DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, Timeouts, TunCsum, TunType,
@@ -71,8 +72,12 @@ struct Sim {
     sched: String,
     rr: RoundRobin,
     wrr: WeightedRoundRobin,
-    /// Connection entries by client port: (dest octet, state).
-    conns: HashMap<u16, (u8, Conn)>,
+    /// Service flags (`-b sh-fallback,sh-port` and the like).
+    svc_flags: u32,
+    /// mh's last non-zero weight by dest octet.
+    last_weight: HashMap<u8, i32>,
+    /// Connection entries by client (last octet, port): (dest octet, state).
+    conns: HashMap<(u8, u16), (u8, Conn)>,
     /// (active, inactive) by dest octet.
     counts: HashMap<u8, (u32, u32)>,
     /// The expire_nodest_conn switch.
@@ -137,16 +142,25 @@ impl Sim {
         self.thresholds.insert(n, (u, l));
     }
 
-    fn packet(&mut self, t: &Table, cport: u16, flags: u8) -> Verdict {
+    /// A dest was configured with `weight`: mh's last non-zero weight follows.
+    fn weighted(&mut self, n: u8, weight: i32) {
+        let lw = self.last_weight.entry(n).or_insert(0);
+        if weight > 0 {
+            *lw = weight;
+        }
+    }
+
+    fn packet(&mut self, t: &Table, client: u8, cport: u16, flags: u8) -> Verdict {
+        let flow = (client, cport);
         let timeouts = Timeouts::default();
         let new_pkt = flags & SYN != 0 && flags & RST == 0;
         let (order, weights) = Self::candidates(t);
-        if let Some((n, c)) = self.conns.get(&cport).copied() {
+        if let Some((n, c)) = self.conns.get(&flow).copied() {
             let reusable = new_pkt && (c.state == State::TimeWait || c.state == State::Close);
             let gone = !order.contains(&n);
             if reusable || (gone && self.expire_nodest) {
                 self.release(n, &c);
-                self.conns.remove(&cport);
+                self.conns.remove(&flow);
             } else {
                 if gone {
                     return Verdict::Drop;
@@ -165,7 +179,7 @@ impl Sim {
                     }
                     Activity::Unchanged => {}
                 }
-                self.conns.insert(cport, (n, c));
+                self.conns.insert(flow, (n, c));
                 return Verdict::Fwd(n);
             }
         }
@@ -194,6 +208,38 @@ impl Sim {
             "nq" => sched::nq(&cands),
             "fo" => sched::fo(&cands),
             "ovf" => sched::ovf(&cands),
+            "sh" | "mh" | "dh" => {
+                let caddr = IpAddr::from([10, 0, 0, client]);
+                let port = if self.svc_flags & svc_flags::SCHED2 != 0 {
+                    cport
+                } else {
+                    0
+                };
+                let fallback = self.svc_flags & svc_flags::SCHED1 != 0;
+                match self.sched.as_str() {
+                    "sh" => {
+                        let table = hashing::sh_table(&cands);
+                        hashing::sh_pick(&table, &cands, &caddr, port, fallback)
+                    }
+                    "dh" => hashing::dh_pick(
+                        &hashing::dh_table(cands.len()),
+                        &cands,
+                        &IpAddr::from(VIP4),
+                    ),
+                    _ => {
+                        let mh: Vec<MhDest> = order
+                            .iter()
+                            .map(|n| MhDest {
+                                addr: IpAddr::from([10, 0, 1, *n]),
+                                port: PORT,
+                                last_weight: self.last_weight.get(n).copied().unwrap_or(0),
+                            })
+                            .collect();
+                        let table = hashing::mh_table(&mh);
+                        hashing::mh_pick(&table, &cands, &caddr, port, fallback)
+                    }
+                }
+            }
             _ => unreachable!(),
         };
         let Some(i) = pick else {
@@ -212,7 +258,7 @@ impl Sim {
             e.0 += 1;
             e.1 -= 1;
         }
-        self.conns.insert(cport, (n, c));
+        self.conns.insert(flow, (n, c));
         Verdict::Fwd(n)
     }
 }
@@ -251,12 +297,16 @@ fn neighbours(t: &Table) -> HashMap<IpAddr, Neigh> {
 }
 
 fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
+    run_flags(sched_name, 0, seed, expire_nodest);
+}
+
+fn run_flags(sched_name: &str, svc_flags: u32, seed: u64, expire_nodest: bool) {
     let mut rng = Rng(seed);
     let mut t = Table::new();
     t.add_service(ServiceConfig {
         key: key(),
         scheduler: sched_name.into(),
-        flags: 0,
+        flags: svc_flags,
         timeout: 0,
         netmask: u32::MAX,
         pe: String::new(),
@@ -266,9 +316,9 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
     let mut initial = Vec::new();
     for _ in 0..4 {
         let (u, l) = thresholds(&mut rng);
-        t.add_dest(&key(), dest_cfg(next_octet, 1 + rng.below(4) as i32, u, l))
-            .unwrap();
-        initial.push((next_octet, u, l));
+        let w = 1 + rng.below(4) as i32;
+        t.add_dest(&key(), dest_cfg(next_octet, w, u, l)).unwrap();
+        initial.push((next_octet, w, u, l));
         next_octet += 1;
     }
     let mut director = Director::new(load());
@@ -279,14 +329,17 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
         sched: sched_name.into(),
         rr: RoundRobin::default(),
         wrr: WeightedRoundRobin::new(&cands),
+        svc_flags,
+        last_weight: HashMap::new(),
         conns: HashMap::new(),
         counts: HashMap::new(),
         expire_nodest,
         overload: HashMap::new(),
         thresholds: HashMap::new(),
     };
-    for (n, u, l) in initial {
+    for (n, w, u, l) in initial {
         sim.configured(n, u, l);
+        sim.weighted(n, w);
     }
     let mut packets = 0;
     let mut changes = 0;
@@ -312,9 +365,10 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
                     }
                 };
                 let (u, l) = thresholds(&mut rng);
-                t.add_dest(&key(), dest_cfg(n, rng.below(5) as i32, u, l))
-                    .unwrap();
+                let w = rng.below(5) as i32;
+                t.add_dest(&key(), dest_cfg(n, w, u, l)).unwrap();
                 sim.configured(n, u, l);
+                sim.weighted(n, w);
                 sim.rr.dest_added();
             } else if r < 50 && order.len() > 1 {
                 let j = rng.below(order.len() as u64) as usize;
@@ -325,9 +379,10 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
             } else if !order.is_empty() {
                 let j = rng.below(order.len() as u64) as usize;
                 let (u, l) = thresholds(&mut rng);
-                t.edit_dest(&key(), dest_cfg(order[j], rng.below(5) as i32, u, l))
-                    .unwrap();
+                let w = rng.below(5) as i32;
+                t.edit_dest(&key(), dest_cfg(order[j], w, u, l)).unwrap();
                 sim.configured(order[j], u, l);
+                sim.weighted(order[j], w);
             } else {
                 continue;
             }
@@ -340,7 +395,10 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
             changes += 1;
             continue;
         }
-        let cport = 20_000 + rng.below(400) as u16;
+        // 448 flows: 64 client addresses with 7 ports each (the hashing schedulers hash the
+        // address, and the port with `-port`).
+        let client = 100 + rng.below(64) as u8;
+        let cport = 20_000 + rng.below(7) as u16;
         let flags = match rng.below(20) {
             0..=5 => SYN,
             6..=13 => ACK,
@@ -349,7 +407,8 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
             18 => SYN | ACK,
             _ => ACK | 0x08,
         };
-        let p = Pkt::tcp(cport, flags);
+        let mut p = Pkt::tcp(cport, flags);
+        p.client = client;
         let (action, out) = director.dataplane().test_run(&p.build()).unwrap();
         let got = match action {
             XDP_TX if out[23] == proto::ICMP => Verdict::Unreachable,
@@ -358,10 +417,10 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
             XDP_DROP => Verdict::Drop,
             a => panic!("action {a}"),
         };
-        let want = sim.packet(&t, cport, flags);
+        let want = sim.packet(&t, client, cport, flags);
         assert_eq!(
             got, want,
-            "{sched_name} step {step}: port {cport} flags {flags:#x}"
+            "{sched_name} step {step}: client {client} port {cport} flags {flags:#x}"
         );
         *verdicts
             .entry(match want {
@@ -372,7 +431,7 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
             })
             .or_default() += 1;
         let entry = director.dataplane().conn(&p.key()).unwrap();
-        match sim.conns.get(&cport) {
+        match sim.conns.get(&(client, cport)) {
             Some((_, c)) => {
                 let e = entry.unwrap_or_else(|| panic!("{sched_name} step {step}: entry missing"));
                 assert_eq!(e.state, c.state as u8, "{sched_name} step {step}: state");
@@ -487,4 +546,47 @@ fn root_differential_ovf() {
         return;
     }
     run("ovf", 0x5eed_0008, false);
+}
+
+#[test]
+fn root_differential_sh() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("sh", 0x5eed_0009, false);
+    run_flags("sh", svc_flags::SCHED1, 0x5eed_000a, true);
+    run_flags("sh", svc_flags::SCHED2, 0x5eed_000b, false);
+    run_flags(
+        "sh",
+        svc_flags::SCHED1 | svc_flags::SCHED2,
+        0x5eed_000c,
+        true,
+    );
+}
+
+#[test]
+fn root_differential_mh() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("mh", 0x5eed_000d, true);
+    run_flags("mh", svc_flags::SCHED1, 0x5eed_000e, false);
+    run_flags("mh", svc_flags::SCHED2, 0x5eed_000f, true);
+    run_flags(
+        "mh",
+        svc_flags::SCHED1 | svc_flags::SCHED2,
+        0x5eed_0010,
+        false,
+    );
+}
+
+#[test]
+fn root_differential_dh() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("dh", 0x5eed_0011, false);
 }

@@ -22,16 +22,20 @@ mod parse;
 use aya_ebpf::bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX};
 use aya_ebpf::helpers::{bpf_ktime_get_ns, bpf_redirect};
 use aya_ebpf::macros::{map, xdp};
-use aya_ebpf::maps::{Array, HashMap, LruHashMap, PerCpuArray};
+use aya_ebpf::maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray};
 use aya_ebpf::programs::XdpContext;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
-use rvs_common::maps::{CONFIG_EXPIRE_NODEST_CONN, CONFIG_SLOTS};
+use rvs_common::maps::{
+    CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES, CONFIG_SLOTS,
+    FWMARK_PORT_RANGES, FWMARK_SLOTS, FwmarkRule, HASH_TAB_SLOTS, HashTab, KIND_CONN, MH_TAB_SIZE,
+    PersistVal, SH_TAB_SIZE, addr_fold, hash_32, mh_slot, sh_bucket, template_key,
+};
 use rvs_common::maps::{
     ConnKey, ConnVal, DEST_SLOTS, DestConns, DestVal, MAX_DESTS, SVC_SLOTS, SchedState, Stats,
     SvcKey, SvcVal, TIMEOUT_SLOTS, TIMEOUT_UDP, dest, sched,
 };
 use rvs_common::tcp::{self, Direction, State};
-use rvs_common::{conn_flags, proto};
+use rvs_common::{conn_flags, proto, svc_flags};
 
 /// Services by (family, protocol, VIP, port).
 #[map(name = "RVS_SERVICES")]
@@ -70,6 +74,23 @@ static DEST_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(DEST_SLOTS
 /// Counters of everything (index 0).
 #[map(name = "RVS_TOTAL_STATS")]
 static TOTAL_STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(1, 0);
+/// sh/dh/mh bucket tables by service id (user space computes them; see `HashTab`).
+#[map(name = "RVS_HASH_TABS")]
+static HASH_TABS: HashMap<u32, HashTab> = HashMap::with_max_entries(SVC_SLOTS, BPF_F_NO_PREALLOC);
+/// Template key parts by service id (persistent services only).
+#[map(name = "RVS_PERSIST")]
+static PERSIST: Array<PersistVal> = Array::with_max_entries(SVC_SLOTS, 0);
+/// `rvs fwmark` rules; `CONFIG[CONFIG_FWMARK_RULES]` of them are in use.
+#[map(name = "RVS_FWMARKS")]
+static FWMARKS: Array<FwmarkRule> = Array::with_max_entries(FWMARK_SLOTS, 0);
+/// Per-CPU scratch space for the `bpf_loop` walks and the template key (kept off the stack).
+#[map(name = "RVS_SCRATCH")]
+static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
+/// The programs the first one hands packets to: [`JUMP_NEW`] is `rvs_xdp_new`.
+#[map(name = "RVS_JUMP")]
+static JUMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
+/// Slot of `rvs_xdp_new` in `JUMP`.
+const JUMP_NEW: u32 = 0;
 /// Why packets were not forwarded, by [`Reason`] (for `rvs status`).
 #[map(name = "RVS_REASONS")]
 static REASONS: PerCpuArray<u64> = PerCpuArray::with_max_entries(16, 0);
@@ -92,8 +113,37 @@ enum Reason {
     DestGone = 5,
     /// TTL/hop limit would reach zero: the stack answers.
     TtlExceeded = 6,
-    /// The connection table refused the entry.
+    /// The connection table refused the entry (or another CPU entered the flow first).
     ConnInsert = 7,
+    /// A new connection: handed to the second program (not counted).
+    Schedule = 8,
+}
+
+/// `BPF_F_NO_PREALLOC`: hash tables take memory only for the services that use them.
+const BPF_F_NO_PREALLOC: u32 = 1;
+
+/// Scratch space: the template key being looked up, and the state of the hashing fallback
+/// and fwmark walks (their callbacks read it; nothing here outlives one packet).
+#[repr(C)]
+struct Scratch {
+    tkey: ConnKey,
+    daddr: [u8; 16],
+    svc_id: u32,
+    sched: u32,
+    addr: u32,
+    ihash: u32,
+    id: u32,
+    mark: u32,
+    dport: u16,
+    port: u16,
+    af: u8,
+    proto: u8,
+    _pad: [u8; 2],
+}
+
+fn scratch() -> Option<&'static mut Scratch> {
+    // SAFETY: this CPU's slot; a program run is not preempted by another on the same CPU.
+    SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
 }
 
 fn note(r: Reason) {
@@ -108,13 +158,30 @@ fn note(r: Reason) {
 pub fn rvs_xdp(ctx: XdpContext) -> u32 {
     match try_rvs(&ctx) {
         Ok(action) => action,
-        Err(reason) => {
-            note(reason);
-            match reason {
-                Reason::NoDest | Reason::DestGone => XDP_DROP,
-                _ => XDP_PASS,
-            }
+        Err(Reason::Schedule) => {
+            // SAFETY: a tail call to the program user space put at `JUMP_NEW`; it returns
+            // only if there is none.
+            unsafe { JUMP.tail_call(&ctx, JUMP_NEW) };
+            verdict(Reason::NoDest)
         }
+        Err(reason) => verdict(reason),
+    }
+}
+
+/// The second program, reached from [`rvs_xdp`] by a tail call: new connections.
+#[xdp]
+pub fn rvs_xdp_new(ctx: XdpContext) -> u32 {
+    match try_new(&ctx) {
+        Ok(action) => action,
+        Err(reason) => verdict(reason),
+    }
+}
+
+fn verdict(reason: Reason) -> u32 {
+    note(reason);
+    match reason {
+        Reason::NoDest | Reason::DestGone | Reason::ConnInsert => XDP_DROP,
+        _ => XDP_PASS,
     }
 }
 
@@ -209,69 +276,162 @@ fn overhead(id: u32) -> u64 {
     (a << 8).wrapping_add(i)
 }
 
-/// Calls `f` for each dest of the service that may take a new connection, in list order
-/// (newest first), until `f` returns `true`.
-#[inline(always)]
-fn each_usable(svc: &SvcVal, mut f: impl FnMut(u32, &DestVal) -> bool) {
-    let n = (svc.ndests as usize).min(MAX_DESTS);
-    for i in 0..MAX_DESTS {
-        if i >= n {
-            break;
+/// What a list walk computes ([`list_step`]).
+const WALK_LEAST: u32 = 0;
+const WALK_HIGHEST: u32 = 1;
+const WALK_RR: u32 = 2;
+
+/// The state of a walk over a service's dest list, kept in a per-CPU map value: the verifier
+/// then checks the callback once with unknown values instead of simulating every iteration.
+#[repr(C)]
+struct ListWalk {
+    svc: SvcVal,
+    best_oh: u64,
+    best_w: u64,
+    /// [`WALK_LEAST`], [`WALK_HIGHEST`] or [`WALK_RR`].
+    mode: u32,
+    /// Cost: 0 overhead (wlc, lc), 1 active + 1 (sed, nq).
+    cost_active: u32,
+    weighted: u32,
+    idle_first: u32,
+    overflow: u32,
+    /// rr: the position the walk starts at.
+    start: u32,
+    n: u32,
+    found: u32,
+    best_id: u32,
+    /// rr: the position of the pick.
+    pos: u32,
+}
+
+/// Scratch space for list walks.
+#[map(name = "RVS_LIST_WALK")]
+static LIST_WALK: PerCpuArray<ListWalk> = PerCpuArray::with_max_entries(1, 0);
+
+/// One dest of a list walk; returns 1 to end the `bpf_loop`.
+///
+/// - least (wlc, lc, sed, nq): the usable dest with the least `cost / weight` (cross
+///   multiplied, ties to the first in list order); with `idle_first` the first dest with no
+///   active connection wins at once (nq). wlc: cost = overhead; lc: weight taken as 1; sed
+///   and nq: cost = active + 1. As in the kernel, OVERLOAD and weight 0 are skipped.
+/// - highest (fo; ovf with `overflow`, which skips dests whose active count exceeds their
+///   weight): the first usable dest of the highest weight.
+/// - rr: the first usable dest from `start` on, wrapping once.
+extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(w) = LIST_WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: per-CPU scratch value, valid while the program runs.
+    let w = unsafe { &mut *w };
+    let k = index as u32;
+    if k >= w.n {
+        return 1;
+    }
+    let pos = if w.mode == WALK_RR {
+        (w.start + k) % w.n
+    } else {
+        k
+    };
+    let id = dest_at(&w.svc, pos as usize);
+    let Some(d) = DESTS.get(id) else { return 0 };
+    if !usable_id(id, d) {
+        return 0;
+    }
+    match w.mode {
+        WALK_RR => {
+            w.found = 1;
+            w.best_id = id;
+            w.pos = pos;
+            1
         }
-        let id = dest_at(svc, i);
-        let Some(d) = DESTS.get(id) else { continue };
-        if usable_id(id, d) && f(id, d) {
-            break;
+        WALK_HIGHEST => {
+            let over = w.overflow != 0 && conn_counts(id).0 > d.weight as u64;
+            if !over && d.weight as u64 > w.best_w {
+                w.found = 1;
+                w.best_id = id;
+                w.best_w = d.weight as u64;
+            }
+            0
+        }
+        _ => {
+            let active = conn_counts(id).0;
+            if w.idle_first != 0 && active == 0 {
+                w.found = 1;
+                w.best_id = id;
+                return 1;
+            }
+            let oh = if w.cost_active != 0 {
+                active + 1
+            } else {
+                overhead(id)
+            };
+            let wt = if w.weighted != 0 { d.weight as u64 } else { 1 };
+            if w.found == 0 || w.best_oh * wt > oh * w.best_w {
+                w.found = 1;
+                w.best_id = id;
+                w.best_oh = oh;
+                w.best_w = wt;
+            }
+            0
         }
     }
 }
 
-/// The least-connection family: the usable dest with the least `cost(id) / weight` (cross
-/// multiplied, ties to the first in list order); with `idle_first`, the first dest with no
-/// active connection wins at once (nq). wlc: cost = overhead; lc: weight taken as 1;
-/// sed and nq: cost = active + 1.
-///
-/// The state is kept in plain integers: an `Option` of a tuple leaves fields undefined, which
-/// the compiler may spill and the verifier refuses to read.
-#[inline(always)]
-fn least_cost(
+/// Runs a list walk of `mode` over the service's dests; `setup` fills the mode's options.
+fn list_walk(
     svc: &SvcVal,
-    cost: impl Fn(u32) -> u64,
-    weighted: bool,
-    idle_first: bool,
-) -> Option<u32> {
-    let mut found = false;
-    let mut idle: Option<u32> = None;
-    let mut best_id: u32 = 0;
-    let mut best_oh: u64 = 0;
-    let mut best_w: u64 = 0;
-    // Skipping OVERLOAD before the first candidate and weight 0 for it, as the kernel's
-    // schedulers do; a later weight-0 dest cannot win the comparison.
-    each_usable(svc, |id, d| {
-        if idle_first && conn_counts(id).0 == 0 {
-            idle = Some(id);
-            return true;
-        }
-        let oh = cost(id);
-        let w = if weighted { d.weight as u64 } else { 1 };
-        if !found || best_oh * w > oh * best_w {
-            found = true;
-            best_id = id;
-            best_oh = oh;
-            best_w = w;
-        }
-        false
-    });
-    if idle.is_some() {
-        return idle;
-    }
-    if found { Some(best_id) } else { None }
+    mode: u32,
+    setup: impl FnOnce(&mut ListWalk),
+) -> Option<&'static ListWalk> {
+    let w = LIST_WALK.get_ptr_mut(0)?;
+    // SAFETY: per-CPU scratch value, valid while the program runs.
+    let w = unsafe { &mut *w };
+    w.svc = *svc;
+    w.mode = mode;
+    w.n = svc.ndests.min(MAX_DESTS as u32);
+    w.found = 0;
+    w.best_id = 0;
+    w.best_oh = 0;
+    w.best_w = 0;
+    w.cost_active = 0;
+    w.weighted = 1;
+    w.idle_first = 0;
+    w.overflow = 0;
+    w.start = 0;
+    w.pos = 0;
+    setup(w);
+    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+    unsafe {
+        aya_ebpf::helpers::bpf_loop(
+            MAX_DESTS as u32,
+            list_step as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    Some(w)
+}
+
+fn least_cost(svc: &SvcVal, cost_active: bool, weighted: bool, idle_first: bool) -> Option<u32> {
+    let w = list_walk(svc, WALK_LEAST, |w| {
+        w.cost_active = u32::from(cost_active);
+        w.weighted = u32::from(weighted);
+        w.idle_first = u32::from(idle_first);
+    })?;
+    (w.found != 0).then_some(w.best_id)
+}
+
+/// fo (the highest weight) and ovf (the highest weight among dests whose active count does
+/// not exceed their weight): `ip_vs_fo_schedule`, `ip_vs_ovf_schedule`. Ties go to the first.
+fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
+    let w = list_walk(svc, WALK_HIGHEST, |w| w.overflow = u32::from(overflow))?;
+    (w.found != 0).then_some(w.best_id)
 }
 
 /// rr: the next usable dest after the cursor, wrapping once.
 fn round_robin(svc: &SvcVal) -> Option<u32> {
     let st = SCHED.get_ptr_mut(svc.id)?;
-    let n = (svc.ndests as usize).min(MAX_DESTS);
+    let n = svc.ndests.min(MAX_DESTS as u32);
     if n == 0 {
         return None;
     }
@@ -281,23 +441,15 @@ fn round_robin(svc: &SvcVal) -> Option<u32> {
     let start = if cursor < 0 {
         0
     } else {
-        (cursor as usize + 1) % n
+        (cursor as u32 + 1) % n
     };
-    for k in 0..MAX_DESTS {
-        if k >= n {
-            break;
-        }
-        let i = (start + k) % n;
-        let id = dest_at(svc, i);
-        if let Some(d) = DESTS.get(id)
-            && usable_id(id, d)
-        {
-            // SAFETY: as above.
-            unsafe { (*st).cursor = i as i32 };
-            return Some(id);
-        }
+    let w = list_walk(svc, WALK_RR, |w| w.start = start)?;
+    if w.found == 0 {
+        return None;
     }
-    None
+    // SAFETY: as above.
+    unsafe { (*st).cursor = w.pos as i32 };
+    Some(w.best_id)
 }
 
 /// Steps of the flattened wrr walk (one dest position, or one end-of-list turn, per step):
@@ -413,30 +565,106 @@ fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
     if w.done == 1 { Some(w.id) } else { None }
 }
 
-/// fo (the highest weight) and ovf (the highest weight among dests whose active count does
-/// not exceed their weight): `ip_vs_fo_schedule`, `ip_vs_ovf_schedule`. Ties go to the first.
-fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
-    let mut best_id: u32 = 0;
-    let mut best_w: i32 = 0;
-    each_usable(svc, |id, d| {
-        if !(overflow && conn_counts(id).0 > d.weight as u64) && d.weight > best_w {
-            best_id = id;
-            best_w = d.weight;
-        }
-        false
-    });
-    if best_w > 0 { Some(best_id) } else { None }
+/// The bucket `b` of a hashing table (masked so that the verifier sees the bound).
+#[inline(always)]
+fn bucket(tab: &HashTab, b: u32) -> u32 {
+    // SAFETY: reading a local.
+    let b = unsafe { core::ptr::read_volatile(&b) } as usize & (HASH_TAB_SLOTS - 1);
+    tab.dests[b]
 }
 
-fn schedule(svc: &SvcVal) -> Option<u32> {
+/// The hashing schedulers' `is_unavailable`: weight 0 or OVERLOAD (and, as for every
+/// scheduler here, a dest in its service with a known MAC).
+fn hash_usable(id: u32) -> bool {
+    id != 0 && DESTS.get(id).is_some_and(|d| usable_id(id, d))
+}
+
+/// One probe of sh's or mh's fallback (`ip_vs_sh_get_fallback`, `ip_vs_mh_get_fallback`):
+/// `index` is the offset; returns 1 to end the walk.
+extern "C" fn hash_probe(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(s) = scratch() else { return 1 };
+    // SAFETY: read-only use of a value user space replaces whole.
+    let Some(tab) = (unsafe { HASH_TABS.get(&s.svc_id) }) else {
+        return 1;
+    };
+    let b = if s.sched == sched::SH {
+        let roffset = (index as u32).wrapping_add(s.ihash) % SH_TAB_SIZE;
+        sh_bucket(s.addr, s.port, roffset)
+    } else {
+        let roffset = (index as u32).wrapping_add(s.ihash) % MH_TAB_SIZE;
+        mh_slot(s.addr, s.port, roffset)
+    };
+    let id = bucket(tab, b);
+    if id == 0 {
+        return 1;
+    }
+    if hash_usable(id) {
+        s.id = id;
+        return 1;
+    }
+    0
+}
+
+/// sh, dh and mh: the bucket of the packet's source (sh, mh; with the source port under
+/// `sh-port`/`mh-port`) or destination (dh) address; with `-fallback`, the kernel's probe
+/// sequence when that dest cannot take the connection.
+fn hashed(svc: &SvcVal, pkt: &parse::Packet) -> Option<u32> {
+    // SAFETY: read-only use of a value user space replaces whole.
+    let tab = unsafe { HASH_TABS.get(&svc.id) }?;
+    if svc.sched == sched::DH {
+        let id = bucket(tab, hash_32(addr_fold(pkt.af, &pkt.daddr), 8));
+        return hash_usable(id).then_some(id);
+    }
+    let port = if svc.flags & svc_flags::SCHED2 != 0 {
+        u16::from_be(pkt.sport_be)
+    } else {
+        0
+    };
+    let addr = addr_fold(pkt.af, &pkt.saddr);
+    let (ihash, size) = if svc.sched == sched::SH {
+        (sh_bucket(addr, port, 0), SH_TAB_SIZE)
+    } else {
+        (mh_slot(addr, port, 0), MH_TAB_SIZE)
+    };
+    let id = bucket(tab, ihash);
+    if id == 0 {
+        return None;
+    }
+    if hash_usable(id) {
+        return Some(id);
+    }
+    if svc.flags & svc_flags::SCHED1 == 0 {
+        return None;
+    }
+    let s = scratch()?;
+    s.svc_id = svc.id;
+    s.sched = svc.sched;
+    s.addr = addr;
+    s.port = port;
+    s.ihash = ihash;
+    s.id = 0;
+    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+    unsafe {
+        aya_ebpf::helpers::bpf_loop(
+            size,
+            hash_probe as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    (s.id != 0).then_some(s.id)
+}
+
+fn schedule(svc: &SvcVal, pkt: &parse::Packet) -> Option<u32> {
     match svc.sched {
-        sched::SED => least_cost(svc, |id| conn_counts(id).0 + 1, true, false),
-        sched::NQ => least_cost(svc, |id| conn_counts(id).0 + 1, true, true),
+        sched::SH | sched::DH | sched::MH => hashed(svc, pkt),
+        sched::SED => least_cost(svc, true, true, false),
+        sched::NQ => least_cost(svc, true, true, true),
         sched::FO => highest_weight(svc, false),
         sched::OVF => highest_weight(svc, true),
         sched::WRR => weighted_round_robin(svc),
-        sched::WLC => least_cost(svc, overhead, true, false),
-        sched::LC => least_cost(svc, overhead, false, false),
+        sched::WLC => least_cost(svc, false, true, false),
+        sched::LC => least_cost(svc, false, false, false),
         sched::RR => round_robin(svc),
         _ => None,
     }
@@ -446,29 +674,163 @@ fn timeout_of(state: u32) -> u32 {
     TIMEOUTS.get(state).copied().unwrap_or(60)
 }
 
-fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
-    let pkt = parse::parse(ctx)?;
-    let key = SvcKey {
-        addr: pkt.daddr,
-        port_be: pkt.dport_be,
-        proto: pkt.proto,
+/// One `rvs fwmark` rule against the packet in the scratch space; `index` is the rule slot.
+/// The first match sets `mark` and ends the walk.
+extern "C" fn fwmark_probe(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(s) = scratch() else { return 1 };
+    let Some(r) = FWMARKS.get(index as u32) else {
+        return 1;
+    };
+    if r.af != s.af || (r.proto != 0 && r.proto != s.proto) {
+        return 0;
+    }
+    for i in 0..16 {
+        if s.daddr[i] & r.mask[i] != r.addr[i] {
+            return 0;
+        }
+    }
+    let n = r.nports as usize;
+    let mut hit = n == 0;
+    for i in 0..FWMARK_PORT_RANGES {
+        if i >= n {
+            break;
+        }
+        if s.dport >= r.ports[i][0] && s.dport <= r.ports[i][1] {
+            hit = true;
+            break;
+        }
+    }
+    if hit {
+        s.mark = r.mark;
+        return 1;
+    }
+    0
+}
+
+/// The mark the `rvs fwmark` rules give the packet, 0 for none.
+fn fwmark(pkt: &parse::Packet, rules: u32) -> u32 {
+    let Some(s) = scratch() else { return 0 };
+    s.daddr = pkt.daddr;
+    s.af = pkt.af;
+    s.proto = pkt.proto;
+    s.dport = u16::from_be(pkt.dport_be);
+    s.mark = 0;
+    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+    unsafe {
+        aya_ebpf::helpers::bpf_loop(
+            rules.min(FWMARK_SLOTS),
+            fwmark_probe as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    s.mark
+}
+
+/// The service of a packet, in the kernel's order (`ip_vs_service_find`): the fwmark service
+/// of the packet's mark, the `(protocol, VIP, port)` service, the VIP's port-0 service.
+fn find_service(pkt: &parse::Packet) -> Option<&'static SvcVal> {
+    let rules = CONFIG.get(CONFIG_FWMARK_RULES).copied().unwrap_or(0);
+    let mut key = SvcKey {
+        addr: [0; 16],
+        port_be: 0,
+        proto: 0,
         af: pkt.af,
     };
-    // SAFETY: read-only use of a value that user space replaces whole.
-    let svc = unsafe { SERVICES.get(&key) }.ok_or(Reason::NotService)?;
-    let ckey = ConnKey {
+    if rules != 0 {
+        let mark = fwmark(pkt, rules);
+        if mark != 0 {
+            let m = mark.to_be_bytes();
+            key.addr[..4].copy_from_slice(&m);
+            // SAFETY: read-only use of a value that user space replaces whole.
+            if let Some(s) = unsafe { SERVICES.get(&key) } {
+                return Some(s);
+            }
+        }
+    }
+    key.addr = pkt.daddr;
+    key.proto = pkt.proto;
+    key.port_be = pkt.dport_be;
+    // SAFETY: as above.
+    if let Some(s) = unsafe { SERVICES.get(&key) } {
+        return Some(s);
+    }
+    key.port_be = 0;
+    // SAFETY: as above.
+    unsafe { SERVICES.get(&key) }
+}
+
+fn add_persist(id: u32, v: i64) {
+    if let Some(p) = DEST_CONNS.get_ptr_mut(id) {
+        // SAFETY: array value valid while the program runs.
+        Counter(unsafe { &raw mut (*p).persist }).add(v);
+    }
+}
+
+/// A new connection's dest on a persistent service (ipvs-semantics.md 10.2): the template's
+/// if it is valid (its dest still in the service and, with `expire_quiescent_template`, not
+/// at weight 0; OVERLOAD is not looked at), else the scheduler's, with a new template.
+/// A template past its timeout that the sweeper has not expired yet is still used (the
+/// sweeper decides within a second whether it is kept alive).
+fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Option<u32> {
+    let p = PERSIST.get(svc.id)?;
+    let s = scratch()?;
+    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
+    if let Some(t) = CONNS.get_ptr_mut(&s.tkey) {
+        // SAFETY: valid entry pointer for this run.
+        let t = unsafe { &mut *t };
+        let quiescent = CONFIG.get(CONFIG_EXPIRE_QUIESCENT).copied().unwrap_or(0) != 0;
+        let valid = DESTS.get(t.dest).is_some_and(|d| {
+            d.flags & dest::AVAILABLE != 0
+                && d.flags & dest::MAC_KNOWN != 0
+                && !(quiescent && d.weight == 0)
+        });
+        if valid {
+            t.last_ns = now;
+            return Some(t.dest);
+        }
+        let old = t.dest;
+        if CONNS.remove(&s.tkey).is_ok() {
+            add_persist(old, -1);
+        }
+    }
+    let id = schedule(svc, pkt)?;
+    let v = ConnVal {
+        last_ns: now,
+        dest: id,
+        svc: svc.id,
+        timeout: p.timeout,
+        flags: conn_flags::TEMPLATE | conn_flags::NOOUTPUT | conn_flags::DROUTE,
+        state: 0,
+        _pad: [0; 7],
+    };
+    if CONNS.insert(&s.tkey, &v, 0).is_ok() {
+        add_persist(id, 1);
+    }
+    Some(id)
+}
+
+fn conn_key(pkt: &parse::Packet) -> ConnKey {
+    ConnKey {
         caddr: pkt.saddr,
         vaddr: pkt.daddr,
         cport_be: pkt.sport_be,
         vport_be: pkt.dport_be,
         proto: pkt.proto,
         af: pkt.af,
-        _pad: [0; 2],
-    };
+        kind: KIND_CONN,
+        _pad: 0,
+    }
+}
+
+/// The first program: packets of known connections. A packet that may start a connection
+/// for a service is handed to [`rvs_xdp_new`] (`Reason::Schedule`), so that neither program
+/// is too large for the verifier.
+fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
+    let pkt = parse::parse(ctx)?;
+    let ckey = conn_key(&pkt);
     let now = unsafe { bpf_ktime_get_ns() };
     let is_tcp = pkt.proto == proto::TCP;
-    let mut new_conn = false;
-
     let new_conn_pkt =
         !is_tcp || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
     let expire_nodest = CONFIG.get(CONFIG_EXPIRE_NODEST_CONN).copied().unwrap_or(0) != 0;
@@ -489,61 +851,99 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
                 .is_none_or(|d| d.flags & dest::AVAILABLE == 0);
         alive && !reusable && !nodest
     });
-    let conn: *mut ConnVal = match existing {
-        Some(c) => c,
-        None => {
-            // An expired entry that the sweeper has not removed yet: release its dest count
-            // first (only if we are the one that deletes it).
-            if let Some(old) = CONNS.get_ptr(&ckey) {
-                let old = unsafe { *old };
-                if CONNS.remove(&ckey).is_ok() {
-                    release(&old);
-                }
-            }
-            if is_tcp
-                && (pkt.tcp_flags & tcp::flags::SYN == 0 || pkt.tcp_flags & tcp::flags::RST != 0)
-            {
-                return Err(Reason::NoConnNotSyn);
-            }
-            let Some(id) = schedule(svc) else {
-                // "leave" (ipvs-semantics.md 2.3): tell the client the port is unreachable.
-                note(Reason::NoDest);
-                return icmp::port_unreachable(ctx, &pkt);
-            };
-            let d = DESTS.get(id).ok_or(Reason::NoDest)?;
-            let mut flags = d.fwd as u32 | conn_flags::INACTIVE;
-            if d.fwd as u32 != conn_flags::MASQ {
-                flags |= conn_flags::NOOUTPUT;
-            }
-            let v = ConnVal {
-                last_ns: now,
-                dest: id,
-                svc: svc.id,
-                timeout: 3,
-                flags,
-                state: 0,
-                _pad: [0; 7],
-            };
-            CONNS.insert(&ckey, &v, 0).map_err(|_| Reason::ConnInsert)?;
-            if let Some((_, inact)) = dest_conns(id) {
-                inact.add(1);
-            }
-            let (a, i) = conn_counts(id);
-            if rvs_common::maps::overload_on_bind(a, i, d.u_threshold) {
-                set_overload(id, true);
-            }
-            new_conn = true;
-            CONNS.get_ptr_mut(&ckey).ok_or(Reason::ConnInsert)?
+    if let Some(c) = existing {
+        // SAFETY: valid entry pointer for this run.
+        let c = unsafe { &mut *c };
+        return step_and_forward(ctx, &pkt, c, now, false);
+    }
+    // An expired entry that the sweeper has not removed yet: release its dest count first
+    // (only if we are the one that deletes it).
+    if let Some(old) = CONNS.get_ptr(&ckey) {
+        let old = unsafe { *old };
+        if CONNS.remove(&ckey).is_ok() {
+            release(&old);
         }
+    }
+    find_service(&pkt).ok_or(Reason::NotService)?;
+    if !new_conn_pkt {
+        return Err(Reason::NoConnNotSyn);
+    }
+    Err(Reason::Schedule)
+}
+
+/// The second program: a packet that starts a connection. Schedules it (through a
+/// persistence template on persistent services), enters it and forwards the packet.
+fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
+    let pkt = parse::parse(ctx)?;
+    let svc = find_service(&pkt).ok_or(Reason::NotService)?;
+    let now = unsafe { bpf_ktime_get_ns() };
+    let is_tcp = pkt.proto == proto::TCP;
+    let picked = if svc.flags & svc_flags::PERSISTENT != 0 {
+        persistent_pick(svc, &pkt, now)
+    } else {
+        schedule(svc, &pkt)
     };
+    let Some(id) = picked else {
+        // "leave" (ipvs-semantics.md 2.3): tell the client the port is unreachable.
+        note(Reason::NoDest);
+        return icmp::port_unreachable(ctx, &pkt);
+    };
+    let d = DESTS.get(id).ok_or(Reason::NoDest)?;
+    if !is_tcp && svc.flags & svc_flags::ONEPACKET != 0 {
+        // One-packet scheduling (`-o`): the datagram's connection is freed as soon as it is
+        // sent, so nothing goes into the table (ipvs-semantics.md 10.5).
+        let bytes = pkt.ip_len as u64;
+        count(&SVC_STATS, svc.id, bytes, true);
+        count(&DEST_STATS, id, bytes, true);
+        count(&TOTAL_STATS, 0, bytes, true);
+        return forward(ctx, &pkt, d);
+    }
+    let mut flags = d.fwd as u32 | conn_flags::INACTIVE;
+    if d.fwd as u32 != conn_flags::MASQ {
+        flags |= conn_flags::NOOUTPUT;
+    }
+    let v = ConnVal {
+        last_ns: now,
+        dest: id,
+        svc: svc.id,
+        timeout: 3,
+        flags,
+        state: 0,
+        _pad: [0; 7],
+    };
+    let ckey = conn_key(&pkt);
+    // BPF_NOEXIST: another CPU may have entered the same flow since the first program looked
+    // (two copies of one SYN); that packet is dropped and the client's retransmission follows
+    // the entry.
+    CONNS.insert(&ckey, &v, 1).map_err(|_| Reason::ConnInsert)?;
+    if let Some((_, inact)) = dest_conns(id) {
+        inact.add(1);
+    }
+    let (a, i) = conn_counts(id);
+    if rvs_common::maps::overload_on_bind(a, i, d.u_threshold) {
+        set_overload(id, true);
+    }
+    let c = CONNS.get_ptr_mut(&ckey).ok_or(Reason::ConnInsert)?;
     // SAFETY: valid entry pointer for this run.
-    let c = unsafe { &mut *conn };
+    step_and_forward(ctx, &pkt, unsafe { &mut *c }, now, true)
+}
+
+/// Steps the state machine for a packet of connection `c`, counts it and forwards it.
+#[inline(always)]
+fn step_and_forward(
+    ctx: &XdpContext,
+    pkt: &parse::Packet,
+    c: &mut ConnVal,
+    now: u64,
+    new_conn: bool,
+) -> Result<u32, Reason> {
     let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
     if d.flags & dest::AVAILABLE == 0 {
         // The dest was removed (expire_nodest_conn=0, the kernel's default): drop until the
         // entry times out. (With =1 the entry was expired above.)
         return Err(Reason::DestGone);
     }
+    let is_tcp = pkt.proto == proto::TCP;
 
     // Step the state machine (input direction: DR sees client packets only).
     if is_tcp {
@@ -582,7 +982,13 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     count(&DEST_STATS, c.dest, bytes, new_conn);
     count(&TOTAL_STATS, 0, bytes, new_conn);
 
-    parse::rewrite_dr(ctx, &pkt, d).map_err(|_| Reason::TtlExceeded)?;
+    forward(ctx, pkt, d)
+}
+
+/// The DR rewrite and the transmit: back out of the interface it came in on, or redirected
+/// to the dest's.
+fn forward(ctx: &XdpContext, pkt: &parse::Packet, d: &DestVal) -> Result<u32, Reason> {
+    parse::rewrite_dr(ctx, pkt, d).map_err(|_| Reason::TtlExceeded)?;
     if d.ifindex != 0 && d.ifindex != unsafe { (*ctx.ctx).ingress_ifindex } {
         return Ok(unsafe { bpf_redirect(d.ifindex, 0) } as u32);
     }

@@ -56,7 +56,7 @@ pub fn sh_table(dests: &[Candidate]) -> Vec<Option<usize>> {
 }
 
 fn sh_hashkey(addr: u32, port: u16, offset: u32) -> usize {
-    (offset.wrapping_add(hash_32(u32::from(port).wrapping_add(addr), 8)) & 0xff) as usize
+    rvs_common::maps::sh_bucket(addr, port, offset) as usize
 }
 
 /// sh's pick for a client (`port` 0 unless `sh-port`); `fallback` is `sh-fallback`.
@@ -107,10 +107,7 @@ pub fn hsiphash_u32(v: u32, k0: u64, k1: u64) -> u32 {
     rvs_common::maps::hsiphash_u32(v, k0)
 }
 
-/// mh's first hash key.
-const MH_K1: u64 = 2_654_435_761;
-/// mh's second hash key.
-const MH_K2: u64 = 2_654_446_892;
+use rvs_common::maps::{MH_K1, MH_K2};
 
 fn mh_hashkey(addr: u32, port: u16, key: u64, offset: u32) -> u32 {
     hsiphash_u32(

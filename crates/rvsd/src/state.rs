@@ -307,7 +307,10 @@ impl State {
                     vport: c.vport,
                     daddr: c.daddr,
                     dport: c.dport,
-                    state: if c.protocol == rvs_common::proto::TCP {
+                    // Templates have their own states (NONE, ASSURED), whatever the protocol.
+                    state: if c.template {
+                        "NONE".to_string()
+                    } else if c.protocol == rvs_common::proto::TCP {
                         rvs_common::tcp::State::from_u8(c.state)
                             .map_or("NONE", rvs_common::tcp::State::name)
                             .to_string()
