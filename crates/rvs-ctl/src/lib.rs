@@ -14,6 +14,7 @@ use std::net::IpAddr;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 
+use rvs_model::marks::MarkRule;
 use rvs_model::stats::{Counters, Rates};
 use rvs_model::{DaemonConfig, DestConfig, ServiceConfig, ServiceKey, SyncRole, Timeouts};
 use serde::{Deserialize, Serialize};
@@ -102,6 +103,17 @@ pub enum Request {
     StartDaemon(DaemonConfig),
     /// `--stop-daemon`.
     StopDaemon(SyncRole),
+    /// `rvs fwmark add`: a marking rule for fwmark services.
+    AddMark(MarkRule),
+    /// `rvs fwmark del`: one rule, or (`rule: None`) every rule of `mark`.
+    DelMark {
+        /// The mark.
+        mark: u32,
+        /// The exact rule to delete.
+        rule: Option<MarkRule>,
+    },
+    /// `rvs fwmark list`.
+    ListMarks,
     /// Detach the packet path, remove its pins, and stop the daemon (`rvs down`). The
     /// configuration is kept.
     Down,
@@ -122,6 +134,7 @@ impl Request {
                 | Request::GetTimeouts
                 | Request::ListDaemons
                 | Request::Status
+                | Request::ListMarks
         )
     }
 }
@@ -150,6 +163,8 @@ pub enum Response {
     Status(Box<StatusView>),
     /// One response per batched request.
     Batch(Vec<Response>),
+    /// Answer to [`Request::ListMarks`], in match order.
+    Marks(Vec<MarkRule>),
 }
 
 /// A refusal: the errno the kernel would give (so `rvsadm` prints ipvsadm's message) and a

@@ -115,6 +115,10 @@ pub struct Director {
     hash_tabs: HashMap<u32, Box<HashTab>>,
     /// Template parameters as last written, by service id.
     persist: HashMap<u32, PersistVal>,
+    /// The fwmark rules as last written.
+    marks: Option<Vec<maps::FwmarkRule>>,
+    /// The `expire_quiescent_template` sysctl (written by [`Director::apply`]).
+    pub expire_quiescent_template: bool,
     /// Why parts of the configuration are not in the packet path, for `rvs status`.
     pub notes: Vec<String>,
 }
@@ -136,6 +140,8 @@ impl Director {
             last_weight: HashMap::new(),
             hash_tabs: HashMap::new(),
             persist: HashMap::new(),
+            marks: None,
+            expire_quiescent_template: false,
             notes: Vec::new(),
         }
     }
@@ -219,6 +225,15 @@ impl Director {
             maps::CONFIG_EXPIRE_NODEST_CONN,
             u32::from(expire_nodest_conn),
         )?;
+        self.dp.set_config(
+            maps::CONFIG_EXPIRE_QUIESCENT,
+            u32::from(self.expire_quiescent_template),
+        )?;
+        let marks: Vec<maps::FwmarkRule> = table.marks.iter().map(fwmark_rule).collect();
+        if self.marks.as_ref() != Some(&marks) {
+            self.dp.set_fwmarks(&marks)?;
+            self.marks = Some(marks);
+        }
         let mut notes = Vec::new();
         let mut wanted: HashMap<SvcKey, SvcVal> = HashMap::new();
         let mut live = HashSet::new();
@@ -646,6 +661,24 @@ fn conn_entry(k: &ConnKey, v: &ConnVal, daddr: IpAddr, dport: u16, left: u32) ->
         template: k.kind == KIND_TEMPLATE,
         expires: left,
     }
+}
+
+/// A marking rule in the program's layout.
+fn fwmark_rule(r: &rvs_model::marks::MarkRule) -> maps::FwmarkRule {
+    let (addr, af) = addr16(&r.dst);
+    let mut v = maps::FwmarkRule {
+        addr,
+        mask: r.mask_bytes(),
+        mark: r.mark,
+        af,
+        proto: r.protocol.map_or(0, Protocol::number),
+        nports: r.ports.len().min(maps::FWMARK_PORT_RANGES) as u8,
+        ..maps::FwmarkRule::default()
+    };
+    for (slot, (l, h)) in v.ports.iter_mut().zip(&r.ports) {
+        *slot = [*l, *h];
+    }
+    v
 }
 
 /// What the program needs to make a service's template keys (ipvs-semantics.md 10.1).

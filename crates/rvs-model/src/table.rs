@@ -155,6 +155,9 @@ pub struct Table {
     pub backup: Option<SyncDaemon>,
     /// Counters of everything (`/proc/net/ip_vs_stats`).
     pub total: Stats,
+    /// `rvs fwmark` rules, in match order (see [`crate::marks`]).
+    #[serde(default)]
+    pub marks: Vec<crate::marks::MarkRule>,
     #[serde(skip)]
     index: HashMap<ServiceKey, usize>,
 }

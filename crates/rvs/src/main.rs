@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+mod fwmark;
 mod realserver;
 use rvs_ctl::{Client, Request, Response, StatusView};
 use rvs_model::ServiceKey;
@@ -18,6 +19,9 @@ const USAGE: &str = "\
 usage: rvs status [--json]
        rvs down [--pin-dir DIR]
        rvs realserver setup|check --vip VIP [--vip VIP]... [--dev IF]
+       rvs fwmark add MARK --dst ADDR[/PREFIX] [--proto tcp|udp] [--dports P[,P|LOW:HIGH]...]
+       rvs fwmark del MARK [--dst ... as for add]
+       rvs fwmark list
 
   status          the configuration, counters and packet-path state of rvsd
   --json          the same as JSON, for scripts
@@ -26,6 +30,10 @@ usage: rvs status [--json]
   realserver      on a real server: apply (setup) or verify (check) the direct-routing recipe:
                   arp_ignore=1 and arp_announce=2, then each VIP on lo as a host address;
                   --dev is the interface facing the VIP network (default: the default route's)
+  fwmark          mark packets for fwmark services (ipvsadm -f MARK), as the usual
+                  `iptables -t mangle -A PREROUTING -d ADDR -p PROTO -m multiport --dports
+                  LIST -j MARK --set-mark MARK` would; the first matching rule wins; rules
+                  are saved with the configuration; del without --dst removes all of MARK
 
 rvs talks to rvsd at $RVS_SOCKET (default /run/rvs/rvsd.sock).
 ";
@@ -72,6 +80,7 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             }
             std::process::exit(1);
         }
+        ["fwmark", rest @ ..] => fwmark::run(rest),
         ["status"] => status(false),
         ["status", "--json"] => status(true),
         ["down"] => down(),

@@ -20,7 +20,8 @@ pub mod state;
 /// Usage text.
 pub const USAGE: &str = "\
 usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab-size N]
-            [--expire-nodest-conn] [--bpffs DIR] [--instance NAME]
+            [--expire-nodest-conn] [--expire-quiescent-template] [--bpffs DIR]
+            [--instance NAME]
 
   --socket PATH        control socket (default /run/rvs/rvsd.sock)
   --state-dir DIR      where the configuration is kept (default /var/lib/rvs)
@@ -28,6 +29,9 @@ usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab
   --conn-tab-size N    connection table entries, shown as (size=N) (default 1048576)
   --expire-nodest-conn a packet of a connection whose dest was removed expires it (and is
                        then handled as new) instead of being dropped until it times out
+  --expire-quiescent-template
+                       a persistence template whose dest has weight 0 is not used: the
+                       client is scheduled afresh (default: it follows its template)
   --bpffs DIR          bpffs mount for the pins, mounted if missing (default /sys/fs/bpf)
   --instance NAME      pins go to DIR/rvs/NAME (default: named after the state directory)
 ";
@@ -45,6 +49,8 @@ pub struct Options {
     pub conn_tab_size: u32,
     /// The `expire_nodest_conn` sysctl.
     pub expire_nodest_conn: bool,
+    /// The `expire_quiescent_template` sysctl.
+    pub expire_quiescent_template: bool,
     /// Where bpffs is (or gets mounted).
     pub bpffs: PathBuf,
     /// Instance name; `None`: derived from the state directory.
@@ -98,6 +104,7 @@ impl Options {
             interfaces: Vec::new(),
             conn_tab_size: 1 << 20,
             expire_nodest_conn: false,
+            expire_quiescent_template: false,
             bpffs: "/sys/fs/bpf".into(),
             instance: None,
         };
@@ -126,6 +133,7 @@ impl Options {
                         .ok_or_else(|| format!("--conn-tab-size: bad number {v:?}"))?;
                 }
                 "--expire-nodest-conn" => o.expire_nodest_conn = true,
+                "--expire-quiescent-template" => o.expire_quiescent_template = true,
                 "--bpffs" => o.bpffs = value()?.into(),
                 "--instance" => {
                     let v = value()?;

@@ -11,6 +11,7 @@ use std::sync::{Mutex, MutexGuard};
 
 use rvs_ctl::{ConnView, DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
 use rvs_dataplane::director::Director;
+use rvs_model::marks::{self, MarkError};
 use rvs_model::{Errno, Service, Table};
 
 use crate::persist::Store;
@@ -93,8 +94,10 @@ impl Packet {
             }
             attached.push((iface.clone(), mode));
         }
+        let mut director = Director::with_ids(dp, ids.clone());
+        director.expire_quiescent_template = opts.expire_quiescent_template;
         Ok(Packet {
-            director: Director::with_ids(dp, ids.clone()),
+            director,
             attached,
             expire_nodest_conn: opts.expire_nodest_conn,
             pin_dir,
@@ -380,6 +383,7 @@ impl State {
                 None => error(Errno::ESRCH, "no such service"),
             },
             Request::ListConns => Response::Conns(Self::conn_views(&mut inner)),
+            Request::ListMarks => Response::Marks(inner.table.marks.clone()),
             Request::Down => {
                 // Unpin links and maps: once this process exits nothing holds them, so the
                 // program is detached and everything is freed. The configuration stays.
@@ -464,6 +468,25 @@ fn daemons(t: &Table) -> Vec<rvs_model::DaemonConfig> {
 
 /// Applies one change to the table.
 fn apply(t: &mut Table, req: Request) -> Response {
+    let marked = match &req {
+        Request::AddMark(rule) => Some(marks::add(&mut t.marks, rule.clone())),
+        Request::DelMark { mark, rule } => Some(marks::delete(&mut t.marks, *mark, rule.as_ref())),
+        _ => None,
+    };
+    if let Some(r) = marked {
+        return match r {
+            Ok(()) => Response::Ok,
+            Err(e) => {
+                let errno = match e {
+                    MarkError::Exists => Errno::EEXIST,
+                    MarkError::NotFound => Errno::ENOENT,
+                    MarkError::Full => Errno::ENOSPC,
+                    MarkError::ZeroMark | MarkError::Prefix | MarkError::Ports => Errno::EINVAL,
+                };
+                error(errno, e.to_string())
+            }
+        };
+    }
     let r = match req {
         Request::AddService(c) => t.add_service(c),
         Request::EditService(c) => t.edit_service(c),
