@@ -42,7 +42,51 @@ pub mod sched {
     pub const DH: u32 = 10;
     /// Maglev hashing.
     pub const MH: u32 = 11;
+    /// Locality-based least connection.
+    pub const LBLC: u32 = 12;
+    /// Locality-based least connection with replication.
+    pub const LBLCR: u32 = 13;
+    /// Weighted random power of two choices.
+    pub const TWOS: u32 = 14;
 }
+
+/// Key of the `LOCAL` LRU hash: lblc's and lblcr's entry for a destination address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct LocalKey {
+    /// The packet's destination address.
+    pub addr: [u8; 16],
+    /// Service id.
+    pub svc: u32,
+    /// Family.
+    pub af: u8,
+    /// Padding, zero.
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<LocalKey>() == 24);
+
+/// Members an lblcr set holds at most (the kernel's sets are unbounded; a full set replaces
+/// its oldest member).
+pub const LOCAL_SET: usize = 16;
+/// Entries of the `LOCAL` LRU hash (the kernel collects beyond 16,384 per service).
+pub const LOCAL_SLOTS: u32 = 65536;
+
+/// Value of `LOCAL`: the dest (lblc: `dests[0]`) or dest set (lblcr, newest first).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LocalVal {
+    /// `bpf_ktime_get_ns` of the last use.
+    pub lastuse_ns: u64,
+    /// `bpf_ktime_get_ns` of the last change of the set.
+    pub lastmod_ns: u64,
+    /// Members in use.
+    pub n: u32,
+    /// Padding, zero.
+    pub _pad: u32,
+    /// Dest ids, newest first.
+    pub dests: [u32; LOCAL_SET],
+}
+const _: () = assert!(core::mem::size_of::<LocalVal>() == 24 + 4 * LOCAL_SET);
 
 /// sh and dh table size.
 pub const SH_TAB_SIZE: u32 = 256;
@@ -244,6 +288,8 @@ pub const CONFIG_EXPIRE_NODEST_CONN: u32 = 0;
 pub const CONFIG_EXPIRE_QUIESCENT: u32 = 1;
 /// Index of the number of fwmark rules in use in the `CONFIG` array.
 pub const CONFIG_FWMARK_RULES: u32 = 2;
+/// Index of `lblcr_expiration` (seconds) in the `CONFIG` array.
+pub const CONFIG_LBLCR_EXPIRATION: u32 = 3;
 /// Entries in the `CONFIG` array.
 pub const CONFIG_SLOTS: u32 = 8;
 
@@ -426,3 +472,7 @@ unsafe impl aya::Pod for HashTab {}
 unsafe impl aya::Pod for PersistVal {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for FwmarkRule {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LocalKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for LocalVal {}

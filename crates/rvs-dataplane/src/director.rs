@@ -226,6 +226,10 @@ impl Director {
             u32::from(expire_nodest_conn),
         )?;
         self.dp.set_config(
+            maps::CONFIG_LBLCR_EXPIRATION,
+            rvs_model::locality::EXPIRATION as u32,
+        )?;
+        self.dp.set_config(
             maps::CONFIG_EXPIRE_QUIESCENT,
             u32::from(self.expire_quiescent_template),
         )?;
@@ -283,6 +287,9 @@ impl Director {
                 "sh" => maps::sched::SH,
                 "dh" => maps::sched::DH,
                 "mh" => maps::sched::MH,
+                "lblc" => maps::sched::LBLC,
+                "lblcr" => maps::sched::LBLCR,
+                "twos" => maps::sched::TWOS,
                 other => {
                     notes.push(format!(
                         "{label}: scheduler {other} not in the packet path yet"
@@ -590,6 +597,24 @@ impl Director {
             self.dp.set_overload(v.dest, false)?;
         }
         Ok(true)
+    }
+
+    /// lblc's and lblcr's garbage collection (run it every minute): entries unused for
+    /// [`rvs_model::locality::EXPIRATION`], and those of services no longer in the packet
+    /// path, go. (Beyond its size the table drops its least recently used entries itself.)
+    /// Returns how many were removed.
+    pub fn collect_local(&mut self) -> Result<usize, Error> {
+        let now = monotonic_ns();
+        let live: HashSet<u32> = self.installed.values().map(|v| v.id).collect();
+        let limit = rvs_model::locality::EXPIRATION * 1_000_000_000;
+        let mut removed = 0;
+        for (k, v) in self.dp.local_entries()? {
+            if !live.contains(&k.svc) || now.saturating_sub(v.lastuse_ns) > limit {
+                self.dp.remove_local(&k)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Copies counters and connection counts from the maps into the table.

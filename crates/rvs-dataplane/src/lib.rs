@@ -19,7 +19,7 @@ use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
     CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestVal, FWMARK_SLOTS, FwmarkRule, HashTab,
-    PersistVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP,
+    LocalKey, LocalVal, PersistVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP,
 };
 use rvs_common::tcp::State;
 use rvs_model::Timeouts;
@@ -63,6 +63,7 @@ pub const MAPS: &[&str] = &[
     "RVS_HASH_TABS",
     "RVS_PERSIST",
     "RVS_FWMARKS",
+    "RVS_LOCAL",
     // Pinned also so that its slot survives rvsd: the kernel empties a program array when
     // no file refers to it any more.
     "RVS_JUMP",
@@ -419,6 +420,27 @@ impl Dataplane {
         let mut m: HashMap<_, u32, HashTab> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         match m.remove(&svc_id) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(Error::Map { name, source: e }),
+        }
+    }
+
+    /// Every lblc/lblcr entry.
+    pub fn local_entries(&mut self) -> Result<Vec<(LocalKey, LocalVal)>, Error> {
+        let name = "RVS_LOCAL";
+        let m: HashMap<_, LocalKey, LocalVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        m.iter()
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(map_err(name))
+    }
+
+    /// Removes an lblc/lblcr entry (gone already is fine).
+    pub fn remove_local(&mut self, key: &LocalKey) -> Result<(), Error> {
+        let name = "RVS_LOCAL";
+        let mut m: HashMap<_, LocalKey, LocalVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        match m.remove(key) {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
             Err(e) => Err(Error::Map { name, source: e }),
         }

@@ -20,6 +20,7 @@ use rvs_dataplane::director::Director;
 use rvs_dataplane::neigh::Neigh;
 use rvs_model::conn::{Activity, Conn};
 use rvs_model::hashing::{self, MhDest};
+use rvs_model::locality::{Lblc, Lblcr};
 use rvs_model::sched::{self, Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::{
     DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, Timeouts, TunCsum, TunType,
@@ -74,6 +75,9 @@ struct Sim {
     wrr: WeightedRoundRobin,
     /// Service flags (`-b sh-fallback,sh-port` and the like).
     svc_flags: u32,
+    /// lblc's and lblcr's tables (time is not simulated: the 24 h expiration never comes).
+    lblc: Lblc<u8>,
+    lblcr: Lblcr<u8>,
     /// mh's last non-zero weight by dest octet.
     last_weight: HashMap<u8, i32>,
     /// Connection entries by client (last octet, port): (dest octet, state).
@@ -240,6 +244,17 @@ impl Sim {
                     }
                 }
             }
+            "lblc" | "lblcr" => {
+                let keyed: Vec<(u8, Candidate)> =
+                    order.iter().copied().zip(cands.iter().copied()).collect();
+                let daddr = IpAddr::from(VIP4);
+                let k = if self.sched == "lblc" {
+                    self.lblc.schedule(0, daddr, &keyed)
+                } else {
+                    self.lblcr.schedule(0, daddr, &keyed)
+                };
+                k.and_then(|k| order.iter().position(|n| *n == k))
+            }
             _ => unreachable!(),
         };
         let Some(i) = pick else {
@@ -330,6 +345,11 @@ fn run_flags(sched_name: &str, svc_flags: u32, seed: u64, expire_nodest: bool) {
         rr: RoundRobin::default(),
         wrr: WeightedRoundRobin::new(&cands),
         svc_flags,
+        lblc: Lblc::default(),
+        lblcr: Lblcr {
+            expiration: rvs_model::locality::EXPIRATION,
+            ..Lblcr::default()
+        },
         last_weight: HashMap::new(),
         conns: HashMap::new(),
         counts: HashMap::new(),
@@ -589,4 +609,66 @@ fn root_differential_dh() {
         return;
     }
     run("dh", 0x5eed_0011, false);
+}
+
+#[test]
+fn root_differential_lblc() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("lblc", 0x5eed_0012, true);
+}
+
+#[test]
+fn root_differential_lblcr() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run("lblcr", 0x5eed_0013, false);
+}
+
+/// twos draws at random, so it is checked by what it must do: never a weight-0 or removed
+/// dest, every usable dest used, and the spread following the weights (the lighter of two
+/// weighted draws converges on load proportional to weight).
+#[test]
+fn root_twos_statistics() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let mut t = Table::new();
+    t.add_service(ServiceConfig {
+        key: key(),
+        scheduler: "twos".into(),
+        flags: 0,
+        timeout: 0,
+        netmask: u32::MAX,
+        pe: String::new(),
+    })
+    .unwrap();
+    for (n, w) in [(1u8, 1), (2, 0), (3, 3), (4, 2)] {
+        t.add_dest(&key(), dest_cfg(n, w, 0, 0)).unwrap();
+    }
+    t.del_dest(&key(), &IpAddr::from([10, 0, 1, 4]), PORT)
+        .unwrap();
+    let mut director = Director::new(load());
+    director.set_neighbours(neighbours(&t));
+    director.apply(&t, false).unwrap();
+    let mut got: HashMap<u8, u32> = HashMap::new();
+    for i in 0..4000u32 {
+        let mut p = Pkt::tcp(1024 + (i % 60_000) as u16, SYN);
+        p.client = 100 + (i / 60_000) as u8;
+        let (action, out) = director.dataplane().test_run(&p.build()).unwrap();
+        assert_eq!(action, XDP_TX);
+        *got.entry(out[5]).or_default() += 1;
+    }
+    assert_eq!(got.get(&2), None, "weight 0: {got:?}");
+    assert_eq!(got.get(&4), None, "removed: {got:?}");
+    let heavy = f64::from(got[&3]) / 4000.0;
+    assert!(
+        got[&1] > 0 && (0.65..0.85).contains(&heavy),
+        "weights 1 and 3 should share about 1:3: {got:?}"
+    );
 }

@@ -26,8 +26,9 @@ use aya_ebpf::maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray};
 use aya_ebpf::programs::XdpContext;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use rvs_common::maps::{
-    CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES, CONFIG_SLOTS,
-    FWMARK_PORT_RANGES, FWMARK_SLOTS, FwmarkRule, HASH_TAB_SLOTS, HashTab, KIND_CONN, MH_TAB_SIZE,
+    CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES,
+    CONFIG_LBLCR_EXPIRATION, CONFIG_SLOTS, FWMARK_PORT_RANGES, FWMARK_SLOTS, FwmarkRule,
+    HASH_TAB_SLOTS, HashTab, KIND_CONN, LOCAL_SET, LOCAL_SLOTS, LocalKey, LocalVal, MH_TAB_SIZE,
     PersistVal, SH_TAB_SIZE, addr_fold, hash_32, mh_slot, sh_bucket, template_key,
 };
 use rvs_common::maps::{
@@ -127,6 +128,8 @@ const BPF_F_NO_PREALLOC: u32 = 1;
 #[repr(C)]
 struct Scratch {
     tkey: ConnKey,
+    lkey: LocalKey,
+    lval: LocalVal,
     daddr: [u8; 16],
     svc_id: u32,
     sched: u32,
@@ -280,15 +283,29 @@ fn overhead(id: u32) -> u64 {
 const WALK_LEAST: u32 = 0;
 const WALK_HIGHEST: u32 = 1;
 const WALK_RR: u32 = 2;
+/// twos, first pass: the sum of the usable weights.
+const WALK_TOTAL: u32 = 3;
+/// twos, second pass: the two weighted choices.
+const WALK_TWOS: u32 = 4;
+/// lblc/lblcr: is there a dest (usable or not) with fewer than half its weight active?
+const WALK_UNDER: u32 = 5;
+/// lblcr: the set member with the most overhead per weight (`ip_vs_dest_set_max`).
+const WALK_MOST: u32 = 6;
 
-/// The state of a walk over a service's dest list, kept in a per-CPU map value: the verifier
-/// then checks the callback once with unknown values instead of simulating every iteration.
+/// The state of a walk over a list of dest ids (a service's, or an lblcr set), kept in a
+/// per-CPU map value: the verifier then checks the callback once with unknown values instead
+/// of simulating every iteration.
 #[repr(C)]
 struct ListWalk {
     svc: SvcVal,
     best_oh: u64,
     best_w: u64,
-    /// [`WALK_LEAST`], [`WALK_HIGHEST`] or [`WALK_RR`].
+    /// twos: the draws left, and the second choice.
+    r1: i64,
+    r2: i64,
+    oh2: u64,
+    w2: u64,
+    /// [`WALK_LEAST`] ... [`WALK_MOST`].
     mode: u32,
     /// Cost: 0 overhead (wlc, lc), 1 active + 1 (sed, nq).
     cost_active: u32,
@@ -302,6 +319,8 @@ struct ListWalk {
     best_id: u32,
     /// rr: the position of the pick.
     pos: u32,
+    found2: u32,
+    id2: u32,
 }
 
 /// Scratch space for list walks.
@@ -310,13 +329,16 @@ static LIST_WALK: PerCpuArray<ListWalk> = PerCpuArray::with_max_entries(1, 0);
 
 /// One dest of a list walk; returns 1 to end the `bpf_loop`.
 ///
-/// - least (wlc, lc, sed, nq): the usable dest with the least `cost / weight` (cross
-///   multiplied, ties to the first in list order); with `idle_first` the first dest with no
-///   active connection wins at once (nq). wlc: cost = overhead; lc: weight taken as 1; sed
-///   and nq: cost = active + 1. As in the kernel, OVERLOAD and weight 0 are skipped.
+/// - least (wlc, lc, sed, nq; lblcr's set minimum): the usable dest with the least
+///   `cost / weight` (cross multiplied, ties to the first in list order); with `idle_first`
+///   the first dest with no active connection wins at once (nq). wlc: cost = overhead; lc:
+///   weight taken as 1; sed and nq: cost = active + 1. As in the kernel, OVERLOAD and weight
+///   0 are skipped.
 /// - highest (fo; ovf with `overflow`, which skips dests whose active count exceeds their
 ///   weight): the first usable dest of the highest weight.
 /// - rr: the first usable dest from `start` on, wrapping once.
+/// - total, twos: `ip_vs_twos_schedule`'s two passes.
+/// - under, most: see the constants; these look at every dest, usable or not.
 extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     let Some(w) = LIST_WALK.get_ptr_mut(0) else {
         return 1;
@@ -334,6 +356,27 @@ extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     };
     let id = dest_at(&w.svc, pos as usize);
     let Some(d) = DESTS.get(id) else { return 0 };
+    if w.mode == WALK_UNDER {
+        if (conn_counts(id).0 as i64) * 2 < d.weight as i64 {
+            w.found = 1;
+            return 1;
+        }
+        return 0;
+    }
+    if w.mode == WALK_MOST {
+        if d.weight <= 0 || d.flags & dest::AVAILABLE == 0 {
+            return 0;
+        }
+        let oh = overhead(id);
+        let wt = d.weight as u64;
+        if w.found == 0 || w.best_oh * wt < oh * w.best_w {
+            w.found = 1;
+            w.best_id = id;
+            w.best_oh = oh;
+            w.best_w = wt;
+        }
+        return 0;
+    }
     if !usable_id(id, d) {
         return 0;
     }
@@ -352,6 +395,27 @@ extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
                 w.best_w = d.weight as u64;
             }
             0
+        }
+        WALK_TOTAL => {
+            w.best_w += d.weight as u64;
+            0
+        }
+        WALK_TWOS => {
+            w.r1 -= d.weight as i64;
+            w.r2 -= d.weight as i64;
+            if w.r1 <= 0 && w.found == 0 {
+                w.found = 1;
+                w.best_id = id;
+                w.best_w = d.weight as u64;
+                w.best_oh = overhead(id);
+            }
+            if w.r2 <= 0 && w.found2 == 0 {
+                w.found2 = 1;
+                w.id2 = id;
+                w.w2 = d.weight as u64;
+                w.oh2 = overhead(id);
+            }
+            i64::from(w.found != 0 && w.found2 != 0)
         }
         _ => {
             let active = conn_counts(id).0;
@@ -377,18 +441,28 @@ extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     }
 }
 
-/// Runs a list walk of `mode` over the service's dests; `setup` fills the mode's options.
+/// Runs a list walk of `mode` over the service's dests (or, with `set`, over those ids);
+/// `setup` fills the mode's options.
 fn list_walk(
     svc: &SvcVal,
+    set: Option<&LocalVal>,
     mode: u32,
     setup: impl FnOnce(&mut ListWalk),
 ) -> Option<&'static ListWalk> {
     let w = LIST_WALK.get_ptr_mut(0)?;
     // SAFETY: per-CPU scratch value, valid while the program runs.
     let w = unsafe { &mut *w };
-    w.svc = *svc;
+    match set {
+        Some(s) => {
+            w.svc.dests[..LOCAL_SET].copy_from_slice(&s.dests);
+            w.n = s.n.min(LOCAL_SET as u32);
+        }
+        None => {
+            w.svc = *svc;
+            w.n = svc.ndests.min(MAX_DESTS as u32);
+        }
+    }
     w.mode = mode;
-    w.n = svc.ndests.min(MAX_DESTS as u32);
     w.found = 0;
     w.best_id = 0;
     w.best_oh = 0;
@@ -399,6 +473,12 @@ fn list_walk(
     w.overflow = 0;
     w.start = 0;
     w.pos = 0;
+    w.r1 = 0;
+    w.r2 = 0;
+    w.found2 = 0;
+    w.id2 = 0;
+    w.w2 = 0;
+    w.oh2 = 0;
     setup(w);
     // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
     unsafe {
@@ -413,7 +493,7 @@ fn list_walk(
 }
 
 fn least_cost(svc: &SvcVal, cost_active: bool, weighted: bool, idle_first: bool) -> Option<u32> {
-    let w = list_walk(svc, WALK_LEAST, |w| {
+    let w = list_walk(svc, None, WALK_LEAST, |w| {
         w.cost_active = u32::from(cost_active);
         w.weighted = u32::from(weighted);
         w.idle_first = u32::from(idle_first);
@@ -424,8 +504,166 @@ fn least_cost(svc: &SvcVal, cost_active: bool, weighted: bool, idle_first: bool)
 /// fo (the highest weight) and ovf (the highest weight among dests whose active count does
 /// not exceed their weight): `ip_vs_fo_schedule`, `ip_vs_ovf_schedule`. Ties go to the first.
 fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
-    let w = list_walk(svc, WALK_HIGHEST, |w| w.overflow = u32::from(overflow))?;
+    let w = list_walk(svc, None, WALK_HIGHEST, |w| {
+        w.overflow = u32::from(overflow)
+    })?;
     (w.found != 0).then_some(w.best_id)
+}
+
+/// twos: two weighted random draws over the usable dests; the less loaded per weight of the
+/// two (the second only if strictly less).
+fn twos(svc: &SvcVal) -> Option<u32> {
+    let total = list_walk(svc, None, WALK_TOTAL, |_| {})?.best_w;
+    if total == 0 {
+        return None;
+    }
+    // SAFETY: helper without preconditions.
+    let (a, b) = unsafe {
+        (
+            aya_ebpf::helpers::bpf_get_prandom_u32(),
+            aya_ebpf::helpers::bpf_get_prandom_u32(),
+        )
+    };
+    // Uniform in 0..=total; `checked_rem` because a panic path cannot be linked.
+    let bound = total.wrapping_add(1);
+    let w = list_walk(svc, None, WALK_TWOS, |w| {
+        w.r1 = (a as u64).checked_rem(bound).unwrap_or(0) as i64;
+        w.r2 = (b as u64).checked_rem(bound).unwrap_or(0) as i64;
+    })?;
+    if w.found == 0 {
+        return None;
+    }
+    if w.found2 != 0 && w.w2 * w.best_oh > w.best_w * w.oh2 {
+        return Some(w.id2);
+    }
+    Some(w.best_id)
+}
+
+/// The locality schedulers' "overloaded" (`is_overloaded` of `ip_vs_lblc.c`).
+fn local_overloaded(svc: &SvcVal, id: u32, d: &DestVal) -> bool {
+    conn_counts(id).0 as i64 > d.weight as i64
+        && list_walk(svc, None, WALK_UNDER, |_| {}).is_some_and(|w| w.found != 0)
+}
+
+/// Entries of lblc and lblcr by (service, destination address).
+#[map(name = "RVS_LOCAL")]
+static LOCAL: LruHashMap<LocalKey, LocalVal> = LruHashMap::with_max_entries(LOCAL_SLOTS, 0);
+
+/// lblc and lblcr (`ip_vs_lblc_schedule`, `ip_vs_lblcr_schedule`): the destination address's
+/// entry, else wlc over the service, remembered in the entry.
+fn locality(svc: &SvcVal, pkt: &parse::Packet, now: u64, replicate: bool) -> Option<u32> {
+    let id = locality_id(svc, pkt, now, replicate);
+    (id != 0).then_some(id)
+}
+
+/// [`locality`], returning 0 for none: a function returning `Option` can hand the verifier
+/// a stack pointer as its result, which it refuses.
+#[inline(never)]
+fn locality_id(svc: &SvcVal, pkt: &parse::Packet, now: u64, replicate: bool) -> u32 {
+    let Some(s) = scratch() else { return 0 };
+    s.lkey = LocalKey {
+        addr: pkt.daddr,
+        svc: svc.id,
+        af: pkt.af,
+        _pad: [0; 3],
+    };
+    if let Some(e) = LOCAL.get_ptr_mut(&s.lkey) {
+        // SAFETY: valid entry pointer for this run.
+        let e = unsafe { &mut *e };
+        e.lastuse_ns = now;
+        if replicate {
+            let min = list_walk(svc, Some(e), WALK_LEAST, |_| {})
+                .and_then(|w| (w.found != 0).then_some(w.best_id));
+            let expiration = CONFIG
+                .get(CONFIG_LBLCR_EXPIRATION)
+                .copied()
+                .unwrap_or(86_400) as u64;
+            if e.n > 1 && now > e.lastmod_ns + expiration * 1_000_000_000 {
+                let most = list_walk(svc, Some(e), WALK_MOST, |_| {})
+                    .and_then(|w| (w.found != 0).then_some(w.best_id));
+                if let Some(m) = most {
+                    set_erase(e, m);
+                    e.lastmod_ns = now;
+                }
+            }
+            if let Some(id) = min
+                && let Some(d) = DESTS.get(id)
+                && !local_overloaded(svc, id, d)
+            {
+                return id;
+            }
+        } else {
+            let id = e.dests[0];
+            if let Some(d) = DESTS.get(id)
+                && d.flags & dest::AVAILABLE != 0
+                && d.flags & dest::MAC_KNOWN != 0
+                && d.weight > 0
+                && !local_overloaded(svc, id, d)
+            {
+                return id;
+            }
+        }
+        let Some(id) = least_cost(svc, false, true, false) else {
+            return 0;
+        };
+        if replicate {
+            set_insert(e, id, now);
+        } else {
+            e.dests[0] = id;
+            e.n = 1;
+        }
+        return id;
+    }
+    let Some(id) = least_cost(svc, false, true, false) else {
+        return 0;
+    };
+    // The new entry is built in the scratch space: the stack is all taken.
+    s.lval.lastuse_ns = now;
+    s.lval.lastmod_ns = now;
+    s.lval.n = 1;
+    s.lval._pad = 0;
+    s.lval.dests = [0; LOCAL_SET];
+    s.lval.dests[0] = id;
+    let _ = LOCAL.insert(&s.lkey, &s.lval, 0);
+    id
+}
+
+/// Removes `id` from an lblcr set.
+fn set_erase(e: &mut LocalVal, id: u32) {
+    let n = (e.n as usize).min(LOCAL_SET);
+    let mut j = 0;
+    for i in 0..LOCAL_SET {
+        if i >= n {
+            break;
+        }
+        let v = e.dests[i];
+        if v != id {
+            e.dests[j & (LOCAL_SET - 1)] = v;
+            j += 1;
+        }
+    }
+    e.n = j as u32;
+}
+
+/// Adds `id` at the head of an lblcr set unless it is a member (a full set drops its oldest).
+fn set_insert(e: &mut LocalVal, id: u32, now: u64) {
+    let n = (e.n as usize).min(LOCAL_SET);
+    for i in 0..LOCAL_SET {
+        if i >= n {
+            break;
+        }
+        if e.dests[i] == id {
+            return;
+        }
+    }
+    let mut i = LOCAL_SET - 1;
+    while i > 0 {
+        e.dests[i] = e.dests[i - 1];
+        i -= 1;
+    }
+    e.dests[0] = id;
+    e.n = (n + 1).min(LOCAL_SET) as u32;
+    e.lastmod_ns = now;
 }
 
 /// rr: the next usable dest after the cursor, wrapping once.
@@ -443,7 +681,7 @@ fn round_robin(svc: &SvcVal) -> Option<u32> {
     } else {
         (cursor as u32 + 1) % n
     };
-    let w = list_walk(svc, WALK_RR, |w| w.start = start)?;
+    let w = list_walk(svc, None, WALK_RR, |w| w.start = start)?;
     if w.found == 0 {
         return None;
     }
@@ -655,8 +893,11 @@ fn hashed(svc: &SvcVal, pkt: &parse::Packet) -> Option<u32> {
     (s.id != 0).then_some(s.id)
 }
 
-fn schedule(svc: &SvcVal, pkt: &parse::Packet) -> Option<u32> {
+fn schedule(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Option<u32> {
     match svc.sched {
+        sched::LBLC => locality(svc, pkt, now, false),
+        sched::LBLCR => locality(svc, pkt, now, true),
+        sched::TWOS => twos(svc),
         sched::SH | sched::DH | sched::MH => hashed(svc, pkt),
         sched::SED => least_cost(svc, true, true, false),
         sched::NQ => least_cost(svc, true, true, true),
@@ -794,7 +1035,7 @@ fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Option<u32> {
             add_persist(old, -1);
         }
     }
-    let id = schedule(svc, pkt)?;
+    let id = schedule(svc, pkt, now)?;
     let v = ConnVal {
         last_ns: now,
         dest: id,
@@ -881,7 +1122,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
     let picked = if svc.flags & svc_flags::PERSISTENT != 0 {
         persistent_pick(svc, &pkt, now)
     } else {
-        schedule(svc, &pkt)
+        schedule(svc, &pkt, now)
     };
     let Some(id) = picked else {
         // "leave" (ipvs-semantics.md 2.3): tell the client the port is unreachable.

@@ -15,6 +15,7 @@
 pub mod conn;
 mod error;
 pub mod hashing;
+pub mod locality;
 pub mod marks;
 pub mod persist;
 pub mod sched;

@@ -271,6 +271,50 @@ pub fn ovf(dests: &[Candidate]) -> Option<usize> {
     best
 }
 
+/// `twos` (`ip_vs_twos_schedule`): weighted random "power of two choices". `r1` and `r2` are
+/// the two random draws, each uniform in `0..=total` where `total` is the sum of the usable
+/// weights (the caller draws them; [`twos_total`] gives the bound). Walking the usable dests,
+/// each draw loses the dest's weight and chooses the first dest where it reaches zero; the
+/// second choice wins if it is strictly less loaded per weight.
+pub fn twos(dests: &[Candidate], r1: u32, r2: u32) -> Option<usize> {
+    twos_total(dests)?;
+    let (mut r1, mut r2) = (i64::from(r1), i64::from(r2));
+    let (mut c1, mut c2): (Option<usize>, Option<usize>) = (None, None);
+    for (i, d) in dests.iter().enumerate() {
+        if !d.usable() {
+            continue;
+        }
+        r1 -= i64::from(d.weight);
+        r2 -= i64::from(d.weight);
+        if r1 <= 0 && c1.is_none() {
+            c1 = Some(i);
+        }
+        if r2 <= 0 && c2.is_none() {
+            c2 = Some(i);
+        }
+        if c1.is_some() && c2.is_some() {
+            break;
+        }
+    }
+    let (a, b) = (c1?, c2?);
+    let (da, db) = (&dests[a], &dests[b]);
+    if i64::from(db.weight) * da.overhead() > i64::from(da.weight) * db.overhead() {
+        Some(b)
+    } else {
+        Some(a)
+    }
+}
+
+/// The sum of the usable weights twos draws below (inclusive), `None` if no dest is usable.
+pub fn twos_total(dests: &[Candidate]) -> Option<u32> {
+    let t: i64 = dests
+        .iter()
+        .filter(|d| d.usable())
+        .map(|d| i64::from(d.weight))
+        .sum();
+    (t > 0).then_some(t as u32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -412,5 +456,37 @@ mod tests {
         let mut o = w(&[5, 2]);
         o[0].active = 6;
         assert_eq!(ovf(&o), Some(1));
+    }
+
+    #[test]
+    fn twos_picks_two_and_keeps_the_lighter() {
+        let d = [
+            Candidate {
+                weight: 1,
+                active: 4,
+                ..Candidate::default()
+            },
+            Candidate {
+                weight: 0,
+                ..Candidate::default()
+            },
+            Candidate {
+                weight: 3,
+                active: 1,
+                ..Candidate::default()
+            },
+        ];
+        assert_eq!(twos_total(&d), Some(4));
+        // r = 0 and 1 land on the first usable dest, 2..=4 on the third.
+        assert_eq!(twos(&d, 0, 1), Some(0));
+        assert_eq!(twos(&d, 4, 4), Some(2));
+        // One draw each: the third is lighter per weight (256/3 < 1024/1).
+        assert_eq!(twos(&d, 0, 3), Some(2));
+        assert_eq!(twos(&d, 3, 0), Some(2));
+        let none = [Candidate {
+            weight: 0,
+            ..Candidate::default()
+        }];
+        assert_eq!(twos(&none, 0, 0), None);
     }
 }

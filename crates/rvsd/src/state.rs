@@ -258,6 +258,16 @@ impl State {
         }
     }
 
+    /// lblc/lblcr garbage collection (housekeeping, every minute).
+    pub fn collect_local(&self) {
+        let mut inner = self.lock();
+        if let Some(p) = &mut inner.packet
+            && let Err(e) = p.director.collect_local()
+        {
+            log(format_args!("collecting lblc/lblcr entries failed: {e}"));
+        }
+    }
+
     /// One round of dest MAC resolution; the slow part runs without the lock.
     pub fn follow_neighbours(&self) {
         let addrs = {
