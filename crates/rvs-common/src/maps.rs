@@ -7,7 +7,7 @@
 //! a real change renames the map.
 
 /// Most dests one service can hold in the packet path.
-pub const MAX_DESTS: usize = 64;
+pub const MAX_DESTS: usize = 128;
 /// Slots in the dest array (ids are allocated by user space).
 pub const DEST_SLOTS: u32 = 4096;
 /// Services the packet path can hold.
@@ -211,10 +211,18 @@ pub struct SvcVal {
     pub ndests: u32,
     /// `svc_flags` bits.
     pub flags: u32,
-    /// Dest ids in list order (newest first).
+}
+const _: () = assert!(core::mem::size_of::<SvcVal>() == 16);
+
+/// Value of the `SVC_DESTS` array (by service id): the service's dest ids in list order
+/// (newest first), `SvcVal::ndests` of them. Apart from the service so that the program's
+/// walks read it in place instead of copying it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DestList {
+    /// Dest ids.
     pub dests: [u32; MAX_DESTS],
 }
-const _: () = assert!(core::mem::size_of::<SvcVal>() == 16 + 4 * MAX_DESTS);
 
 /// Value of the `DESTS` array, indexed by dest id.
 #[repr(C)]
@@ -468,6 +476,8 @@ unsafe impl aya::Pod for ConnVal {}
 unsafe impl aya::Pod for SchedState {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for HashTab {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for DestList {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for PersistVal {}
 #[cfg(feature = "user")]

@@ -102,7 +102,8 @@ pub struct Director {
     dest_ids: HashMap<DestKey, u32>,
     next_svc: u32,
     next_dest: u32,
-    installed: HashMap<SvcKey, SvcVal>,
+    /// Services as last written, with their dest id lists.
+    installed: HashMap<SvcKey, (SvcVal, Vec<u32>)>,
     live_dests: HashSet<u32>,
     neigh: HashMap<IpAddr, Neigh>,
     /// The dest slots as last configured (kept after removal).
@@ -239,7 +240,7 @@ impl Director {
             self.marks = Some(marks);
         }
         let mut notes = Vec::new();
-        let mut wanted: HashMap<SvcKey, SvcVal> = HashMap::new();
+        let mut wanted: HashMap<SvcKey, (SvcVal, Vec<u32>)> = HashMap::new();
         let mut live = HashSet::new();
         let mut wrr_states = Vec::new();
         let mut generations: HashMap<SvcKey, u64> = HashMap::new();
@@ -311,8 +312,8 @@ impl Director {
                 sched,
                 ndests: 0,
                 flags: cfg.flags,
-                dests: [0; MAX_DESTS],
             };
+            let mut list_ids: Vec<u32> = Vec::new();
             let mut cands = Vec::new();
             let mut mh_dests = Vec::new();
             for d in &s.dests {
@@ -388,7 +389,7 @@ impl Director {
                     self.dest_vals.insert(id, dv);
                 }
                 live.insert(id);
-                val.dests[val.ndests as usize] = id;
+                list_ids.push(id);
                 val.ndests += 1;
                 cands.push(Candidate {
                     weight: dc.weight,
@@ -413,7 +414,7 @@ impl Director {
                 proto,
                 af,
             };
-            let list = &val.dests[..val.ndests as usize];
+            let list = &list_ids;
             let buckets = match sched {
                 maps::sched::SH => Some(hashing::sh_table(&cands)),
                 maps::sched::DH => Some(hashing::dh_table(list.len())),
@@ -434,12 +435,12 @@ impl Director {
                 wrr_states.push((key, cands));
             }
             generations.insert(key, s.dest_changes);
-            wanted.insert(key, val);
+            wanted.insert(key, (val, list_ids));
         }
-        for (key, val) in &wanted {
+        for (key, (val, dests)) in &wanted {
             let old = self.installed.get(key);
-            if old != Some(val) {
-                self.dp.put_service(key, val)?;
+            if old.is_none_or(|(v, d)| v != val || d != dests) {
+                self.dp.put_service(key, val, dests)?;
             }
             // The scheduler's update hooks, as the kernel runs them on a dest change.
             let cur = match old {
@@ -454,12 +455,7 @@ impl Director {
                     let mut rr = RoundRobin {
                         cursor: usize::try_from(cur.cursor).ok(),
                     };
-                    match old.map(|o| {
-                        list_change(
-                            &o.dests[..o.ndests as usize],
-                            &val.dests[..val.ndests as usize],
-                        )
-                    }) {
+                    match old.map(|(_, o)| list_change(o, dests)) {
                         Some(ListChange::Same) => {}
                         Some(ListChange::Added) => rr.dest_added(),
                         Some(ListChange::Removed(j)) => rr.dest_removed(j),
@@ -605,7 +601,7 @@ impl Director {
     /// Returns how many were removed.
     pub fn collect_local(&mut self) -> Result<usize, Error> {
         let now = monotonic_ns();
-        let live: HashSet<u32> = self.installed.values().map(|v| v.id).collect();
+        let live: HashSet<u32> = self.installed.values().map(|(v, _)| v.id).collect();
         let limit = rvs_model::locality::EXPIRATION * 1_000_000_000;
         let mut removed = 0;
         for (k, v) in self.dp.local_entries()? {

@@ -18,8 +18,9 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
-    CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestVal, FWMARK_SLOTS, FwmarkRule, HashTab,
-    LocalKey, LocalVal, PersistVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP,
+    CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestList, DestVal, FWMARK_SLOTS, FwmarkRule,
+    HashTab, LocalKey, LocalVal, MAX_DESTS, PersistVal, SchedState, Stats, SvcKey, SvcVal,
+    TIMEOUT_UDP,
 };
 use rvs_common::tcp::State;
 use rvs_model::Timeouts;
@@ -48,6 +49,7 @@ pub const MIN_TX_PROGRAM: &str = "rvs_min_tx";
 /// the connections and counters of the one before.
 pub const MAPS: &[&str] = &[
     "RVS_SERVICES",
+    "RVS_SVC_DESTS",
     "RVS_DESTS",
     "RVS_DEST_CONNS",
     "RVS_DEST_SWEPT",
@@ -322,8 +324,17 @@ impl Dataplane {
             .map_err(map_err("RVS_TIMEOUTS"))
     }
 
-    /// Inserts or replaces a service.
-    pub fn put_service(&mut self, key: &SvcKey, val: &SvcVal) -> Result<(), Error> {
+    /// Inserts or replaces a service with its dest ids in list order (the list is written
+    /// first, so the program never sees more dests than the list holds).
+    pub fn put_service(&mut self, key: &SvcKey, val: &SvcVal, dests: &[u32]) -> Result<(), Error> {
+        let mut list = DestList {
+            dests: [0; MAX_DESTS],
+        };
+        let n = dests.len().min(MAX_DESTS);
+        list.dests[..n].copy_from_slice(&dests[..n]);
+        self.array::<DestList>("RVS_SVC_DESTS")?
+            .set(val.id, list, 0)
+            .map_err(map_err("RVS_SVC_DESTS"))?;
         let name = "RVS_SERVICES";
         let mut m: HashMap<_, SvcKey, SvcVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;

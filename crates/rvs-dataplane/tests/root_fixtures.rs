@@ -46,7 +46,8 @@ fn seeded() -> Dataplane {
         }
         dp.put_service(
             &svc_key(v6, proto),
-            &svc_val(svc_id, maps::sched::WLC, &ids),
+            &svc_val(svc_id, maps::sched::WLC, ids.len()),
+            &ids,
         )
         .unwrap();
     }
@@ -503,7 +504,8 @@ fn root_thresholds() {
     dp.put_dest(1, &d).unwrap();
     dp.put_service(
         &svc_key(false, proto::UDP),
-        &svc_val(1, maps::sched::WLC, &[1]),
+        &svc_val(1, maps::sched::WLC, 1),
+        &[1],
     )
     .unwrap();
     let flows: Vec<Pkt> = (0..10).map(|i| Pkt::udp(43000 + i)).collect();

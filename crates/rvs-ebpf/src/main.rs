@@ -32,8 +32,8 @@ use rvs_common::maps::{
     PersistVal, SH_TAB_SIZE, addr_fold, hash_32, mh_slot, sh_bucket, template_key,
 };
 use rvs_common::maps::{
-    ConnKey, ConnVal, DEST_SLOTS, DestConns, DestVal, MAX_DESTS, SVC_SLOTS, SchedState, Stats,
-    SvcKey, SvcVal, TIMEOUT_SLOTS, TIMEOUT_UDP, dest, sched,
+    ConnKey, ConnVal, DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, SchedState,
+    Stats, SvcKey, SvcVal, TIMEOUT_SLOTS, TIMEOUT_UDP, dest, sched,
 };
 use rvs_common::tcp::{self, Direction, State};
 use rvs_common::{conn_flags, proto, svc_flags};
@@ -41,6 +41,9 @@ use rvs_common::{conn_flags, proto, svc_flags};
 /// Services by (family, protocol, VIP, port).
 #[map(name = "RVS_SERVICES")]
 static SERVICES: HashMap<SvcKey, SvcVal> = HashMap::with_max_entries(SVC_SLOTS, 0);
+/// Each service's dest ids in list order, by service id.
+#[map(name = "RVS_SVC_DESTS")]
+static SVC_DESTS: Array<DestList> = Array::with_max_entries(SVC_SLOTS, 0);
 /// Dests by id.
 #[map(name = "RVS_DESTS")]
 static DESTS: Array<DestVal> = Array::with_max_entries(DEST_SLOTS, 0);
@@ -235,10 +238,22 @@ const _: () = assert!(MAX_DESTS.is_power_of_two());
 /// volatile read stops LLVM from deleting the mask when it can prove the index small (the
 /// verifier cannot follow that proof through `%`).
 #[inline(always)]
-fn dest_at(svc: &SvcVal, i: usize) -> u32 {
+fn dest_at(svc_id: u32, i: usize) -> u32 {
     // SAFETY: reading a local.
     let i = unsafe { core::ptr::read_volatile(&i) } & (MAX_DESTS - 1);
-    svc.dests[i]
+    SVC_DESTS.get(svc_id).map_or(0, |l| l.dests[i])
+}
+
+/// The id at position `i` of the lblcr set whose key is in the scratch space.
+#[inline(always)]
+fn set_member_at(i: usize) -> u32 {
+    // SAFETY: reading a local.
+    let i = unsafe { core::ptr::read_volatile(&i) } & (LOCAL_SET - 1);
+    let Some(s) = scratch() else { return 0 };
+    // SAFETY: read-only use during the run.
+    LOCAL
+        .get_ptr(&s.lkey)
+        .map_or(0, |e| unsafe { (*e).dests[i] })
 }
 
 fn overloaded(id: u32) -> bool {
@@ -297,7 +312,9 @@ const WALK_MOST: u32 = 6;
 /// of simulating every iteration.
 #[repr(C)]
 struct ListWalk {
-    svc: SvcVal,
+    svc_id: u32,
+    /// 0: the service's dest list; 1: the lblcr set of the scratch space's `lkey`.
+    set: u32,
     best_oh: u64,
     best_w: u64,
     /// twos: the draws left, and the second choice.
@@ -354,7 +371,11 @@ extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     } else {
         k
     };
-    let id = dest_at(&w.svc, pos as usize);
+    let id = if w.set != 0 {
+        set_member_at(pos as usize)
+    } else {
+        dest_at(w.svc_id, pos as usize)
+    };
     let Some(d) = DESTS.get(id) else { return 0 };
     if w.mode == WALK_UNDER {
         if (conn_counts(id).0 as i64) * 2 < d.weight as i64 {
@@ -452,13 +473,14 @@ fn list_walk(
     let w = LIST_WALK.get_ptr_mut(0)?;
     // SAFETY: per-CPU scratch value, valid while the program runs.
     let w = unsafe { &mut *w };
+    w.svc_id = svc.id;
     match set {
         Some(s) => {
-            w.svc.dests[..LOCAL_SET].copy_from_slice(&s.dests);
+            w.set = 1;
             w.n = s.n.min(LOCAL_SET as u32);
         }
         None => {
-            w.svc = *svc;
+            w.set = 0;
             w.n = svc.ndests.min(MAX_DESTS as u32);
         }
     }
@@ -691,7 +713,7 @@ fn round_robin(svc: &SvcVal) -> Option<u32> {
 }
 
 /// Steps of the flattened wrr walk (one dest position, or one end-of-list turn, per step):
-/// enough for 64 dests with weights whose ratio to their gcd stays below about 1000. Beyond it
+/// enough for 128 dests with weights whose ratio to their gcd stays below about 1000. Beyond it
 /// the walk gives up (no dest).
 const WRR_STEPS: u32 = 65536;
 
@@ -700,7 +722,7 @@ const WRR_STEPS: u32 = 65536;
 /// where stack variables make it simulate every iteration.
 #[repr(C)]
 struct WrrWalk {
-    svc: SvcVal,
+    svc_id: u32,
     cw: i32,
     mw: i32,
     di: i32,
@@ -728,7 +750,7 @@ extern "C" fn wrr_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     // SAFETY: per-CPU scratch value, valid while the program runs.
     let w = unsafe { &mut *w };
     if w.i >= 0 && w.i < w.n {
-        let id = dest_at(&w.svc, w.i as usize);
+        let id = dest_at(w.svc_id, w.i as usize);
         if let Some(d) = DESTS.get(id)
             && !overloaded(id)
             && d.flags & dest::AVAILABLE != 0
@@ -776,7 +798,7 @@ fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
     if st.mw <= 0 || n == 0 {
         return None;
     }
-    w.svc = *svc;
+    w.svc_id = svc.id;
     w.cw = st.cw;
     w.mw = st.mw;
     w.di = st.di;

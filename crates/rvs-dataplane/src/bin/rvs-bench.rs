@@ -3,82 +3,126 @@
 //! `BPF_PROG_TEST_RUN`, each path next to the minimal MAC-swap XDP_TX program measured the same
 //! way in the same run, rounds interleaved so that a busy machine slows all alike.
 //!
+//! The director is configured through the real [`Director`] from an `rvs-model` table: one
+//! service per scheduler, each with 100 direct-routing dests, plus a persistent wlc service.
+//! A SYN figure is the cost of a new connection (service lookup, the tail call, scheduling,
+//! the entry, the rewrite); every SYN is a new flow.
+//!
 //! Every measurement is one run per call (`repeat` 1) averaged over many calls, because the
 //! kernel reuses the packet buffer across repetitions: the program's own changes (TTL) would
 //! otherwise move later repetitions onto another path (the "repeat pitfall"). The per-call
 //! timer overhead is therefore in every figure, baseline included; the table shows the time
 //! above the baseline too.
 
-use rvs_common::conn_flags;
-use rvs_common::maps::{self, AF_V4, DestVal, MAX_DESTS, SvcKey, SvcVal};
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use rvs_common::svc_flags;
+use rvs_dataplane::director::Director;
+use rvs_dataplane::neigh::Neigh;
 use rvs_dataplane::{Dataplane, MIN_TX_PROGRAM, PROGRAM};
+use rvs_model::{
+    DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, TunCsum, TunType,
+};
 
-const CALLS: u32 = 20_000;
+/// Calls per measurement.
+const CALLS: u32 = 5_000;
+/// Dests per service.
+const DESTS: u8 = 100;
+/// The schedulers, each on port `BASE_PORT + index`.
+const SCHEDULERS: [&str; 14] = [
+    "rr", "wrr", "lc", "wlc", "sed", "nq", "fo", "ovf", "lblc", "lblcr", "dh", "sh", "mh", "twos",
+];
+const BASE_PORT: u16 = 8200;
+/// The persistent wlc service.
+const PERSIST_PORT: u16 = 8300;
 
-fn frame(sport: u16, flags: u8) -> Vec<u8> {
+fn frame(client: u16, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x10, 0x08, 0x00];
+    let c = client.to_be_bytes();
     f.extend_from_slice(&[
-        0x45, 0, 0, 40, 0, 1, 0x40, 0, 255, 6, 0, 0, 10, 0, 0, 10, 10, 0, 0, 240,
+        0x45, 0, 0, 40, 0, 1, 0x40, 0, 255, 6, 0, 0, 10, 0, c[0], c[1], 10, 0, 0, 240,
     ]);
     f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&8130u16.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
     f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
     f
 }
 
-fn setup(dests: u32) -> Dataplane {
-    let mut dp = Dataplane::load_default(1 << 20).expect("load the XDP program (run ./x build)");
-    let mut ids = [0u32; MAX_DESTS];
-    for i in 0..dests {
-        let id = i + 1;
-        ids[i as usize] = id;
-        let mut addr = [0u8; 16];
-        addr[..4].copy_from_slice(&[10, 0, 1, id as u8]);
-        dp.put_dest(
-            id,
-            &DestVal {
-                addr,
-                weight: 3,
-                flags: maps::dest::AVAILABLE | maps::dest::MAC_KNOWN,
-                ifindex: 0,
-                port_be: 8130u16.to_be(),
-                mac: [2, 0, 0, 1, 0, id as u8],
-                src_mac: [2, 0, 0, 0, 0, 1],
-                af: AF_V4,
-                fwd: conn_flags::DROUTE as u8,
-                _pad: [0; 4],
-                u_threshold: 0,
-                l_threshold: 0,
-            },
-        )
-        .unwrap();
+fn key(port: u16) -> ServiceKey {
+    ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: IpAddr::from([10, 0, 0, 240]),
+        port,
     }
-    let mut vip = [0u8; 16];
-    vip[..4].copy_from_slice(&[10, 0, 0, 240]);
-    dp.put_service(
-        &SvcKey {
-            addr: vip,
-            port_be: 8130u16.to_be(),
-            proto: 6,
-            af: AF_V4,
-        },
-        &SvcVal {
-            id: 1,
-            sched: maps::sched::WLC,
-            ndests: dests,
-            flags: 0,
-            dests: ids,
-        },
-    )
-    .unwrap();
-    dp
+}
+
+fn director() -> Director {
+    let dp = Dataplane::load_default(1 << 20).expect("load the XDP program (run ./x build)");
+    let mut t = Table::new();
+    let services = SCHEDULERS
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (BASE_PORT + i as u16, *s, 0))
+        .chain([(PERSIST_PORT, "wlc", svc_flags::PERSISTENT)]);
+    for (port, sched, flags) in services {
+        t.add_service(ServiceConfig {
+            key: key(port),
+            scheduler: sched.into(),
+            flags,
+            timeout: if flags == 0 { 0 } else { 300 },
+            netmask: u32::MAX,
+            pe: String::new(),
+        })
+        .unwrap();
+        for n in 1..=DESTS {
+            t.add_dest(
+                &key(port),
+                DestConfig {
+                    addr: IpAddr::from([10, 0, 1, n]),
+                    port,
+                    fwd: FwdMethod::Route,
+                    weight: 1 + i32::from(n % 4),
+                    u_threshold: 0,
+                    l_threshold: 0,
+                    tun_type: TunType::Ipip,
+                    tun_port: 0,
+                    tun_csum: TunCsum::Nocsum,
+                },
+            )
+            .unwrap();
+        }
+    }
+    let mut d = Director::new(dp);
+    let neigh: HashMap<IpAddr, Neigh> = (1..=DESTS)
+        .map(|n| {
+            (
+                IpAddr::from([10, 0, 1, n]),
+                Neigh::Known {
+                    mac: [2, 0, 0, 1, 0, n],
+                    ifindex: 0,
+                    src_mac: [2, 0, 0, 0, 0, 1],
+                    dev: "bench".into(),
+                },
+            )
+        })
+        .collect();
+    d.set_neighbours(neigh);
+    d.apply(&t, false).unwrap();
+    assert!(
+        d.notes.is_empty(),
+        "not all in the packet path: {:?}",
+        d.notes
+    );
+    d
 }
 
 /// Average ns of `CALLS` single runs of `program` on the frames `make` gives.
-fn measure(dp: &mut Dataplane, program: &'static str, make: &mut dyn FnMut(u32) -> Vec<u8>) -> f64 {
+fn measure(dp: &mut Dataplane, program: &'static str, make: &mut dyn FnMut() -> Vec<u8>) -> f64 {
     let mut total = 0u64;
-    for i in 0..CALLS {
-        let (_, _, ns) = dp.timed_run(program, &make(i), 1).unwrap();
+    for _ in 0..CALLS {
+        let (action, _, ns) = dp.timed_run(program, &make(), 1).unwrap();
+        assert_eq!(action, 3, "{program}: every packet must be transmitted");
         total += ns;
     }
     total as f64 / f64::from(CALLS)
@@ -94,34 +138,46 @@ fn main() {
         .nth(1)
         .and_then(|a| a.parse().ok())
         .unwrap_or(5);
-    let mut dp3 = setup(3);
-    let mut dp64 = setup(64);
+    let mut d = director();
+    let dp = d.dataplane();
     // One established flow to replay.
-    let (a, _) = dp3.test_run(&frame(1, 0x02)).unwrap();
+    let (a, _) = dp.test_run(&frame(10, 1, BASE_PORT + 3, 0x02)).unwrap();
     assert_eq!(a, 3, "the SYN must be forwarded");
-    let names = [
-        "minimal XDP_TX (MAC swap)",
-        "rvs: established DR packet",
-        "rvs: SYN, wlc over 3 dests",
-        "rvs: SYN, wlc over 64 dests",
+    let mut names = vec![
+        "minimal XDP_TX (MAC swap)".to_string(),
+        "rvs: established DR packet".to_string(),
     ];
+    let mut ports = Vec::new();
+    for (i, s) in SCHEDULERS.iter().enumerate() {
+        names.push(format!("rvs: SYN, {s} over {DESTS} dests"));
+        ports.push(BASE_PORT + i as u16);
+    }
+    names.push(format!(
+        "rvs: SYN, wlc -p over {DESTS} dests (new template)"
+    ));
+    ports.push(PERSIST_PORT);
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    let mut port: u32 = 10_000;
+    // Each SYN comes from a new (client, port) pair.
+    let mut flow: u32 = 0;
+    let mut next = |dport: u16| {
+        flow += 1;
+        frame(
+            100 + (flow / 50_000) as u16,
+            (flow % 50_000 + 1_000) as u16,
+            dport,
+            0x02,
+        )
+    };
     for _ in 0..rounds {
-        results[0].push(measure(&mut dp3, MIN_TX_PROGRAM, &mut |_| frame(1, 0x10)));
-        results[1].push(measure(&mut dp3, PROGRAM, &mut |_| frame(1, 0x10)));
-        results[2].push(measure(&mut dp3, PROGRAM, &mut |_| {
-            port = port.wrapping_add(1);
-            let mut f = frame((port % 60_000 + 1_000) as u16, 0x02);
-            f[26..28].copy_from_slice(&((port / 60_000) as u16).to_be_bytes());
-            f
+        results[0].push(measure(dp, MIN_TX_PROGRAM, &mut || {
+            frame(10, 1, BASE_PORT + 3, 0x10)
         }));
-        results[3].push(measure(&mut dp64, PROGRAM, &mut |_| {
-            port = port.wrapping_add(1);
-            let mut f = frame((port % 60_000 + 1_000) as u16, 0x02);
-            f[26..28].copy_from_slice(&((port / 60_000) as u16).to_be_bytes());
-            f
+        results[1].push(measure(dp, PROGRAM, &mut || {
+            frame(10, 1, BASE_PORT + 3, 0x10)
         }));
+        for (k, port) in ports.iter().enumerate() {
+            results[2 + k].push(measure(dp, PROGRAM, &mut || next(*port)));
+        }
     }
     let base = median(&mut results[0].clone());
     println!(

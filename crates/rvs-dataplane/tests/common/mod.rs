@@ -4,7 +4,7 @@
 #![allow(dead_code, reason = "each test file uses a different part")]
 
 use rvs_common::conn_flags;
-use rvs_common::maps::{self, AF_V4, AF_V6, ConnKey, DestVal, MAX_DESTS, SvcKey, SvcVal};
+use rvs_common::maps::{self, AF_V4, AF_V6, ConnKey, DestVal, SvcKey, SvcVal};
 use rvs_dataplane::Dataplane;
 
 pub const XDP_DROP: u32 = 1;
@@ -250,16 +250,13 @@ pub fn svc_key(v6: bool, proto: u8) -> SvcKey {
     }
 }
 
-/// A service value over the given dest ids (list order).
-pub fn svc_val(id: u32, sched: u32, dests: &[u32]) -> SvcVal {
-    let mut d = [0u32; MAX_DESTS];
-    d[..dests.len()].copy_from_slice(dests);
+/// A service value over `dests` dests (their ids go to `put_service`).
+pub fn svc_val(id: u32, sched: u32, dests: usize) -> SvcVal {
     SvcVal {
         id,
         sched,
-        ndests: dests.len() as u32,
+        ndests: dests as u32,
         flags: 0,
-        dests: d,
     }
 }
 
