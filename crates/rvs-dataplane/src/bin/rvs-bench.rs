@@ -153,7 +153,7 @@ fn main() {
         ports.push(BASE_PORT + i as u16);
     }
     names.push(format!(
-        "rvs: SYN, wlc -p over {DESTS} dests (new template)"
+        "rvs: SYN, wlc -p over {DESTS} dests (client has a template)"
     ));
     ports.push(PERSIST_PORT);
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
