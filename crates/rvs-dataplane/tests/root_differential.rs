@@ -21,6 +21,7 @@ use rvs_dataplane::neigh::Neigh;
 use rvs_model::conn::{Activity, Conn};
 use rvs_model::hashing::{self, MhDest};
 use rvs_model::locality::{Lblc, Lblcr};
+use rvs_model::persist::{DestStatus, NewFlow, Templates};
 use rvs_model::sched::{self, Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::{
     DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, Timeouts, TunCsum, TunType,
@@ -73,8 +74,10 @@ struct Sim {
     sched: String,
     rr: RoundRobin,
     wrr: WeightedRoundRobin,
-    /// Service flags (`-b sh-fallback,sh-port` and the like).
-    svc_flags: u32,
+    /// The service (flags such as `-b sh-fallback,sh-port` or persistence, `-p`, `-M`).
+    svc: ServiceConfig,
+    /// Persistence templates.
+    templates: Templates,
     /// lblc's and lblcr's tables (time is not simulated: the 24 h expiration never comes).
     lblc: Lblc<u8>,
     lblcr: Lblcr<u8>,
@@ -203,7 +206,57 @@ impl Sim {
                 }
             })
             .collect();
-        let pick = match self.sched.as_str() {
+        let pick = if self.svc.flags & svc_flags::PERSISTENT != 0 {
+            // Through the service's templates (ipvs-semantics.md 10.2); time does not pass
+            // here, so none expires.
+            let f = NewFlow {
+                protocol: Protocol::Tcp,
+                caddr: IpAddr::from([10, 0, 0, client]),
+                vaddr: IpAddr::from(VIP4),
+                dport: PORT,
+            };
+            let status = |octet: usize| DestStatus {
+                available: order.contains(&(octet as u8)),
+                weight: order
+                    .iter()
+                    .position(|n| usize::from(*n) == octet)
+                    .map_or(0, |i| cands[i].weight),
+            };
+            let mut templates = std::mem::take(&mut self.templates);
+            let cfg = self.svc.clone();
+            let picked = templates.schedule(0, &cfg, &f, status, || {
+                self.pick(&cands, &order, client, cport)
+                    .map(|i| usize::from(order[i]))
+            });
+            self.templates = templates;
+            picked.and_then(|octet| order.iter().position(|n| usize::from(*n) == octet))
+        } else {
+            self.pick(&cands, &order, client, cport)
+        };
+        let Some(i) = pick else {
+            return Verdict::Unreachable;
+        };
+        let n = order[i];
+        let mut c = Conn::new(Protocol::Tcp, FwdMethod::Route);
+        self.counts.entry(n).or_default().1 += 1;
+        let (a, i) = self.counts[&n];
+        let u = self.thresholds.get(&n).map_or(0, |t| t.0);
+        if rvs_common::maps::overload_on_bind(a.into(), i.into(), u) {
+            self.overload.insert(n, true);
+        }
+        if c.step(false, flags, &timeouts, false) == Activity::BecameActive {
+            let e = self.counts.entry(n).or_default();
+            e.0 += 1;
+            e.1 -= 1;
+        }
+        self.conns.insert(flow, (n, c));
+        Verdict::Fwd(n)
+    }
+
+    /// The scheduler's pick among `cands` (list order `order`), as an index.
+    fn pick(&mut self, cands: &[Candidate], order: &[u8], client: u8, cport: u16) -> Option<usize> {
+        let cands = cands.to_vec();
+        match self.sched.as_str() {
             "wlc" => sched::wlc(&cands),
             "lc" => sched::lc(&cands),
             "rr" => self.rr.schedule(&cands),
@@ -214,12 +267,12 @@ impl Sim {
             "ovf" => sched::ovf(&cands),
             "sh" | "mh" | "dh" => {
                 let caddr = IpAddr::from([10, 0, 0, client]);
-                let port = if self.svc_flags & svc_flags::SCHED2 != 0 {
+                let port = if self.svc.flags & svc_flags::SCHED2 != 0 {
                     cport
                 } else {
                     0
                 };
-                let fallback = self.svc_flags & svc_flags::SCHED1 != 0;
+                let fallback = self.svc.flags & svc_flags::SCHED1 != 0;
                 match self.sched.as_str() {
                     "sh" => {
                         let table = hashing::sh_table(&cands);
@@ -256,25 +309,7 @@ impl Sim {
                 k.and_then(|k| order.iter().position(|n| *n == k))
             }
             _ => unreachable!(),
-        };
-        let Some(i) = pick else {
-            return Verdict::Unreachable;
-        };
-        let n = order[i];
-        let mut c = Conn::new(Protocol::Tcp, FwdMethod::Route);
-        self.counts.entry(n).or_default().1 += 1;
-        let (a, i) = self.counts[&n];
-        let u = self.thresholds.get(&n).map_or(0, |t| t.0);
-        if rvs_common::maps::overload_on_bind(a.into(), i.into(), u) {
-            self.overload.insert(n, true);
         }
-        if c.step(false, flags, &timeouts, false) == Activity::BecameActive {
-            let e = self.counts.entry(n).or_default();
-            e.0 += 1;
-            e.1 -= 1;
-        }
-        self.conns.insert(flow, (n, c));
-        Verdict::Fwd(n)
     }
 }
 
@@ -316,17 +351,44 @@ fn run(sched_name: &str, seed: u64, expire_nodest: bool) {
 }
 
 fn run_flags(sched_name: &str, svc_flags: u32, seed: u64, expire_nodest: bool) {
+    run_with(
+        ServiceConfig {
+            key: key(),
+            scheduler: sched_name.into(),
+            flags: svc_flags,
+            timeout: 0,
+            netmask: u32::MAX,
+            pe: String::new(),
+        },
+        false,
+        seed,
+        expire_nodest,
+    );
+}
+
+/// A persistent service: `-p 300 -M mask`, with or without `expire_quiescent_template`.
+fn run_persistent(sched_name: &str, mask: [u8; 4], quiescent: bool, seed: u64) {
+    run_with(
+        ServiceConfig {
+            key: key(),
+            scheduler: sched_name.into(),
+            flags: svc_flags::PERSISTENT,
+            timeout: 300,
+            netmask: u32::from_be_bytes(mask),
+            pe: String::new(),
+        },
+        quiescent,
+        seed,
+        false,
+    );
+}
+
+fn run_with(cfg: ServiceConfig, quiescent: bool, seed: u64, expire_nodest: bool) {
+    let sched_name = cfg.scheduler.clone();
+    let sched_name = sched_name.as_str();
     let mut rng = Rng(seed);
     let mut t = Table::new();
-    t.add_service(ServiceConfig {
-        key: key(),
-        scheduler: sched_name.into(),
-        flags: svc_flags,
-        timeout: 0,
-        netmask: u32::MAX,
-        pe: String::new(),
-    })
-    .unwrap();
+    t.add_service(cfg.clone()).unwrap();
     let mut next_octet = 1u8;
     let mut initial = Vec::new();
     for _ in 0..4 {
@@ -337,6 +399,7 @@ fn run_flags(sched_name: &str, svc_flags: u32, seed: u64, expire_nodest: bool) {
         next_octet += 1;
     }
     let mut director = Director::new(load());
+    director.expire_quiescent_template = quiescent;
     director.set_neighbours(neighbours(&t));
     director.apply(&t, expire_nodest).unwrap();
     let (_, cands) = Sim::candidates(&t);
@@ -344,7 +407,11 @@ fn run_flags(sched_name: &str, svc_flags: u32, seed: u64, expire_nodest: bool) {
         sched: sched_name.into(),
         rr: RoundRobin::default(),
         wrr: WeightedRoundRobin::new(&cands),
-        svc_flags,
+        svc: cfg,
+        templates: Templates {
+            expire_quiescent: quiescent,
+            ..Templates::default()
+        },
         lblc: Lblc::default(),
         lblcr: Lblcr {
             expiration: rvs_model::locality::EXPIRATION,
@@ -671,4 +738,72 @@ fn root_twos_statistics() {
         got[&1] > 0 && (0.65..0.85).contains(&heavy),
         "weights 1 and 3 should share about 1:3: {got:?}"
     );
+}
+
+/// Persistence (`-p`) over several schedulers: per client, per /26 (`-M 255.255.255.192`:
+/// the 64 clients fall in two networks), with and without `expire_quiescent_template`.
+#[test]
+fn root_differential_persistent() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    run_persistent("wlc", [255; 4], false, 0x5eed_0014);
+    run_persistent("rr", [255, 255, 255, 192], false, 0x5eed_0015);
+    run_persistent("sh", [255; 4], true, 0x5eed_0016);
+    run_persistent("wrr", [255, 255, 255, 192], true, 0x5eed_0017);
+}
+
+/// One-packet scheduling (`-o`, UDP): every datagram of one flow is scheduled on its own
+/// (rr: the dests in turn), counted as a connection, and leaves no entry; without `-o` the
+/// flow stays on one dest.
+#[test]
+fn root_one_packet_udp() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let udp = ServiceKey::Addr {
+        protocol: Protocol::Udp,
+        addr: IpAddr::from(VIP4),
+        port: PORT,
+    };
+    for one_packet in [true, false] {
+        let mut t = Table::new();
+        t.add_service(ServiceConfig {
+            key: udp,
+            scheduler: "rr".into(),
+            flags: if one_packet { svc_flags::ONEPACKET } else { 0 },
+            timeout: 0,
+            netmask: u32::MAX,
+            pe: String::new(),
+        })
+        .unwrap();
+        for n in 1..=3 {
+            t.add_dest(&udp, dest_cfg(n, 1, 0, 0)).unwrap();
+        }
+        let mut director = Director::new(load());
+        director.set_neighbours(neighbours(&t));
+        director.apply(&t, false).unwrap();
+        let p = Pkt::udp(40_000);
+        let mut got = Vec::new();
+        for _ in 0..6 {
+            let (action, out) = director.dataplane().test_run(&p.build()).unwrap();
+            assert_eq!(action, XDP_TX);
+            got.push(out[5]);
+        }
+        let entry = director.dataplane().conn(&p.key()).unwrap();
+        director.refresh(&mut t).unwrap();
+        let conns = t.service(&udp).unwrap().stats.raw.conns;
+        if one_packet {
+            // The list is newest first: 3, 2, 1.
+            assert_eq!(got, [3, 2, 1, 3, 2, 1], "each datagram scheduled");
+            assert!(entry.is_none(), "no entry kept");
+            assert_eq!(conns, 6, "each datagram is a connection");
+        } else {
+            assert_eq!(got, [3; 6], "one flow, one dest");
+            assert!(entry.is_some());
+            assert_eq!(conns, 1);
+        }
+    }
 }
