@@ -45,6 +45,8 @@ pub struct Pkt {
     pub v6: bool,
     pub proto: u8,
     pub client: u8,
+    /// The first three bytes of the IPv4 client address (`10.0.0` unless set).
+    pub net: [u8; 3],
     pub sport: u16,
     pub dport: u16,
     pub flags: u8,
@@ -64,6 +66,7 @@ impl Pkt {
             v6: false,
             proto: rvs_common::proto::TCP,
             client: 10,
+            net: [10, 0, 0],
             sport,
             dport: PORT,
             flags,
@@ -96,7 +99,7 @@ impl Pkt {
             a[14] = 0;
             a
         } else {
-            vec![10, 0, 0, self.client]
+            vec![self.net[0], self.net[1], self.net[2], self.client]
         }
     }
 
