@@ -348,6 +348,11 @@ pub const KIND_CONN: u8 = 0;
 /// fwmark, vport or 0)` (ipvs-semantics.md 10.1).
 pub const KIND_TEMPLATE: u8 = 1;
 
+/// [`ConnVal::state`] of a template: created.
+pub const TEMPLATE_NONE: u8 = 0;
+/// [`ConnVal::state`] of a template: a connection made through it reached ESTABLISHED.
+pub const TEMPLATE_ASSURED: u8 = 1;
+
 /// Value of the `PERSIST` array (by service id): what the program needs to make a service's
 /// template key. A timeout of 0 means the service is not persistent.
 #[repr(C)]

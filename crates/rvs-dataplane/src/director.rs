@@ -47,7 +47,7 @@ pub struct ConnEntry {
     pub dport: u16,
     /// State byte.
     pub state: u8,
-    /// A persistence template (state NONE, client port 0).
+    /// A persistence template (client port 0; state `TEMPLATE_NONE` or `TEMPLATE_ASSURED`).
     pub template: bool,
     /// Seconds left.
     pub expires: u32,

@@ -29,7 +29,8 @@ use rvs_common::maps::{
     CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES,
     CONFIG_LBLCR_EXPIRATION, CONFIG_SLOTS, FWMARK_PORT_RANGES, FWMARK_SLOTS, FwmarkRule,
     HASH_TAB_SLOTS, HashTab, KIND_CONN, LOCAL_SET, LOCAL_SLOTS, LocalKey, LocalVal, MH_TAB_SIZE,
-    PersistVal, SH_TAB_SIZE, addr_fold, hash_32, mh_slot, sh_bucket, template_key,
+    PersistVal, SH_TAB_SIZE, TEMPLATE_ASSURED, addr_fold, hash_32, mh_slot, sh_bucket,
+    template_key,
 };
 use rvs_common::maps::{
     ConnKey, ConnVal, DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, SchedState,
@@ -1191,6 +1192,26 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
     step_and_forward(ctx, &pkt, unsafe { &mut *c }, now, true)
 }
 
+/// A connection reached ESTABLISHED: on a persistent service its template becomes ASSURED
+/// (if it is still the template the connection was made through, that is, it names the same
+/// dest).
+fn assure(c: &ConnVal, pkt: &parse::Packet) {
+    let Some(p) = PERSIST.get(c.svc) else { return };
+    if p.timeout == 0 {
+        return;
+    }
+    let Some(s) = scratch() else { return };
+    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
+    if let Some(t) = CONNS.get_ptr_mut(&s.tkey) {
+        // SAFETY: valid entry pointer for this run.
+        unsafe {
+            if (*t).dest == c.dest {
+                (*t).state = TEMPLATE_ASSURED;
+            }
+        }
+    }
+}
+
 /// Steps the state machine for a packet of connection `c`, counts it and forwards it.
 #[inline(always)]
 fn step_and_forward(
@@ -1232,6 +1253,9 @@ fn step_and_forward(
                     c.flags &= !conn_flags::INACTIVE;
                 }
             }
+        }
+        if next != state && next == State::Established as u8 {
+            assure(c, pkt);
         }
         c.state = next;
         c.timeout = timeout_of(next as u32);

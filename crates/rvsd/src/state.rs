@@ -322,7 +322,11 @@ impl State {
                     dport: c.dport,
                     // Templates have their own states (NONE, ASSURED), whatever the protocol.
                     state: if c.template {
-                        "NONE".to_string()
+                        if c.state == rvs_common::maps::TEMPLATE_ASSURED {
+                            "ASSURED".to_string()
+                        } else {
+                            "NONE".to_string()
+                        }
                     } else if c.protocol == rvs_common::proto::TCP {
                         rvs_common::tcp::State::from_u8(c.state)
                             .map_or("NONE", rvs_common::tcp::State::name)
