@@ -38,6 +38,12 @@ pub enum Released {
 
 /// Name of the XDP program in the object.
 pub const PROGRAM: &str = "rvs_xdp";
+/// The benchmarks' XDP_DROP baseline.
+pub const DROP_PROGRAM: &str = "rvs_drop";
+/// The benchmarks' live-frames traffic generator.
+pub const GEN_PROGRAM: &str = "rvs_gen";
+/// The benchmarks' counting sink.
+pub const SINK_PROGRAM: &str = "rvs_sink";
 /// The program for packets that start a connection (a tail call from [`PROGRAM`]).
 pub const NEW_PROGRAM: &str = "rvs_xdp_new";
 /// The program that passes everything (for veth peers of an XDP_TX interface).
@@ -579,6 +585,68 @@ impl Dataplane {
         m.iter()
             .collect::<Result<Vec<_>, _>>()
             .map_err(map_err(name))
+    }
+
+    /// The kernel memory a map is charged for (`memlock` in its fdinfo), in bytes.
+    pub fn map_memlock(&mut self, name: &'static str) -> Result<u64, Error> {
+        use std::os::fd::{AsFd, AsRawFd};
+        let fd = match self.map(name)? {
+            aya::maps::Map::LruHashMap(m) | aya::maps::Map::HashMap(m) => {
+                m.fd().as_fd().as_raw_fd()
+            }
+            aya::maps::Map::Array(m) | aya::maps::Map::PerCpuArray(m) => m.fd().as_fd().as_raw_fd(),
+            _ => return Err(Error::MissingMap(name)),
+        };
+        let info = std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}"))
+            .map_err(|e| Error::Link(e.to_string()))?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("memlock:"))
+            .and_then(|v| v.trim().parse().ok())
+            .ok_or(Error::MissingMap(name))
+    }
+
+    /// Sets the benchmark generator: `flows` source ports, TCP `flags`.
+    pub fn set_generator(&mut self, flows: u32, flags: u8) -> Result<(), Error> {
+        let mut a = self.array::<u32>("RVS_GEN")?;
+        a.set(0, flows, 0).map_err(map_err("RVS_GEN"))?;
+        a.set(1, u32::from(flags), 0).map_err(map_err("RVS_GEN"))
+    }
+
+    /// Frames the benchmark sink has counted, over all CPUs.
+    pub fn sink_count(&mut self) -> Result<u64, Error> {
+        let name = "RVS_SINK";
+        let a: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+        Ok(a.get(&0, 0).map_err(map_err(name))?.iter().sum())
+    }
+
+    /// Runs `program` (the generator) `repeat` times in live-frames mode on `frame`, as if it
+    /// arrived on `ifindex`: what it transmits really leaves that interface. Returns the
+    /// kernel's duration.
+    pub fn live_run(
+        &mut self,
+        program: &'static str,
+        frame: &[u8],
+        ifindex: u32,
+        repeat: u32,
+    ) -> Result<std::time::Duration, Error> {
+        let prog = self.xdp(program)?;
+        if prog.fd().is_err() {
+            prog.load()?;
+        }
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex.
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let r = prog.test_run(TestRunOptions {
+            data_in: Some(frame),
+            ctx_in: Some(&ctx),
+            repeat,
+            attrs: aya::programs::TestRunAttrs::new().xdp_live_frames(64),
+            ..TestRunOptions::default()
+        })?;
+        Ok(r.duration)
     }
 
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN`: the XDP action and the

@@ -1325,6 +1325,67 @@ pub fn rvs_min_tx(ctx: XdpContext) -> u32 {
     XDP_TX
 }
 
+/// The benchmarks' XDP_DROP baseline.
+#[xdp]
+pub fn rvs_drop(_ctx: XdpContext) -> u32 {
+    XDP_DROP
+}
+
+/// Benchmark traffic generator settings (`RVS_GEN`): index 0 the number of flows, 1 the TCP
+/// flags byte to send.
+#[map(name = "RVS_GEN")]
+static GEN: Array<u32> = Array::with_max_entries(2, 0);
+/// The generator's frame counter (per CPU).
+#[map(name = "RVS_GEN_COUNT")]
+static GEN_COUNT: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+/// Frames the benchmark sink counted (per CPU).
+#[map(name = "RVS_SINK")]
+static SINK: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// The benchmarks' traffic generator, run with `BPF_PROG_TEST_RUN` in live-frames mode: each
+/// run takes the IPv4/TCP frame it was given (no IP options), gives it the next of `flows`
+/// source ports and the configured TCP flags, and transmits it.
+#[xdp]
+pub fn rvs_gen(ctx: XdpContext) -> u32 {
+    let start = ctx.data();
+    if start + 48 > ctx.data_end() {
+        return XDP_DROP;
+    }
+    let flows = GEN.get(0).copied().unwrap_or(1).max(1) as u64;
+    let flags = GEN.get(1).copied().unwrap_or(0x10) as u8;
+    let Some(c) = GEN_COUNT.get_ptr_mut(0) else {
+        return XDP_DROP;
+    };
+    // SAFETY: per-CPU slot; 48 bytes checked above.
+    unsafe {
+        let n = *c;
+        *c = n + 1;
+        let sport = (1024 + n % flows) as u16;
+        core::ptr::write_unaligned((start + 34) as *mut [u8; 2], sport.to_be_bytes());
+        *((start + 47) as *mut u8) = flags;
+    }
+    XDP_TX
+}
+
+/// The benchmarks' sink: counts and drops IPv4 and IPv6 frames, passes the rest (ARP).
+#[xdp]
+pub fn rvs_sink(ctx: XdpContext) -> u32 {
+    let start = ctx.data();
+    if start + 14 > ctx.data_end() {
+        return XDP_PASS;
+    }
+    // SAFETY: 14 bytes checked above.
+    let et = unsafe { core::ptr::read_unaligned((start + 12) as *const [u8; 2]) };
+    if et != [0x08, 0x00] && et != [0x86, 0xdd] {
+        return XDP_PASS;
+    }
+    if let Some(p) = SINK.get_ptr_mut(0) {
+        // SAFETY: per-CPU slot.
+        unsafe { *p += 1 };
+    }
+    XDP_DROP
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

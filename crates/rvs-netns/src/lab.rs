@@ -202,6 +202,11 @@ impl Lab {
     /// Starts rvsd in the director (the binary at `rvsd`, default the lab's) and waits for its
     /// socket.
     pub fn start_rvsd(&mut self, rvsd: Option<&Path>) {
+        self.start_rvsd_sized(rvsd, 65536);
+    }
+
+    /// [`Lab::start_rvsd`] with a connection table of `conn_tab_size` entries.
+    pub fn start_rvsd_sized(&mut self, rvsd: Option<&Path>, conn_tab_size: u32) {
         let bin = rvsd.map_or_else(|| self.bin("rvsd"), |p| p.to_string_lossy().into_owned());
         let log = std::fs::OpenOptions::new()
             .create(true)
@@ -221,7 +226,7 @@ impl Lab {
                 "--interface",
                 "d0",
                 "--conn-tab-size",
-                "65536",
+                &conn_tab_size.to_string(),
             ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())

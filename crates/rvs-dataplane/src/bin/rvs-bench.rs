@@ -20,7 +20,7 @@ use std::net::IpAddr;
 use rvs_common::svc_flags;
 use rvs_dataplane::director::Director;
 use rvs_dataplane::neigh::Neigh;
-use rvs_dataplane::{Dataplane, MIN_TX_PROGRAM, PROGRAM};
+use rvs_dataplane::{DROP_PROGRAM, Dataplane, MIN_TX_PROGRAM, PROGRAM};
 use rvs_model::{
     DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, TunCsum, TunType,
 };
@@ -48,6 +48,33 @@ fn frame(client: u16, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
     f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
     f
 }
+
+/// A UDP datagram from 10.0.0.10:`sport` to the VIP's port 8130.
+fn udp_frame(sport: u16) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x10, 0x08, 0x00];
+    f.extend_from_slice(&[
+        0x45, 0, 0, 32, 0, 1, 0x40, 0, 255, 17, 0, 0, 10, 0, 0, 10, 10, 0, 0, 240,
+    ]);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&8130u16.to_be_bytes());
+    f.extend_from_slice(&[0, 12, 0, 0, b'p', b'i', b'n', b'g']);
+    f
+}
+
+/// A TCP segment from [fd00::10]:`sport` to [fd00::240]:8130.
+fn v6_frame(sport: u16, flags: u8) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x10, 0x86, 0xdd];
+    f.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, 6, 64]);
+    f.extend_from_slice(&V6_CLIENT);
+    f.extend_from_slice(&V6_VIP);
+    f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&8130u16.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f
+}
+
+const V6_CLIENT: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10];
+const V6_VIP: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x40];
 
 fn key(port: u16) -> ServiceKey {
     ServiceKey::Addr {
@@ -93,19 +120,75 @@ fn director() -> Director {
             .unwrap();
         }
     }
-    let mut d = Director::new(dp);
-    let neigh: HashMap<IpAddr, Neigh> = (1..=DESTS)
-        .map(|n| {
-            (
-                IpAddr::from([10, 0, 1, n]),
-                Neigh::Known {
-                    mac: [2, 0, 0, 1, 0, n],
-                    ifindex: 0,
-                    src_mac: [2, 0, 0, 0, 0, 1],
-                    dev: "bench".into(),
+    // A UDP service and an IPv6 TCP service, wlc, for the established UDP and IPv6 paths.
+    let v6_dest = |n: u8| {
+        let mut a = V6_VIP;
+        a[14] = 0x01;
+        a[15] = n;
+        IpAddr::from(a)
+    };
+    for (k, dests) in [
+        (
+            ServiceKey::Addr {
+                protocol: Protocol::Udp,
+                addr: IpAddr::from([10, 0, 0, 240]),
+                port: 8130,
+            },
+            (1..=3)
+                .map(|n| IpAddr::from([10, 0, 1, n]))
+                .collect::<Vec<_>>(),
+        ),
+        (
+            ServiceKey::Addr {
+                protocol: Protocol::Tcp,
+                addr: IpAddr::from(V6_VIP),
+                port: 8130,
+            },
+            (1..=3).map(v6_dest).collect(),
+        ),
+    ] {
+        t.add_service(ServiceConfig {
+            key: k,
+            scheduler: "wlc".into(),
+            flags: 0,
+            timeout: 0,
+            // An IPv6 service's mask is a prefix length.
+            netmask: if k.family() == rvs_model::Family::V6 {
+                128
+            } else {
+                u32::MAX
+            },
+            pe: String::new(),
+        })
+        .unwrap();
+        for addr in dests {
+            t.add_dest(
+                &k,
+                DestConfig {
+                    addr,
+                    port: 8130,
+                    fwd: FwdMethod::Route,
+                    weight: 1,
+                    u_threshold: 0,
+                    l_threshold: 0,
+                    tun_type: TunType::Ipip,
+                    tun_port: 0,
+                    tun_csum: TunCsum::Nocsum,
                 },
             )
-        })
+            .unwrap();
+        }
+    }
+    let mut d = Director::new(dp);
+    let known = |n: u8| Neigh::Known {
+        mac: [2, 0, 0, 1, 0, n],
+        ifindex: 0,
+        src_mac: [2, 0, 0, 0, 0, 1],
+        dev: "bench".into(),
+    };
+    let neigh: HashMap<IpAddr, Neigh> = (1..=DESTS)
+        .map(|n| (IpAddr::from([10, 0, 1, n]), known(n)))
+        .chain((1..=3).map(|n| (v6_dest(n), known(n))))
         .collect();
     d.set_neighbours(neigh);
     d.apply(&t, false).unwrap();
@@ -117,12 +200,22 @@ fn director() -> Director {
     d
 }
 
-/// Average ns of `CALLS` single runs of `program` on the frames `make` gives.
+/// Average ns of `CALLS` single runs of `program` on the frames `make` gives; every one
+/// must be transmitted.
 fn measure(dp: &mut Dataplane, program: &'static str, make: &mut dyn FnMut() -> Vec<u8>) -> f64 {
+    measure_action(dp, program, 3, make)
+}
+
+fn measure_action(
+    dp: &mut Dataplane,
+    program: &'static str,
+    want: u32,
+    make: &mut dyn FnMut() -> Vec<u8>,
+) -> f64 {
     let mut total = 0u64;
     for _ in 0..CALLS {
         let (action, _, ns) = dp.timed_run(program, &make(), 1).unwrap();
-        assert_eq!(action, 3, "{program}: every packet must be transmitted");
+        assert_eq!(action, want, "{program}: unexpected action");
         total += ns;
     }
     total as f64 / f64::from(CALLS)
@@ -143,9 +236,16 @@ fn main() {
     // One established flow to replay.
     let (a, _) = dp.test_run(&frame(10, 1, BASE_PORT + 3, 0x02)).unwrap();
     assert_eq!(a, 3, "the SYN must be forwarded");
+    let (a, _) = dp.test_run(&udp_frame(1)).unwrap();
+    assert_eq!(a, 3, "the first datagram must be forwarded");
+    let (a, _) = dp.test_run(&v6_frame(1, 0x02)).unwrap();
+    assert_eq!(a, 3, "the IPv6 SYN must be forwarded");
     let mut names = vec![
         "minimal XDP_TX (MAC swap)".to_string(),
+        "XDP_DROP".to_string(),
         "rvs: established DR packet".to_string(),
+        "rvs: established DR packet, UDP".to_string(),
+        "rvs: established DR packet, IPv6".to_string(),
     ];
     let mut ports = Vec::new();
     for (i, s) in SCHEDULERS.iter().enumerate() {
@@ -172,26 +272,42 @@ fn main() {
         results[0].push(measure(dp, MIN_TX_PROGRAM, &mut || {
             frame(10, 1, BASE_PORT + 3, 0x10)
         }));
-        results[1].push(measure(dp, PROGRAM, &mut || {
+        results[1].push(measure_action(dp, DROP_PROGRAM, 1, &mut || {
             frame(10, 1, BASE_PORT + 3, 0x10)
         }));
+        results[2].push(measure(dp, PROGRAM, &mut || {
+            frame(10, 1, BASE_PORT + 3, 0x10)
+        }));
+        results[3].push(measure(dp, PROGRAM, &mut || udp_frame(1)));
+        results[4].push(measure(dp, PROGRAM, &mut || v6_frame(1, 0x10)));
         for (k, port) in ports.iter().enumerate() {
-            results[2 + k].push(measure(dp, PROGRAM, &mut || next(*port)));
+            results[5 + k].push(measure(dp, PROGRAM, &mut || next(*port)));
         }
     }
-    let base = median(&mut results[0].clone());
+    // Ratios pair by pair: each round's figure over the same round's baseline.
+    let base = results[0].clone();
     println!(
-        "| path | ns/packet (median of {rounds} rounds × {CALLS} calls) | min | max | ratio to minimal XDP_TX | ns above it |"
+        "| path | ns/packet median | min | max | ratio to minimal XDP_TX (median, min–max over rounds) | ns above it |"
     );
     println!("|---|---|---|---|---|---|");
-    for (name, r) in names.iter().zip(results.iter_mut()) {
-        let med = median(r);
-        let min = r.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = r.iter().copied().fold(0.0, f64::max);
+    for (name, r) in names.iter().zip(results.iter()) {
+        let mut v = r.clone();
+        let mut ratios: Vec<f64> = r.iter().zip(&base).map(|(x, b)| x / b).collect();
+        let mut above: Vec<f64> = r.iter().zip(&base).map(|(x, b)| x - b).collect();
+        let (lo, hi) = (
+            ratios.iter().copied().fold(f64::INFINITY, f64::min),
+            ratios.iter().copied().fold(0.0, f64::max),
+        );
+        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = v.iter().copied().fold(0.0, f64::max);
         println!(
-            "| {name} | {med:.0} | {min:.0} | {max:.0} | {:.2} | {:.0} |",
-            med / base,
-            med - base
+            "| {name} | {:.0} | {min:.0} | {max:.0} | {:.2} ({lo:.2}–{hi:.2}) | {:.0} |",
+            median(&mut v),
+            median(&mut ratios),
+            median(&mut above)
         );
     }
+    println!(
+        "\n{rounds} interleaved rounds of {CALLS} calls per path (one `BPF_PROG_TEST_RUN` run per call)."
+    );
 }

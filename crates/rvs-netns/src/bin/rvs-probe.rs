@@ -8,6 +8,9 @@
 //! rvs-probe udp-clients ADDR:PORT N       N datagrams from N source ports; print each answer
 //! rvs-probe download ADDR:PORT BYTES      fetch BYTES of a known pattern slowly (about 4 s)
 //!                                         and check every byte; print `OK n` or `FAIL ...`
+//! rvs-probe bench-conns ADDR:PORT SECS,C   C threads making short connections (connect, send,
+//!                                         read the answer to the close) for SECS seconds;
+//!                                         print `conns N errors E p50_us A p90_us B p99_us C`
 //! rvs-probe hold ADDR:PORT N              open N connections and exchange a message on each
 //!                                         every 50 ms until standard input closes; then
 //!                                         print `OK rounds` or `FAIL ...`
@@ -222,6 +225,68 @@ fn main() {
                 }
             }
         }
+        "bench-conns" => {
+            let (secs, threads) = args[2]
+                .split_once(',')
+                .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<usize>().ok()?)))
+                .unwrap_or_else(|| usage());
+            bench_conns(addr, Duration::from_secs(secs), threads);
+        }
         _ => usage(),
     }
+}
+
+/// Short connections as fast as `threads` threads can make them, for `span`.
+fn bench_conns(addr: SocketAddr, span: Duration, threads: usize) {
+    let end = std::time::Instant::now() + span;
+    let workers: Vec<_> = (0..threads)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut lat = Vec::new();
+                let mut errors = 0u64;
+                let mut buf = [0u8; 512];
+                while std::time::Instant::now() < end {
+                    let t0 = std::time::Instant::now();
+                    let r = (|| -> std::io::Result<usize> {
+                        let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+                        s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                        s.write_all(b"hello\n")?;
+                        let mut total = 0;
+                        loop {
+                            match s.read(&mut buf)? {
+                                0 => return Ok(total),
+                                n => total += n,
+                            }
+                        }
+                    })();
+                    match r {
+                        Ok(n) if n > 0 => lat.push(t0.elapsed().as_micros() as u64),
+                        _ => errors += 1,
+                    }
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    let mut errors = 0;
+    for w in workers {
+        if let Ok((l, e)) = w.join() {
+            all.extend(l);
+            errors += e;
+        }
+    }
+    all.sort_unstable();
+    let pct = |p: usize| {
+        all.get(all.len().saturating_sub(1) * p / 100)
+            .copied()
+            .unwrap_or(0)
+    };
+    println!(
+        "conns {} errors {errors} p50_us {} p90_us {} p99_us {}",
+        all.len(),
+        pct(50),
+        pct(90),
+        pct(99)
+    );
 }
