@@ -861,7 +861,9 @@ fn live_conn(now: u64) -> ConnVal {
         timeout: 900,
         flags: conn_flags::DROUTE | conn_flags::NOOUTPUT,
         state: State::Established as u8,
-        _pad: [0; 7],
+        _pad: 0,
+        dport_be: 0,
+        _pad2: [0; 4],
     }
 }
 

@@ -437,9 +437,61 @@ pub struct ConnVal {
     /// TCP state index (`tcp::State`), 0 for UDP.
     pub state: u8,
     /// Padding, zero.
-    pub _pad: [u8; 7],
+    pub _pad: u8,
+    /// The real server's port of this connection, network order (NAT rewrites to it).
+    pub dport_be: u16,
+    /// Padding, zero.
+    pub _pad2: [u8; 4],
 }
 const _: () = assert!(core::mem::size_of::<ConnVal>() == 32);
+
+/// Key of the `CONNS_OUT` LRU hash: a NAT connection as its real server's replies show it
+/// (the kernel's "out" lookup). The value is the connection's [`ConnKey`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct OutKey {
+    /// Real server address (the reply's source).
+    pub raddr: [u8; 16],
+    /// Client address (the reply's destination).
+    pub caddr: [u8; 16],
+    /// Real server port, network order.
+    pub rport_be: u16,
+    /// Client port, network order.
+    pub cport_be: u16,
+    /// Protocol.
+    pub proto: u8,
+    /// Family.
+    pub af: u8,
+    /// Padding, zero.
+    pub _pad: [u8; 2],
+}
+const _: () = assert!(core::mem::size_of::<OutKey>() == 40);
+
+/// The [`OutKey`] of a NAT connection to real server `raddr:rport_be`.
+#[inline(always)]
+pub fn out_key(out: &mut OutKey, ck: &ConnKey, raddr: &[u8; 16], rport_be: u16) {
+    out.raddr = *raddr;
+    out.caddr = ck.caddr;
+    out.rport_be = rport_be;
+    out.cport_be = ck.cport_be;
+    out.proto = ck.proto;
+    out.af = ck.af;
+    out._pad = [0; 2];
+}
+
+/// Key of the `NEED_NEIGH` LRU hash: a next hop the program found without a neighbour entry
+/// (user space resolves it and removes the key). The value is the interface index.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct NeighKey {
+    /// Address (IPv4 in the first four bytes).
+    pub addr: [u8; 16],
+    /// Family.
+    pub af: u8,
+    /// Padding, zero.
+    pub _pad: [u8; 3],
+}
+const _: () = assert!(core::mem::size_of::<NeighKey>() == 20);
 
 /// Index of the UDP timeout in the `TIMEOUTS` array; TCP states use their state index.
 pub const TIMEOUT_UDP: u32 = 11;
@@ -489,5 +541,9 @@ unsafe impl aya::Pod for PersistVal {}
 unsafe impl aya::Pod for FwmarkRule {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for LocalKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for OutKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for NeighKey {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for LocalVal {}

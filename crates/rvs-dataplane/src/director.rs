@@ -198,6 +198,17 @@ impl Director {
         })
     }
 
+    /// Next hops the program met without a neighbour entry (NAT replies to new clients):
+    /// resolve them with [`Director::resolve`] so that the next packet finds one.
+    pub fn needed_neighbours(&mut self) -> Result<HashSet<IpAddr>, Error> {
+        Ok(self
+            .dp
+            .take_needed_neighbours()?
+            .iter()
+            .map(|k| from16(&k.addr, k.af))
+            .collect())
+    }
+
     /// The dest addresses whose MACs are needed.
     pub fn dest_addrs(table: &Table) -> HashSet<IpAddr> {
         table
@@ -318,13 +329,17 @@ impl Director {
             let mut mh_dests = Vec::new();
             for d in &s.dests {
                 let dc = &d.config;
-                if dc.fwd != FwdMethod::Route {
-                    notes.push(format!(
-                        "{label} -> {}: only direct routing is in the packet path yet",
-                        dc.addr
-                    ));
-                    continue;
-                }
+                let fwd = match dc.fwd {
+                    FwdMethod::Route => conn_flags::DROUTE,
+                    FwdMethod::Masq => conn_flags::MASQ,
+                    _ => {
+                        notes.push(format!(
+                            "{label} -> {}: tunnelling is not in the packet path yet",
+                            dc.addr
+                        ));
+                        continue;
+                    }
+                };
                 if val.ndests as usize >= MAX_DESTS {
                     notes.push(format!(
                         "{label}: more than {MAX_DESTS} dests; the rest get no traffic"
@@ -350,7 +365,7 @@ impl Director {
                     mac: [0; 6],
                     src_mac: [0; 6],
                     af,
-                    fwd: conn_flags::DROUTE as u8,
+                    fwd: fwd as u8,
                     _pad: [0; 4],
                     u_threshold: dc.u_threshold,
                     l_threshold: dc.l_threshold,
@@ -525,6 +540,18 @@ impl Director {
             dv.flags &= !maps::dest::AVAILABLE;
             self.dp.put_dest(*gone, &dv)?;
         }
+        let masq = self
+            .dest_vals
+            .iter()
+            .any(|(id, d)| live.contains(id) && u32::from(d.fwd) == conn_flags::MASQ);
+        let forwarding = |path: &str| std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1");
+        if masq && !forwarding("/proc/sys/net/ipv4/ip_forward") {
+            notes.push(
+                "NAT dests: replies are not forwarded until net.ipv4.ip_forward=1 (the FIB \
+                 lookup refuses)"
+                    .into(),
+            );
+        }
         self.installed = wanted;
         self.live_dests = live;
         self.notes = notes;
@@ -580,6 +607,13 @@ impl Director {
         if key.kind == KIND_TEMPLATE {
             self.dp.add_swept(v.dest, Released::Template)?;
             return Ok(true);
+        }
+        if v.flags & conn_flags::FWD_MASK == conn_flags::MASQ
+            && let Some(d) = self.dest_vals.get(&v.dest)
+        {
+            let mut ok = maps::OutKey::default();
+            maps::out_key(&mut ok, key, &d.addr, v.dport_be);
+            self.dp.remove_conn_out(&ok)?;
         }
         let what = if v.flags & conn_flags::INACTIVE == 0 {
             Released::Active
@@ -657,9 +691,12 @@ impl Director {
             let Some(&(daddr, dport)) = dests.get(&v.dest) else {
                 continue;
             };
-            // A template's destination port is the dest's only when it has a virtual port.
+            // A template's destination port is the dest's only when it has a virtual port; a
+            // connection's is the one it was made with.
             let dport = if k.kind == KIND_TEMPLATE && k.vport_be == 0 {
                 0
+            } else if k.kind == KIND_CONN && v.dport_be != 0 {
+                u16::from_be(v.dport_be)
             } else {
                 dport
             };

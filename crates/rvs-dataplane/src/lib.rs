@@ -19,8 +19,8 @@ use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
     CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestList, DestVal, FWMARK_SLOTS, FwmarkRule,
-    HashTab, LocalKey, LocalVal, MAX_DESTS, PersistVal, SchedState, Stats, SvcKey, SvcVal,
-    TIMEOUT_UDP,
+    HashTab, LocalKey, LocalVal, MAX_DESTS, NeighKey, OutKey, PersistVal, SchedState, Stats,
+    SvcKey, SvcVal, TIMEOUT_UDP,
 };
 use rvs_common::tcp::State;
 use rvs_model::Timeouts;
@@ -44,8 +44,10 @@ pub const DROP_PROGRAM: &str = "rvs_drop";
 pub const GEN_PROGRAM: &str = "rvs_gen";
 /// The benchmarks' counting sink.
 pub const SINK_PROGRAM: &str = "rvs_sink";
-/// The program for packets that start a connection (a tail call from [`PROGRAM`]).
+/// The program for packets that start a connection (a tail call from [`MISS_PROGRAM`]).
 pub const NEW_PROGRAM: &str = "rvs_xdp_new";
+/// The program for packets without a connection entry (a tail call from [`PROGRAM`]).
+pub const MISS_PROGRAM: &str = "rvs_xdp_miss";
 /// The program that passes everything (for veth peers of an XDP_TX interface).
 pub const PASS_PROGRAM: &str = "rvs_pass";
 /// The benchmark baseline: swap MACs and transmit.
@@ -62,6 +64,7 @@ pub const MAPS: &[&str] = &[
     "RVS_DEST_OVERLOAD",
     "RVS_CONFIG",
     "RVS_CONNS",
+    "RVS_CONNS_OUT",
     "RVS_TIMEOUTS",
     "RVS_SCHED",
     "RVS_SVC_STATS",
@@ -216,6 +219,7 @@ impl Dataplane {
     ) -> Result<Dataplane, Error> {
         let mut loader = EbpfLoader::new();
         loader.map_max_entries("RVS_CONNS", conn_tab_size);
+        loader.map_max_entries("RVS_CONNS_OUT", conn_tab_size);
         if let Some(dir) = pin_dir {
             for name in MAPS {
                 loader.map_pin_path(name, dir.join(name));
@@ -226,18 +230,20 @@ impl Dataplane {
             ebpf: loader.load(object)?,
         };
         dp.xdp(PROGRAM)?.load()?;
-        // The second program, reached from the first by a tail call; putting this object's in
-        // the (possibly adopted) slot is what upgrades the new-connection path.
-        let new = dp.xdp(NEW_PROGRAM)?;
-        new.load()?;
-        let fd = new
-            .fd()?
-            .try_clone()
-            .map_err(|e| Error::Link(e.to_string()))?;
-        let name = "RVS_JUMP";
-        let mut jump: ProgramArray<&mut MapData> =
-            ProgramArray::try_from(dp.map(name)?).map_err(map_err(name))?;
-        jump.set(0, &fd, 0).map_err(map_err(name))?;
+        // The programs reached by tail calls; putting this object's in the (possibly adopted)
+        // slots is what upgrades the rest of the packet path.
+        for (slot, program) in [(0, NEW_PROGRAM), (1, MISS_PROGRAM)] {
+            let p = dp.xdp(program)?;
+            p.load()?;
+            let fd = p
+                .fd()?
+                .try_clone()
+                .map_err(|e| Error::Link(e.to_string()))?;
+            let name = "RVS_JUMP";
+            let mut jump: ProgramArray<&mut MapData> =
+                ProgramArray::try_from(dp.map(name)?).map_err(map_err(name))?;
+            jump.set(slot, &fd, 0).map_err(map_err(name))?;
+        }
         if fresh {
             dp.set_timeouts(&Timeouts::default())?;
         }
@@ -442,6 +448,29 @@ impl Dataplane {
         }
     }
 
+    /// Removes a NAT connection's reply index entry (gone already is fine).
+    pub fn remove_conn_out(&mut self, key: &OutKey) -> Result<(), Error> {
+        let name = "RVS_CONNS_OUT";
+        let mut m: HashMap<_, OutKey, ConnKey> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        match m.remove(key) {
+            Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
+            Err(e) => Err(Error::Map { name, source: e }),
+        }
+    }
+
+    /// Takes the next hops the program found without a neighbour entry.
+    pub fn take_needed_neighbours(&mut self) -> Result<Vec<NeighKey>, Error> {
+        let name = "RVS_NEED_NEIGH";
+        let mut m: HashMap<_, NeighKey, u32> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        let keys: Vec<NeighKey> = m.keys().filter_map(Result::ok).collect();
+        for k in &keys {
+            let _ = m.remove(k);
+        }
+        Ok(keys)
+    }
+
     /// Every lblc/lblcr entry.
     pub fn local_entries(&mut self) -> Result<Vec<(LocalKey, LocalVal)>, Error> {
         let name = "RVS_LOCAL";
@@ -558,6 +587,17 @@ impl Dataplane {
     /// Counters of a service, summed over CPUs.
     pub fn service_stats(&mut self, id: u32) -> Result<Stats, Error> {
         self.per_cpu_sum("RVS_SVC_STATS", id)
+    }
+
+    /// Why the program passed or dropped packets: counts by reason number (see the program's
+    /// `Reason`), summed over CPUs.
+    pub fn reasons(&mut self) -> Result<Vec<u64>, Error> {
+        let name = "RVS_REASONS";
+        let a: PerCpuArray<_, u64> =
+            PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
+        (0..16u32)
+            .map(|i| Ok(a.get(&i, 0).map_err(map_err(name))?.iter().sum()))
+            .collect()
     }
 
     /// Counters of everything.

@@ -19,6 +19,8 @@
 mod icmp;
 mod parse;
 
+use parse::Nat;
+
 use aya_ebpf::bindings::xdp_action::{XDP_DROP, XDP_PASS, XDP_TX};
 use aya_ebpf::helpers::{bpf_ktime_get_ns, bpf_redirect};
 use aya_ebpf::macros::{map, xdp};
@@ -26,11 +28,11 @@ use aya_ebpf::maps::{Array, HashMap, LruHashMap, PerCpuArray, ProgramArray};
 use aya_ebpf::programs::XdpContext;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use rvs_common::maps::{
-    CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES,
+    AF_V4, CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES,
     CONFIG_LBLCR_EXPIRATION, CONFIG_SLOTS, FWMARK_PORT_RANGES, FWMARK_SLOTS, FwmarkRule,
     HASH_TAB_SLOTS, HashTab, KIND_CONN, LOCAL_SET, LOCAL_SLOTS, LocalKey, LocalVal, MH_TAB_SIZE,
-    PersistVal, SH_TAB_SIZE, TEMPLATE_ASSURED, addr_fold, hash_32, mh_slot, sh_bucket,
-    template_key,
+    NeighKey, OutKey, PersistVal, SH_TAB_SIZE, TEMPLATE_ASSURED, addr_fold, hash_32, mh_slot,
+    out_key, sh_bucket, template_key,
 };
 use rvs_common::maps::{
     ConnKey, ConnVal, DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, SchedState,
@@ -61,6 +63,10 @@ static DEST_OVERLOAD: Array<u32> = Array::with_max_entries(DEST_SLOTS, 0);
 /// Runtime switches (`CONFIG_*` indexes).
 #[map(name = "RVS_CONFIG")]
 static CONFIG: Array<u32> = Array::with_max_entries(CONFIG_SLOTS, 0);
+/// NAT connections by their replies' addresses (value: the connection's key). Sized like
+/// `CONNS`.
+#[map(name = "RVS_CONNS_OUT")]
+static CONNS_OUT: LruHashMap<OutKey, ConnKey> = LruHashMap::with_max_entries(1 << 20, 0);
 /// Connections. Sized by user space at load time (`rvsd --conn-tab-size`).
 #[map(name = "RVS_CONNS")]
 static CONNS: LruHashMap<ConnKey, ConnVal> = LruHashMap::with_max_entries(1 << 20, 0);
@@ -91,11 +97,14 @@ static FWMARKS: Array<FwmarkRule> = Array::with_max_entries(FWMARK_SLOTS, 0);
 /// Per-CPU scratch space for the `bpf_loop` walks and the template key (kept off the stack).
 #[map(name = "RVS_SCRATCH")]
 static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
-/// The programs the first one hands packets to: [`JUMP_NEW`] is `rvs_xdp_new`.
+/// The programs the first one hands packets to: `rvs_xdp_new` at [`JUMP_NEW`],
+/// `rvs_xdp_miss` at [`JUMP_MISS`].
 #[map(name = "RVS_JUMP")]
-static JUMP: ProgramArray = ProgramArray::with_max_entries(1, 0);
+static JUMP: ProgramArray = ProgramArray::with_max_entries(2, 0);
 /// Slot of `rvs_xdp_new` in `JUMP`.
 const JUMP_NEW: u32 = 0;
+/// Slot of `rvs_xdp_miss` in `JUMP`.
+const JUMP_MISS: u32 = 1;
 /// Why packets were not forwarded, by [`Reason`] (for `rvs status`).
 #[map(name = "RVS_REASONS")]
 static REASONS: PerCpuArray<u64> = PerCpuArray::with_max_entries(16, 0);
@@ -120,8 +129,14 @@ enum Reason {
     TtlExceeded = 6,
     /// The connection table refused the entry (or another CPU entered the flow first).
     ConnInsert = 7,
-    /// A new connection: handed to the second program (not counted).
+    /// A NAT reply's next hop has no neighbour entry yet (user space resolves it).
+    NoNeighbour = 9,
+    /// A NAT reply's destination has no route: the stack gets it.
+    NoRoute = 10,
+    /// A new connection: handed to the third program (not counted).
     Schedule = 8,
+    /// No connection entry: handed to the second program (not counted).
+    Miss = 11,
 }
 
 /// `BPF_F_NO_PREALLOC`: hash tables take memory only for the services that use them.
@@ -131,6 +146,9 @@ const BPF_F_NO_PREALLOC: u32 = 1;
 /// and fwmark walks (their callbacks read it; nothing here outlives one packet).
 #[repr(C)]
 struct Scratch {
+    fib: FibParams,
+    okey: OutKey,
+    nkey: NeighKey,
     tkey: ConnKey,
     lkey: LocalKey,
     lval: LocalVal,
@@ -165,9 +183,23 @@ fn note(r: Reason) {
 pub fn rvs_xdp(ctx: XdpContext) -> u32 {
     match try_rvs(&ctx) {
         Ok(action) => action,
-        Err(Reason::Schedule) => {
-            // SAFETY: a tail call to the program user space put at `JUMP_NEW`; it returns
+        Err(Reason::Miss) => {
+            // SAFETY: a tail call to the program user space put at `JUMP_MISS`; it returns
             // only if there is none.
+            unsafe { JUMP.tail_call(&ctx, JUMP_MISS) };
+            verdict(Reason::NotService)
+        }
+        Err(reason) => verdict(reason),
+    }
+}
+
+/// The second program, reached from [`rvs_xdp`] by a tail call: no connection entry.
+#[xdp]
+pub fn rvs_xdp_miss(ctx: XdpContext) -> u32 {
+    match try_miss(&ctx) {
+        Ok(action) => action,
+        Err(Reason::Schedule) => {
+            // SAFETY: as above, for `JUMP_NEW`.
             unsafe { JUMP.tail_call(&ctx, JUMP_NEW) };
             verdict(Reason::NoDest)
         }
@@ -175,7 +207,7 @@ pub fn rvs_xdp(ctx: XdpContext) -> u32 {
     }
 }
 
-/// The second program, reached from [`rvs_xdp`] by a tail call: new connections.
+/// The third program, reached from [`rvs_xdp_miss`] by a tail call: new connections.
 #[xdp]
 pub fn rvs_xdp_new(ctx: XdpContext) -> u32 {
     match try_new(&ctx) {
@@ -187,7 +219,7 @@ pub fn rvs_xdp_new(ctx: XdpContext) -> u32 {
 fn verdict(reason: Reason) -> u32 {
     note(reason);
     match reason {
-        Reason::NoDest | Reason::DestGone | Reason::ConnInsert => XDP_DROP,
+        Reason::NoDest | Reason::DestGone | Reason::ConnInsert | Reason::NoNeighbour => XDP_DROP,
         _ => XDP_PASS,
     }
 }
@@ -1066,7 +1098,9 @@ fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Option<u32> {
         timeout: p.timeout,
         flags: conn_flags::TEMPLATE | conn_flags::NOOUTPUT | conn_flags::DROUTE,
         state: 0,
-        _pad: [0; 7],
+        _pad: 0,
+        dport_be: 0,
+        _pad2: [0; 4],
     };
     if CONNS.insert(&s.tkey, &v, 0).is_ok() {
         add_persist(id, 1);
@@ -1125,10 +1159,24 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     if let Some(old) = CONNS.get_ptr(&ckey) {
         let old = unsafe { *old };
         if CONNS.remove(&ckey).is_ok() {
-            release(&old);
+            release(&ckey, &old);
         }
     }
+    Err(Reason::Miss)
+}
+
+/// The second program, for packets without a connection entry: a NAT reply (found through
+/// `CONNS_OUT`), or a packet for a service, which goes on to [`rvs_xdp_new`] if it may start
+/// a connection.
+fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
+    let pkt = parse::parse(ctx)?;
+    let now = unsafe { bpf_ktime_get_ns() };
+    if let Some(r) = try_reply(ctx, &pkt, now) {
+        return r;
+    }
     find_service(&pkt).ok_or(Reason::NotService)?;
+    let new_conn_pkt = pkt.proto != proto::TCP
+        || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
     if !new_conn_pkt {
         return Err(Reason::NoConnNotSyn);
     }
@@ -1160,12 +1208,23 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         count(&SVC_STATS, svc.id, bytes, true);
         count(&DEST_STATS, id, bytes, true);
         count(&TOTAL_STATS, 0, bytes, true);
-        return forward(ctx, &pkt, d);
+        let rport = if d.port_be != 0 {
+            d.port_be
+        } else {
+            pkt.dport_be
+        };
+        return forward(ctx, &pkt, d, rport);
     }
     let mut flags = d.fwd as u32 | conn_flags::INACTIVE;
     if d.fwd as u32 != conn_flags::MASQ {
         flags |= conn_flags::NOOUTPUT;
     }
+    // The real server's port: the dest's, or the packet's for a dest without one.
+    let rport = if d.port_be != 0 {
+        d.port_be
+    } else {
+        pkt.dport_be
+    };
     let v = ConnVal {
         last_ns: now,
         dest: id,
@@ -1173,13 +1232,22 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         timeout: 3,
         flags,
         state: 0,
-        _pad: [0; 7],
+        _pad: 0,
+        dport_be: rport,
+        _pad2: [0; 4],
     };
     let ckey = conn_key(&pkt);
     // BPF_NOEXIST: another CPU may have entered the same flow since the first program looked
     // (two copies of one SYN); that packet is dropped and the client's retransmission follows
     // the entry.
     CONNS.insert(&ckey, &v, 1).map_err(|_| Reason::ConnInsert)?;
+    if d.fwd as u32 == conn_flags::MASQ
+        && let Some(s) = scratch()
+    {
+        // The reply index: the real server's packets find the entry through it.
+        out_key(&mut s.okey, &ckey, &d.addr, rport);
+        let _ = CONNS_OUT.insert(&s.okey, &ckey, 0);
+    }
     if let Some((_, inact)) = dest_conns(id) {
         inact.add(1);
     }
@@ -1239,20 +1307,7 @@ fn step_and_forward(
         };
         let next = tcp::next_state_raw(state, dir, tcp::classify(pkt.tcp_flags), false);
         if next != state {
-            let inactive = c.flags & conn_flags::INACTIVE != 0;
-            // SAFETY: reading a local; volatile so the range check is not folded away.
-            let active_now = tcp::is_active_raw(unsafe { core::ptr::read_volatile(&next) });
-            if let Some((act, inact)) = dest_conns(c.dest) {
-                if !inactive && !active_now {
-                    act.add(-1);
-                    inact.add(1);
-                    c.flags |= conn_flags::INACTIVE;
-                } else if inactive && active_now {
-                    inact.add(-1);
-                    act.add(1);
-                    c.flags &= !conn_flags::INACTIVE;
-                }
-            }
+            move_counts(c, next);
         }
         if next != state && next == State::Established as u8 {
             assure(c, pkt);
@@ -1269,22 +1324,196 @@ fn step_and_forward(
     count(&DEST_STATS, c.dest, bytes, new_conn);
     count(&TOTAL_STATS, 0, bytes, new_conn);
 
-    forward(ctx, pkt, d)
+    forward(ctx, pkt, d, c.dport_be)
 }
 
 /// The DR rewrite and the transmit: back out of the interface it came in on, or redirected
 /// to the dest's.
-fn forward(ctx: &XdpContext, pkt: &parse::Packet, d: &DestVal) -> Result<u32, Reason> {
-    parse::rewrite_dr(ctx, pkt, d).map_err(|_| Reason::TtlExceeded)?;
-    if d.ifindex != 0 && d.ifindex != unsafe { (*ctx.ctx).ingress_ifindex } {
-        return Ok(unsafe { bpf_redirect(d.ifindex, 0) } as u32);
+fn forward(
+    ctx: &XdpContext,
+    pkt: &parse::Packet,
+    d: &DestVal,
+    rport_be: u16,
+) -> Result<u32, Reason> {
+    if d.fwd as u32 == conn_flags::MASQ {
+        parse::rewrite_nat(ctx, pkt, Nat::In, &d.addr, rport_be, &d.mac, &d.src_mac)
+            .map_err(|_| Reason::TtlExceeded)?;
+    } else {
+        parse::rewrite_dr(ctx, pkt, d).map_err(|_| Reason::TtlExceeded)?;
+    }
+    transmit(ctx, d.ifindex)
+}
+
+/// Sends the rewritten frame out of `ifindex`: back where it came from, or redirected.
+fn transmit(ctx: &XdpContext, ifindex: u32) -> Result<u32, Reason> {
+    if ifindex != 0 && ifindex != unsafe { (*ctx.ctx).ingress_ifindex } {
+        return Ok(unsafe { bpf_redirect(ifindex, 0) } as u32);
     }
     Ok(XDP_TX)
 }
 
+/// `struct bpf_fib_lookup`, laid out by hand (64 bytes).
+#[repr(C)]
+struct FibParams {
+    family: u8,
+    l4_protocol: u8,
+    sport: u16,
+    dport: u16,
+    tot_len: u16,
+    ifindex: u32,
+    flowinfo: u32,
+    src: [u8; 16],
+    dst: [u8; 16],
+    vlan: u32,
+    smac: [u8; 6],
+    dmac: [u8; 6],
+}
+
+const BPF_FIB_LKUP_RET_SUCCESS: i64 = 0;
+const BPF_FIB_LKUP_RET_NO_NEIGH: i64 = 7;
+
+/// Next hops that had no neighbour entry: user space resolves them.
+#[map(name = "RVS_NEED_NEIGH")]
+static NEED_NEIGH: LruHashMap<NeighKey, u32> = LruHashMap::with_max_entries(1024, 0);
+
+/// The next hop towards `daddr` from the kernel's FIB: `(ifindex, dmac, smac)` in the scratch
+/// space's `fib`. Without a neighbour entry the next hop is recorded for user space to resolve
+/// and the packet is dropped (the sender retransmits); without a route it goes to the stack.
+fn next_hop(ctx: &XdpContext, pkt: &parse::Packet) -> Result<&'static FibParams, Reason> {
+    let s = scratch().ok_or(Reason::Malformed)?;
+    let f = &mut s.fib;
+    f.family = if pkt.af == AF_V4 { 2 } else { 10 };
+    f.l4_protocol = pkt.proto;
+    f.sport = pkt.sport_be;
+    f.dport = pkt.dport_be;
+    f.tot_len = pkt.ip_len as u16;
+    f.ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    f.flowinfo = 0;
+    f.src = pkt.saddr;
+    f.dst = pkt.daddr;
+    f.vlan = 0;
+    f.smac = [0; 6];
+    f.dmac = [0; 6];
+    // SAFETY: the helper gets a map value of the size it is told.
+    let rc = unsafe {
+        aya_ebpf::helpers::bpf_fib_lookup(
+            ctx.ctx as *mut _,
+            f as *mut FibParams as *mut aya_ebpf::bindings::bpf_fib_lookup,
+            core::mem::size_of::<FibParams>() as i32,
+            0,
+        )
+    };
+    if rc == BPF_FIB_LKUP_RET_SUCCESS {
+        return Ok(f);
+    }
+    if rc == BPF_FIB_LKUP_RET_NO_NEIGH {
+        s.nkey = NeighKey {
+            addr: f.dst,
+            af: pkt.af,
+            _pad: [0; 3],
+        };
+        let _ = NEED_NEIGH.insert(&s.nkey, &f.ifindex, 0);
+        return Err(Reason::NoNeighbour);
+    }
+    Err(Reason::NoRoute)
+}
+
+/// A reply of a NAT connection (real server to client), found through `CONNS_OUT`: the state
+/// steps in the output direction, OutPkts/OutBytes count it, its source becomes VIP:vport, and
+/// it goes to the client's next hop from the FIB. `None` when it is not one.
+fn try_reply(ctx: &XdpContext, pkt: &parse::Packet, now: u64) -> Option<Result<u32, Reason>> {
+    let s = scratch()?;
+    s.okey = OutKey {
+        raddr: pkt.saddr,
+        caddr: pkt.daddr,
+        rport_be: pkt.sport_be,
+        cport_be: pkt.dport_be,
+        proto: pkt.proto,
+        af: pkt.af,
+        _pad: [0; 2],
+    };
+    // SAFETY: read-only copy of the value.
+    let ck = unsafe { CONNS_OUT.get(&s.okey) }?;
+    s.tkey = *ck;
+    let c = CONNS.get_ptr_mut(&s.tkey)?;
+    // SAFETY: valid entry pointer for this run.
+    let c = unsafe { &mut *c };
+    if now.saturating_sub(c.last_ns) > c.timeout as u64 * 1_000_000_000 {
+        return None;
+    }
+    Some(reply(ctx, pkt, c, now))
+}
+
+fn reply(ctx: &XdpContext, pkt: &parse::Packet, c: &mut ConnVal, now: u64) -> Result<u32, Reason> {
+    let s = scratch().ok_or(Reason::Malformed)?;
+    if pkt.proto == proto::TCP {
+        let state = c.state;
+        let next = tcp::next_state_raw(
+            state,
+            Direction::Output,
+            tcp::classify(pkt.tcp_flags),
+            false,
+        );
+        if next != state {
+            move_counts(c, next);
+        }
+        c.state = next;
+        c.timeout = timeout_of(next as u32);
+    } else {
+        c.timeout = timeout_of(TIMEOUT_UDP);
+    }
+    c.flags &= !conn_flags::NOOUTPUT;
+    c.last_ns = now;
+    let bytes = pkt.ip_len as u64;
+    count_out(&SVC_STATS, c.svc, bytes);
+    count_out(&DEST_STATS, c.dest, bytes);
+    count_out(&TOTAL_STATS, 0, bytes);
+    let vaddr = s.tkey.vaddr;
+    let vport = s.tkey.vport_be;
+    let hop = next_hop(ctx, pkt)?;
+    parse::rewrite_nat(ctx, pkt, Nat::Out, &vaddr, vport, &hop.dmac, &hop.smac)
+        .map_err(|_| Reason::TtlExceeded)?;
+    transmit(ctx, hop.ifindex)
+}
+
+fn count_out(stats: &PerCpuArray<Stats>, idx: u32, bytes: u64) {
+    if let Some(p) = stats.get_ptr_mut(idx) {
+        // SAFETY: per-CPU slot, no other writer on this CPU during the run.
+        unsafe {
+            (*p).outpkts += 1;
+            (*p).outbytes += bytes;
+        }
+    }
+}
+
+/// Moves a connection between ActiveConn and InActConn when its state changes to `next`.
+fn move_counts(c: &mut ConnVal, next: u8) {
+    let inactive = c.flags & conn_flags::INACTIVE != 0;
+    // SAFETY: reading a local; volatile so the range check is not folded away.
+    let active_now = tcp::is_active_raw(unsafe { core::ptr::read_volatile(&next) });
+    if let Some((act, inact)) = dest_conns(c.dest) {
+        if !inactive && !active_now {
+            act.add(-1);
+            inact.add(1);
+            c.flags |= conn_flags::INACTIVE;
+        } else if inactive && active_now {
+            inact.add(-1);
+            act.add(1);
+            c.flags &= !conn_flags::INACTIVE;
+        }
+    }
+}
+
 /// Gives back the dest count of a connection entry that is going away, and re-evaluates
-/// OVERLOAD as `ip_vs_unbind_dest` does.
-fn release(c: &ConnVal) {
+/// OVERLOAD as `ip_vs_unbind_dest` does; a NAT entry's reply index goes too.
+fn release(key: &ConnKey, c: &ConnVal) {
+    if c.flags & conn_flags::FWD_MASK == conn_flags::MASQ
+        && let Some(d) = DESTS.get(c.dest)
+        && let Some(s) = scratch()
+    {
+        out_key(&mut s.okey, key, &d.addr, c.dport_be);
+        let _ = CONNS_OUT.remove(&s.okey);
+    }
     if let Some((act, inact)) = dest_conns(c.dest) {
         if c.flags & conn_flags::INACTIVE != 0 {
             inact.add(-1);

@@ -278,6 +278,18 @@ impl State {
             Director::dest_addrs(&inner.table)
         };
         let found = Director::resolve(&addrs);
+        // Next hops of NAT replies the program could not send: asking resolves them (the
+        // answers are not kept; the kernel's neighbour table is what the program reads).
+        let needed = {
+            let mut inner = self.lock();
+            match &mut inner.packet {
+                Some(p) => p.director.needed_neighbours().unwrap_or_default(),
+                None => Default::default(),
+            }
+        };
+        if !needed.is_empty() {
+            Director::resolve(&needed);
+        }
         let mut inner = self.lock();
         let changed = match &mut inner.packet {
             Some(p) => p.director.set_neighbours(found),
