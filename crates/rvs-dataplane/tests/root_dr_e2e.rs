@@ -5,13 +5,13 @@
 //! IPv4 and IPv6, must all be answered, replies must never cross the director, and rvsadm's
 //! numbers must agree with what the client sent and with the model's wlc.
 
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::capture::Capture;
 use rvs_model::sched::{Candidate, wlc};
-use rvs_netns::Netns;
 use rvs_netns::lab::Lab;
 
 fn is_root() -> bool {
@@ -24,103 +24,6 @@ fn bins() -> PathBuf {
         .parent()
         .unwrap()
         .to_path_buf()
-}
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
-
-/// Waits for a child to print its first line ("ready", or tcpdump's "listening on").
-fn wait_line(child: &mut std::process::Child, from_stderr: bool) {
-    let line = if from_stderr {
-        let mut r = BufReader::new(child.stderr.as_mut().unwrap());
-        let mut l = String::new();
-        r.read_line(&mut l).unwrap();
-        l
-    } else {
-        let mut r = BufReader::new(child.stdout.as_mut().unwrap());
-        let mut l = String::new();
-        r.read_line(&mut l).unwrap();
-        l
-    };
-    assert!(!line.is_empty(), "child exited before it was ready");
-}
-
-/// A tcpdump writing to a file; stopped with SIGINT so that it flushes.
-struct Capture {
-    child: Option<std::process::Child>,
-    file: PathBuf,
-}
-
-impl Capture {
-    fn start(ns: &Netns, dev: &str, filter: &str, file: PathBuf) -> Capture {
-        let mut child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                ns.name(),
-                "tcpdump",
-                "-Z",
-                "root",
-                "--immediate-mode",
-                "-i",
-                dev,
-                "-U",
-                "-n",
-                "-w",
-                s(&file),
-                filter,
-            ])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .expect("tcpdump (./x setup installs it)");
-        wait_line(&mut child, true);
-        Capture {
-            child: Some(child),
-            file,
-        }
-    }
-
-    /// Stops the capture and returns each frame's (IP datagram length, source port).
-    fn finish(mut self) -> Vec<(u32, u16)> {
-        let mut child = self.child.take().unwrap();
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        child.wait().unwrap();
-        ip_lengths(&std::fs::read(&self.file).unwrap())
-    }
-}
-
-impl Drop for Capture {
-    fn drop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-/// (IP datagram length, source port) of the Ethernet frames in a pcap file.
-fn ip_lengths(pcap: &[u8]) -> Vec<(u32, u16)> {
-    let mut out = Vec::new();
-    let mut off = 24;
-    while off + 16 <= pcap.len() {
-        let caplen = u32::from_le_bytes(pcap[off + 8..off + 12].try_into().unwrap()) as usize;
-        let f = &pcap[off + 16..off + 16 + caplen];
-        off += 16 + caplen;
-        let port = |l4: usize| u16::from_be_bytes([f[l4], f[l4 + 1]]);
-        match u16::from_be_bytes([f[12], f[13]]) {
-            0x0800 => out.push((
-                u32::from(u16::from_be_bytes([f[16], f[17]])),
-                port(14 + usize::from(f[14] & 0xf) * 4),
-            )),
-            0x86dd => out.push((40 + u32::from(u16::from_be_bytes([f[18], f[19]])), port(54))),
-            _ => {}
-        }
-    }
-    out
 }
 
 /// The number of connections each dest (in list order) gets from wlc when connections come

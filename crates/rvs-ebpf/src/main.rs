@@ -1464,13 +1464,14 @@ fn reply(ctx: &XdpContext, pkt: &parse::Packet, c: &mut ConnVal, now: u64) -> Re
     }
     c.flags &= !conn_flags::NOOUTPUT;
     c.last_ns = now;
+    let vaddr = s.tkey.vaddr;
+    let vport = s.tkey.vport_be;
+    let hop = next_hop(ctx, pkt)?;
+    // Counted once it can be sent: what the client receives.
     let bytes = pkt.ip_len as u64;
     count_out(&SVC_STATS, c.svc, bytes);
     count_out(&DEST_STATS, c.dest, bytes);
     count_out(&TOTAL_STATS, 0, bytes);
-    let vaddr = s.tkey.vaddr;
-    let vport = s.tkey.vport_be;
-    let hop = next_hop(ctx, pkt)?;
     parse::rewrite_nat(ctx, pkt, Nat::Out, &vaddr, vport, &hop.dmac, &hop.smac)
         .map_err(|_| Reason::TtlExceeded)?;
     transmit(ctx, hop.ifindex)

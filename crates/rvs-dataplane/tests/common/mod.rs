@@ -3,6 +3,8 @@
 
 #![allow(dead_code, reason = "each test file uses a different part")]
 
+pub mod capture;
+
 use rvs_common::conn_flags;
 use rvs_common::maps::{self, AF_V4, AF_V6, ConnKey, DestVal, SvcKey, SvcVal};
 use rvs_dataplane::Dataplane;
