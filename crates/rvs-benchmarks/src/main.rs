@@ -103,7 +103,31 @@ fn header() -> String {
 // packet
 
 fn part_packet() -> String {
-    let out = Command::new(bins().join("rvs-bench"))
+    // A namespace with a route and a neighbour entry for the client, so that NAT replies
+    // find their next hop (`bpf_fib_lookup`), and forwarding on, as a NAT director has it.
+    let ns = Netns::new("pkt");
+    ns.sh(&[
+        "ip", "link", "add", "b0", "type", "veth", "peer", "name", "b1",
+    ]);
+    ns.sh(&["ip", "link", "set", "b0", "up"]);
+    ns.sh(&["ip", "link", "set", "b1", "up"]);
+    ns.sh(&["ip", "addr", "add", "10.0.0.1/24", "dev", "b0"]);
+    ns.sh(&[
+        "ip",
+        "neigh",
+        "replace",
+        "10.0.0.10",
+        "lladdr",
+        "02:00:00:00:00:10",
+        "dev",
+        "b0",
+        "nud",
+        "permanent",
+    ]);
+    ns.sysctl("net.ipv4.ip_forward", "1");
+    let out = Command::new("ip")
+        .args(["netns", "exec", ns.name()])
+        .arg(bins().join("rvs-bench"))
         .arg("5")
         .output()
         .expect("rvs-bench");
@@ -118,7 +142,9 @@ fn part_packet() -> String {
          TTL, so repeating one buffer would drift onto another path); the per-call timer \
          overhead is in every figure, baselines included. The director is configured by the real \
          `Director` from a table: one service per scheduler with 100 DR dests of weights 1–4, \
-         plus UDP and IPv6 services; every SYN is a new flow.\n\n{}\n\
+         plus UDP, IPv6 and NAT services; every SYN is a new flow. A NAT reply's next hop comes \
+         from the FIB (`bpf_fib_lookup`), and it leaves by another interface than test runs \
+         arrive on (a redirect).\n\n{}\n\
          Where rvs is behind, and why: an established packet pays for the connection lookup, \
          the state step, three per-CPU counters and the TTL and checksum update on top of the \
          MAC swap. A SYN also pays for the tail call to the second program, the service lookup \
@@ -128,7 +154,9 @@ fn part_packet() -> String {
          back) read each dest's counts from four maps in a `bpf_loop` callback, which is the \
          next thing to make faster. SYN_RECV counts as active in current kernels and no \
          connection completes here, so lblc and lblcr find their dest overloaded and run both \
-         their walks.\n",
+         their walks. A NAT reply costs the most of the established paths: its lookup by the \
+         client-side key misses, a tail call takes it to the second program, which finds it \
+         through the reply index and then asks the FIB for the client's next hop.\n",
         String::from_utf8_lossy(&out.stdout)
     )
 }

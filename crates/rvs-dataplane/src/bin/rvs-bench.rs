@@ -36,6 +36,8 @@ const SCHEDULERS: [&str; 14] = [
 const BASE_PORT: u16 = 8200;
 /// The persistent wlc service.
 const PERSIST_PORT: u16 = 8300;
+/// The NAT service.
+const NAT_PORT: u16 = 8140;
 
 fn frame(client: u16, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x10, 0x08, 0x00];
@@ -44,6 +46,18 @@ fn frame(client: u16, sport: u16, dport: u16, flags: u8) -> Vec<u8> {
         0x45, 0, 0, 40, 0, 1, 0x40, 0, 255, 6, 0, 0, 10, 0, c[0], c[1], 10, 0, 0, 240,
     ]);
     f.extend_from_slice(&sport.to_be_bytes());
+    f.extend_from_slice(&dport.to_be_bytes());
+    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+    f
+}
+
+/// A TCP segment from the NAT real server 10.0.2.1:82 to client 10.0.0.10:`dport`.
+fn reply_frame(dport: u16, flags: u8) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 2, 0, 1, 0x08, 0x00];
+    f.extend_from_slice(&[
+        0x45, 0, 0, 40, 0, 1, 0x40, 0, 255, 6, 0, 0, 10, 0, 2, 1, 10, 0, 0, 10,
+    ]);
+    f.extend_from_slice(&82u16.to_be_bytes());
     f.extend_from_slice(&dport.to_be_bytes());
     f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
     f
@@ -120,6 +134,33 @@ fn director() -> Director {
             .unwrap();
         }
     }
+    // A NAT service for the NAT paths (its replies need a route and a neighbour entry for
+    // the client: `rvs-benchmarks` runs this in a namespace that has them).
+    let nat = key(NAT_PORT);
+    t.add_service(ServiceConfig {
+        key: nat,
+        scheduler: "wlc".into(),
+        flags: 0,
+        timeout: 0,
+        netmask: u32::MAX,
+        pe: String::new(),
+    })
+    .unwrap();
+    t.add_dest(
+        &nat,
+        DestConfig {
+            addr: IpAddr::from([10, 0, 2, 1]),
+            port: 82,
+            fwd: FwdMethod::Masq,
+            weight: 1,
+            u_threshold: 0,
+            l_threshold: 0,
+            tun_type: TunType::Ipip,
+            tun_port: 0,
+            tun_csum: TunCsum::Nocsum,
+        },
+    )
+    .unwrap();
     // A UDP service and an IPv6 TCP service, wlc, for the established UDP and IPv6 paths.
     let v6_dest = |n: u8| {
         let mut a = V6_VIP;
@@ -189,6 +230,7 @@ fn director() -> Director {
     let neigh: HashMap<IpAddr, Neigh> = (1..=DESTS)
         .map(|n| (IpAddr::from([10, 0, 1, n]), known(n)))
         .chain((1..=3).map(|n| (v6_dest(n), known(n))))
+        .chain([(IpAddr::from([10, 0, 2, 1]), known(201))])
         .collect();
     d.set_neighbours(neigh);
     d.apply(&t, false).unwrap();
@@ -240,13 +282,30 @@ fn main() {
     assert_eq!(a, 3, "the first datagram must be forwarded");
     let (a, _) = dp.test_run(&v6_frame(1, 0x02)).unwrap();
     assert_eq!(a, 3, "the IPv6 SYN must be forwarded");
+    let (a, _) = dp.test_run(&frame(10, 1, NAT_PORT, 0x02)).unwrap();
+    assert_eq!(a, 3, "the NAT SYN must be forwarded");
+    // A reply needs the client's next hop from the FIB: transmitted (3) or redirected (4)
+    // where the namespace has one; otherwise the NAT reply row is left out.
+    let (reply_action, _) = dp.test_run(&reply_frame(1, 0x12)).unwrap();
+    let nat_out = reply_action == 3 || reply_action == 4;
+    if !nat_out {
+        eprintln!(
+            "rvs-bench: no route or neighbour for 10.0.0.10 here: the NAT reply row is left out \
+             (rvs-benchmarks runs rvs-bench in a namespace that has them)"
+        );
+    }
     let mut names = vec![
         "minimal XDP_TX (MAC swap)".to_string(),
         "XDP_DROP".to_string(),
         "rvs: established DR packet".to_string(),
         "rvs: established DR packet, UDP".to_string(),
         "rvs: established DR packet, IPv6".to_string(),
+        "rvs: established NAT packet, client to server".to_string(),
     ];
+    if nat_out {
+        names.push("rvs: established NAT packet, server to client (FIB next hop)".to_string());
+    }
+    let fixed = names.len();
     let mut ports = Vec::new();
     for (i, s) in SCHEDULERS.iter().enumerate() {
         names.push(format!("rvs: SYN, {s} over {DESTS} dests"));
@@ -280,8 +339,14 @@ fn main() {
         }));
         results[3].push(measure(dp, PROGRAM, &mut || udp_frame(1)));
         results[4].push(measure(dp, PROGRAM, &mut || v6_frame(1, 0x10)));
+        results[5].push(measure(dp, PROGRAM, &mut || frame(10, 1, NAT_PORT, 0x10)));
+        if nat_out {
+            results[6].push(measure_action(dp, PROGRAM, reply_action, &mut || {
+                reply_frame(1, 0x10)
+            }));
+        }
         for (k, port) in ports.iter().enumerate() {
-            results[5 + k].push(measure(dp, PROGRAM, &mut || next(*port)));
+            results[fixed + k].push(measure(dp, PROGRAM, &mut || next(*port)));
         }
     }
     // Ratios pair by pair: each round's figure over the same round's baseline.
