@@ -11,6 +11,9 @@
 //! rvs-probe bench-conns ADDR:PORT SECS,C   C threads making short connections (connect, send,
 //!                                         read the answer to the close) for SECS seconds;
 //!                                         print `conns N errors E p50_us A p90_us B p99_us C`
+//! rvs-probe tcp-recv ADDR:PORT FILE       print `ready`, accept one connection, write what
+//!                                         it sends to FILE, exit (the selftest's server)
+//! rvs-probe tcp-send ADDR:PORT FILE       connect, send FILE, close (the selftest's client)
 //! rvs-probe hold ADDR:PORT N              open N connections and exchange a message on each
 //!                                         every 50 ms until standard input closes; then
 //!                                         print `OK rounds` or `FAIL ...`
@@ -223,6 +226,31 @@ fn main() {
                     Ok(name) => println!("{name}"),
                     Err(e) => println!("FAIL {e}"),
                 }
+            }
+        }
+        "tcp-recv" => {
+            let l = TcpListener::bind(addr).expect("bind");
+            println!("ready");
+            let (mut s, _) = l.accept().expect("accept");
+            let _ = s.set_read_timeout(t);
+            let mut data = Vec::new();
+            let _ = s.read_to_end(&mut data);
+            std::fs::write(&args[2], data).expect("write");
+        }
+        "tcp-send" => {
+            let data = std::fs::read(&args[2]).expect("read");
+            let r = (|| -> std::io::Result<()> {
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+                s.write_all(&data)?;
+                s.shutdown(std::net::Shutdown::Write)?;
+                // Wait for the server's close, so that the data surely arrived.
+                s.set_read_timeout(t)?;
+                let _ = s.read(&mut [0u8; 1]);
+                Ok(())
+            })();
+            match r {
+                Ok(()) => println!("OK"),
+                Err(e) => println!("FAIL {e}"),
             }
         }
         "bench-conns" => {

@@ -1,0 +1,337 @@
+// SPDX-License-Identifier: MIT OR Apache-2.0
+//! Root-only: the kernel's IPVS selftest scenarios (selftest-and-dr.md sections 1 and 2)
+//! written as our own test against rvs: the same three namespaces and two L2 segments, the
+//! same ipvsadm commands (through rvsadm), the same 32 random bytes sent from the client to
+//! the VIP and compared with what the real server received. The selftest's public VIP
+//! 207.175.44.110 is replaced by the benchmark address 198.18.44.110.
+//!
+//! Differences an XDP director needs (section 3 of the spec): rvsd runs the program on both
+//! director interfaces, and the veth peers that receive frames the program sends (the client
+//! bridge's port and the real server's server-side interface) carry an XDP_PASS program; the
+//! endpoints compute their own TCP checksums. DR and NAT are here; TUN needs the tunnel
+//! encapsulation, which the packet path does not have yet.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rvs_netns::lab::wait_ready;
+use rvs_netns::{Guard, Netns, run, sh};
+
+const VIP: &str = "198.18.44.110";
+
+fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn bins() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_rvs-probe"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The selftest's topology (its `setup()`), with rvsd on the director.
+struct Topology {
+    ns0: Netns,
+    ns1: Netns,
+    ns2: Netns,
+    tmp: PathBuf,
+    procs: Vec<Guard>,
+}
+
+impl Topology {
+    fn new() -> Topology {
+        let tmp = std::env::temp_dir().join(format!(
+            "rvs-selftest-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        ));
+        std::fs::create_dir_all(tmp.join("bpffs")).unwrap();
+        sh(&[
+            "mount",
+            "-t",
+            "bpf",
+            "bpf",
+            tmp.join("bpffs").to_str().unwrap(),
+        ]);
+        let (ns0, ns1, ns2) = (Netns::new("ns0"), Netns::new("ns1"), Netns::new("ns2"));
+        ns0.veth("veth01", &ns1, "veth10");
+        ns0.veth("veth02", &ns2, "veth20");
+        ns1.veth("veth12", &ns2, "veth21");
+        ns0.sh(&["ip", "link", "add", "br0", "type", "bridge"]);
+        for p in ["veth01", "veth02"] {
+            ns0.sh(&["ip", "link", "set", p, "master", "br0"]);
+        }
+        ns0.sh(&["ip", "link", "set", "br0", "up"]);
+        ns0.sh(&["ip", "addr", "add", "10.0.0.2/24", "dev", "br0"]);
+        ns1.sh(&["ip", "addr", "add", "10.0.0.1/24", "dev", "veth10"]);
+        ns1.sh(&["ip", "addr", "add", "172.16.0.1/24", "dev", "veth12"]);
+        ns2.sh(&["ip", "addr", "add", "10.0.0.3/24", "dev", "veth20"]);
+        ns2.sh(&["ip", "addr", "add", "172.16.0.2/24", "dev", "veth21"]);
+        // All three scenarios start with this.
+        ns0.sh(&["ip", "route", "add", VIP, "via", "10.0.0.1", "dev", "br0"]);
+        let mut t = Topology {
+            ns0,
+            ns1,
+            ns2,
+            tmp,
+            procs: Vec::new(),
+        };
+        let pass = t.bin("rvs-xdp-pass");
+        for (ns, dev) in [(&t.ns0, "veth01"), (&t.ns2, "veth21")] {
+            let mut p = ns.spawn(&[&pass, dev]);
+            wait_ready(&mut p);
+            t.procs.push(Guard(p));
+        }
+        for (ns, dev) in [(&t.ns0, "br0"), (&t.ns2, "veth20"), (&t.ns2, "veth21")] {
+            ns.sh(&["ethtool", "-K", dev, "tx", "off"]);
+        }
+        t
+    }
+
+    fn bin(&self, name: &str) -> String {
+        bins().join(name).to_string_lossy().into_owned()
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.tmp.join("rvsd.sock")
+    }
+
+    fn start_rvsd(&mut self) {
+        let child = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                self.ns1.name(),
+                &self.bin("rvsd"),
+                "--socket",
+            ])
+            .arg(self.socket())
+            .arg("--state-dir")
+            .arg(self.tmp.join("state"))
+            .arg("--bpffs")
+            .arg(self.tmp.join("bpffs"))
+            .args([
+                "--instance",
+                "selftest",
+                "--interface",
+                "veth10",
+                "--interface",
+                "veth12",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.procs.push(Guard(child));
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
+            assert!(Instant::now() < deadline, "rvsd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// `ipvsadm ARGS` in ns1, as the selftest runs it.
+    fn ipvsadm(&self, args: &str) -> String {
+        let out = Command::new(self.bin("rvsadm"))
+            .args(args.split_whitespace())
+            .env("RVS_SOCKET", self.socket())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ipvsadm {args}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_packet_path(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let st = Command::new(self.bin("rvs"))
+                .args(["status", "--json"])
+                .env("RVS_SOCKET", self.socket())
+                .output()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
+            if v["packet_notes"].as_array().is_some_and(Vec::is_empty)
+                && v["packet_path"]
+                    .as_str()
+                    .is_some_and(|p| p.contains("veth12"))
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "packet path not ready: {v}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// The selftest's `test_service`: 32 random bytes from the client to VIP:8080 must arrive
+    /// unchanged at the real server.
+    fn test_service(&mut self) {
+        let infile = self.tmp.join("infile");
+        let outfile = self.tmp.join("outfile");
+        let _ = std::fs::remove_file(&outfile);
+        let mut random = [0u8; 32];
+        let mut f = std::fs::File::open("/dev/urandom").unwrap();
+        std::io::Read::read_exact(&mut f, &mut random).unwrap();
+        std::fs::write(&infile, random).unwrap();
+        let probe = self.bin("rvs-probe");
+        let mut server = self.ns2.spawn(&[
+            &probe,
+            "tcp-recv",
+            "0.0.0.0:8080",
+            outfile.to_str().unwrap(),
+        ]);
+        wait_ready(&mut server);
+        let sent = self.ns0.sh(&[
+            &probe,
+            "tcp-send",
+            &format!("{VIP}:8080"),
+            infile.to_str().unwrap(),
+        ]);
+        assert_eq!(sent.trim(), "OK", "client: {sent}");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while server.try_wait().unwrap().is_none() {
+            assert!(Instant::now() < deadline, "server never finished");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(
+            std::fs::read(&outfile).unwrap(),
+            random,
+            "cmp infile outfile"
+        );
+    }
+}
+
+impl Drop for Topology {
+    fn drop(&mut self) {
+        self.procs.clear();
+        let pins = self.tmp.join("bpffs/rvs/selftest");
+        if let Ok(entries) = std::fs::read_dir(&pins) {
+            for e in entries.flatten() {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+        let _ = run(&["umount", "-l", self.tmp.join("bpffs").to_str().unwrap()]);
+        let _ = std::fs::remove_dir_all(&self.tmp);
+    }
+}
+
+/// `ipvsadm -Ln` as section 2.4 gives it, for the method shown.
+fn listing(method: &str) -> String {
+    format!(
+        "IP Virtual Server version 1.2.1 (size=1048576)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+         TCP  {VIP}:8080 rr\n  \
+         -> 172.16.0.2:8080              {method:<7} 1      0          0         \n"
+    )
+}
+
+#[test]
+fn root_selftest_dr() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces, XDP)");
+        return;
+    }
+    let mut t = Topology::new();
+    t.ns1.sysctl("net.ipv4.ip_forward", "1");
+    t.start_rvsd();
+    t.ipvsadm(&format!("-A -t {VIP}:8080 -s rr"));
+    t.ipvsadm(&format!("-a -t {VIP}:8080 -r 172.16.0.2:8080"));
+    t.ns1.sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{VIP}/32"),
+        "dev",
+        "lo",
+        "label",
+        "lo:1",
+    ]);
+    for k in ["all.arp_ignore", "all.arp_announce"] {
+        let v = if k.ends_with("ignore") { "1" } else { "2" };
+        t.ns2.sysctl(&format!("net.ipv4.conf.{k}"), v);
+    }
+    t.ns2.sysctl("net.ipv4.conf.all.rp_filter", "0");
+    t.ns2.sysctl("net.ipv4.conf.veth21.rp_filter", "0");
+    t.ns2.sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{VIP}/32"),
+        "dev",
+        "lo",
+        "label",
+        "lo:1",
+    ]);
+    t.wait_packet_path();
+    assert_eq!(t.ipvsadm("-Ln"), listing("Route"));
+    t.test_service();
+    let stats = t.ipvsadm("-Ln --stats");
+    assert!(stats.contains(&format!("TCP  {VIP}:8080")), "{stats}");
+}
+
+#[test]
+fn root_selftest_nat() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces, XDP)");
+        return;
+    }
+    let mut t = Topology::new();
+    t.ns1.sysctl("net.ipv4.ip_forward", "1");
+    t.start_rvsd();
+    t.ipvsadm(&format!("-A -t {VIP}:8080 -s rr"));
+    t.ipvsadm(&format!("-a -m -t {VIP}:8080 -r 172.16.0.2:8080"));
+    t.ns1.sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{VIP}/32"),
+        "dev",
+        "lo",
+        "label",
+        "lo:1",
+    ]);
+    t.ns2.sh(&["ip", "link", "del", "veth20"]);
+    t.ns2.sh(&[
+        "ip",
+        "route",
+        "add",
+        "default",
+        "via",
+        "172.16.0.1",
+        "dev",
+        "veth21",
+    ]);
+    t.wait_packet_path();
+    assert_eq!(t.ipvsadm("-Ln"), listing("Masq"));
+    t.test_service();
+    // Both directions crossed the director: the connection was counted both ways.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = t.ipvsadm(&format!("-L -n --stats -t {VIP}:8080"));
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with("TCP"))
+            .unwrap_or_default()
+            .to_string();
+        let cols: Vec<u64> = line
+            .split_whitespace()
+            .skip(2)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        if cols.len() == 5 && cols[0] == 1 && cols[1] > 0 && cols[2] > 0 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{stats}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
