@@ -479,6 +479,23 @@ pub fn out_key(out: &mut OutKey, ck: &ConnKey, raddr: &[u8; 16], rport_be: u16) 
     out._pad = [0; 2];
 }
 
+/// Value of the `TUNNELS` array (by dest id): how to encapsulate for a tunnel dest.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunVal {
+    /// Outer source address: the director's source towards the dest (IPv4 in the first 4).
+    pub saddr: [u8; 16],
+    /// The egress interface's MTU.
+    pub mtu: u32,
+    /// `--tun-port` (GUE), network order.
+    pub port_be: u16,
+    /// `crate::tun::TYPE_*`.
+    pub kind: u8,
+    /// Outer family ([`AF_V4`] or [`AF_V6`], the dest's).
+    pub af: u8,
+}
+const _: () = assert!(core::mem::size_of::<TunVal>() == 24);
+
 /// Key of the `NEED_NEIGH` LRU hash: a next hop the program found without a neighbour entry
 /// (user space resolves it and removes the key). The value is the interface index.
 #[repr(C)]
@@ -543,6 +560,8 @@ unsafe impl aya::Pod for FwmarkRule {}
 unsafe impl aya::Pod for LocalKey {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for OutKey {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for TunVal {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for NeighKey {}
 #[cfg(feature = "user")]

@@ -23,7 +23,7 @@ use rvs_model::hashing::{self, MhDest};
 use rvs_model::persist::KEEP_ALIVE;
 use rvs_model::sched::{Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::stats::Counters;
-use rvs_model::{FwdMethod, Protocol, ServiceKey, Table};
+use rvs_model::{FwdMethod, Protocol, ServiceKey, Table, TunCsum, TunType};
 
 use crate::neigh::{self, Neigh};
 use crate::{Dataplane, Error, Released};
@@ -110,6 +110,8 @@ pub struct Director {
     dest_vals: HashMap<u32, DestVal>,
     /// `Service::dest_changes` as last written, per service.
     dest_changes: HashMap<SvcKey, u64>,
+    /// Tunnel parameters as last written, by dest id.
+    tunnels: HashMap<u32, maps::TunVal>,
     /// mh's `last_weight` per dest id.
     last_weight: HashMap<u32, i32>,
     /// Bucket tables as last written, by service id.
@@ -139,6 +141,7 @@ impl Director {
             dest_changes: HashMap::new(),
             dest_vals: HashMap::new(),
             last_weight: HashMap::new(),
+            tunnels: HashMap::new(),
             hash_tabs: HashMap::new(),
             persist: HashMap::new(),
             marks: None,
@@ -332,9 +335,10 @@ impl Director {
                 let fwd = match dc.fwd {
                     FwdMethod::Route => conn_flags::DROUTE,
                     FwdMethod::Masq => conn_flags::MASQ,
+                    FwdMethod::Tunnel => conn_flags::TUNNEL,
                     _ => {
                         notes.push(format!(
-                            "{label} -> {}: tunnelling is not in the packet path yet",
+                            "{label} -> {}: local and bypass forwarding are not in the packet path",
                             dc.addr
                         ));
                         continue;
@@ -371,16 +375,60 @@ impl Director {
                     l_threshold: dc.l_threshold,
                 };
                 match self.neigh.get(&dc.addr) {
+                    Some(Neigh::Known { path, .. })
+                        if path.via_gateway && fwd == conn_flags::DROUTE =>
+                    {
+                        notes.push(format!(
+                            "dest {}: behind a gateway, and direct routing needs it on-link; it \
+                             takes no new connections",
+                            dc.addr
+                        ));
+                    }
+                    Some(Neigh::Known { path, .. })
+                        if fwd == conn_flags::TUNNEL
+                            && path.src.is_none_or(|a| a.is_ipv4() != dc.addr.is_ipv4()) =>
+                    {
+                        notes.push(format!(
+                            "dest {}: no source address towards it for the tunnel; it takes no \
+                             new connections",
+                            dc.addr
+                        ));
+                    }
                     Some(Neigh::Known {
                         mac,
                         ifindex,
                         src_mac,
+                        path,
                         ..
                     }) => {
                         dv.flags |= maps::dest::MAC_KNOWN;
                         dv.mac = *mac;
                         dv.src_mac = *src_mac;
                         dv.ifindex = *ifindex;
+                        if fwd == conn_flags::TUNNEL {
+                            let t = maps::TunVal {
+                                saddr: path.src.map_or([0; 16], |a| addr16(&a).0),
+                                mtu: path.mtu,
+                                port_be: dc.tun_port.to_be(),
+                                kind: match dc.tun_type {
+                                    TunType::Ipip => rvs_common::tun::TYPE_IPIP,
+                                    TunType::Gue => rvs_common::tun::TYPE_GUE,
+                                    TunType::Gre => rvs_common::tun::TYPE_GRE,
+                                },
+                                af,
+                            };
+                            if self.tunnels.get(&id) != Some(&t) {
+                                self.dp.put_tunnel(id, &t)?;
+                                self.tunnels.insert(id, t);
+                            }
+                            if dc.tun_csum != TunCsum::Nocsum {
+                                notes.push(format!(
+                                    "dest {}: tunnel checksums are not computed (sent as \
+                                     --tun-nocsum)",
+                                    dc.addr
+                                ));
+                            }
+                        }
                     }
                     Some(Neigh::Unknown(why)) => notes.push(format!(
                         "dest {}: {why}; it takes no new connections",

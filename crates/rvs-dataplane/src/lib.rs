@@ -74,6 +74,7 @@ pub const MAPS: &[&str] = &[
     "RVS_HASH_TABS",
     "RVS_PERSIST",
     "RVS_FWMARKS",
+    "RVS_TUNNELS",
     "RVS_LOCAL",
     // Pinned also so that its slot survives rvsd: the kernel empties a program array when
     // no file refers to it any more.
@@ -490,6 +491,13 @@ impl Dataplane {
             Ok(()) | Err(aya::maps::MapError::KeyNotFound) => Ok(()),
             Err(e) => Err(Error::Map { name, source: e }),
         }
+    }
+
+    /// Writes a tunnel dest's encapsulation parameters.
+    pub fn put_tunnel(&mut self, id: u32, val: &rvs_common::maps::TunVal) -> Result<(), Error> {
+        self.array::<rvs_common::maps::TunVal>("RVS_TUNNELS")?
+            .set(id, val, 0)
+            .map_err(map_err("RVS_TUNNELS"))
     }
 
     /// Writes a service's template parameters.

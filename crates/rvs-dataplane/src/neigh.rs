@@ -23,9 +23,22 @@ pub enum Neigh {
         src_mac: [u8; 6],
         /// Interface name.
         dev: String,
+        /// The rest of the route (tunnels need it).
+        path: Path,
     },
     /// Not resolved (yet), with the reason for `rvs status`.
     Unknown(String),
+}
+
+/// What a tunnel needs of the route to a dest besides the next hop's MAC.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Path {
+    /// The source address the kernel picks for the route (the outer header's source).
+    pub src: Option<IpAddr>,
+    /// The interface's MTU.
+    pub mtu: u32,
+    /// The next hop is a gateway, not the dest itself (direct routing cannot use it).
+    pub via_gateway: bool,
 }
 
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
@@ -57,11 +70,11 @@ pub fn resolve(addr: &IpAddr) -> Neigh {
     let Some(route) = ip_json(&["route", "get", &a]).and_then(|v| v.get(0).cloned()) else {
         return Neigh::Unknown(format!("no route to {a}"));
     };
-    if route.get("gateway").is_some() {
-        return Neigh::Unknown(format!(
-            "{a} is behind a gateway: direct routing needs it on-link"
-        ));
-    }
+    // NAT and tunnels may go through a gateway: its MAC is the next hop's.
+    let gateway = route
+        .get("gateway")
+        .and_then(|g| g.as_str())
+        .map(str::to_string);
     let Some(dev) = route
         .get("dev")
         .and_then(|d| d.as_str())
@@ -69,7 +82,18 @@ pub fn resolve(addr: &IpAddr) -> Neigh {
     else {
         return Neigh::Unknown(format!("no interface for {a}"));
     };
-    let entry = ip_json(&["neigh", "show", &a, "dev", &dev]).and_then(|v| v.get(0).cloned());
+    let hop = gateway.clone().unwrap_or_else(|| a.clone());
+    let path = Path {
+        src: route
+            .get("prefsrc")
+            .and_then(|s| s.as_str())
+            .and_then(|s| s.parse().ok()),
+        mtu: sysfs(&dev, "mtu")
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(1500),
+        via_gateway: gateway.is_some(),
+    };
+    let entry = ip_json(&["neigh", "show", &hop, "dev", &dev]).and_then(|v| v.get(0).cloned());
     let state_ok = |e: &serde_json::Value| {
         e.get("state")
             .and_then(|s| s.as_array())
@@ -86,6 +110,7 @@ pub fn resolve(addr: &IpAddr) -> Neigh {
                     ifindex,
                     src_mac,
                     dev,
+                    path,
                 },
                 _ => Neigh::Unknown(format!("neighbour entry of {a} on {dev} is incomplete")),
             }

@@ -340,6 +340,7 @@ fn neighbours(t: &Table) -> HashMap<IpAddr, Neigh> {
                     ifindex: 0,
                     src_mac: DIRECTOR_MAC,
                     dev: "test".into(),
+                    path: Default::default(),
                 },
             )
         })

@@ -207,6 +207,7 @@ fn root_nat_rewrites() {
                         ifindex: 0,
                         src_mac: DIRECTOR_MAC,
                         dev: "test".into(),
+                        path: Default::default(),
                     },
                 )
             })

@@ -17,7 +17,7 @@ use crate::parse::Packet;
 const ETH_LEN: usize = 14;
 
 #[inline(always)]
-fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Result<*mut T, Reason> {
+pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Result<*mut T, Reason> {
     let start = ctx.data();
     if start + off + core::mem::size_of::<T>() > ctx.data_end() {
         return Err(Reason::Malformed);
@@ -27,7 +27,7 @@ fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Result<*mut T, Reason> {
 
 /// Writes `bytes` at `off`.
 #[inline(always)]
-fn put<const N: usize>(ctx: &XdpContext, off: usize, bytes: &[u8; N]) -> Result<(), Reason> {
+pub fn put<const N: usize>(ctx: &XdpContext, off: usize, bytes: &[u8; N]) -> Result<(), Reason> {
     let d = ptr_at::<[u8; N]>(ctx, off)?;
     // SAFETY: bounds checked.
     unsafe { core::ptr::write_unaligned(d, *bytes) };
@@ -48,7 +48,7 @@ fn put16(ctx: &XdpContext, off: usize, a: &[u8; 16]) -> Result<(), Reason> {
 
 /// Adds big-endian 16-bit words of `b` to a one's complement sum.
 #[inline(always)]
-fn sum16(b: &[u8], mut acc: u32) -> u32 {
+pub fn sum16(b: &[u8], mut acc: u32) -> u32 {
     let mut i = 0;
     while i + 1 < b.len() {
         acc += u32::from(u16::from_be_bytes([b[i], b[i + 1]]));
@@ -58,7 +58,7 @@ fn sum16(b: &[u8], mut acc: u32) -> u32 {
 }
 
 #[inline(always)]
-fn fold(mut acc: u32) -> u16 {
+pub fn fold(mut acc: u32) -> u16 {
     acc = (acc & 0xffff) + (acc >> 16);
     acc = (acc & 0xffff) + (acc >> 16);
     !(acc as u16)
@@ -95,6 +95,19 @@ fn sum_frame(ctx: &XdpContext, off: usize, bytes: usize, acc: u32) -> Result<u32
 /// Rewrites the frame into ICMP(v6) port unreachable to the client; `Ok` is the action.
 #[inline(always)]
 pub fn port_unreachable(ctx: &XdpContext, p: &Packet) -> Result<u32, Reason> {
+    error(ctx, p, 0)
+}
+
+/// Rewrites the frame into ICMP fragmentation needed (ICMPv6 packet too big) with next-hop
+/// MTU `mtu` to the client: what a tunnel answers for a DF packet too big to encapsulate.
+#[inline(always)]
+pub fn frag_needed(ctx: &XdpContext, p: &Packet, mtu: u32) -> Result<u32, Reason> {
+    error(ctx, p, mtu.max(1))
+}
+
+/// The ICMP error to the client: port unreachable when `mtu` is 0, else fragmentation needed.
+#[inline(always)]
+fn error(ctx: &XdpContext, p: &Packet, mtu: u32) -> Result<u32, Reason> {
     let macs = ptr_at::<[u8; 12]>(ctx, 0)?;
     // SAFETY: bounds checked.
     let macs = unsafe { *macs };
@@ -157,7 +170,9 @@ pub fn port_unreachable(ctx: &XdpContext, p: &Packet) -> Result<u32, Reason> {
         )?;
         put4(ctx, ETH_LEN + 12, &p.daddr)?;
         put4(ctx, ETH_LEN + 16, &p.saddr)?;
-        put(ctx, ETH_LEN + 20, &[3, 3, 0, 0, 0, 0, 0, 0])?;
+        let m = (mtu.min(0xffff) as u16).to_be_bytes();
+        let code = if mtu == 0 { 3 } else { 4 };
+        put(ctx, ETH_LEN + 20, &[3, code, 0, 0, 0, 0, m[0], m[1]])?;
         let h = ptr_at::<[u8; 20]>(ctx, ETH_LEN)?;
         // SAFETY: bounds checked.
         let c = fold(sum16(unsafe { &*h }, 0));
@@ -185,7 +200,13 @@ pub fn port_unreachable(ctx: &XdpContext, p: &Packet) -> Result<u32, Reason> {
         )?;
         put16(ctx, ETH_LEN + 8, &p.daddr)?;
         put16(ctx, ETH_LEN + 24, &p.saddr)?;
-        put(ctx, ETH_LEN + 40, &[1, 4, 0, 0, 0, 0, 0, 0])?;
+        let m = mtu.to_be_bytes();
+        let head = if mtu == 0 {
+            [1, 4, 0, 0, 0, 0, 0, 0]
+        } else {
+            [2, 0, 0, 0, m[0], m[1], m[2], m[3]]
+        };
+        put(ctx, ETH_LEN + 40, &head)?;
         // Pseudo-header: both addresses (just written), upper-layer length, next header.
         let a = ptr_at::<[u8; 32]>(ctx, ETH_LEN + 8)?;
         // SAFETY: bounds checked.

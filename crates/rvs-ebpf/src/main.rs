@@ -18,6 +18,7 @@
 
 mod icmp;
 mod parse;
+mod tun;
 
 use parse::Nat;
 
@@ -31,8 +32,8 @@ use rvs_common::maps::{
     AF_V4, CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES,
     CONFIG_LBLCR_EXPIRATION, CONFIG_SLOTS, FWMARK_PORT_RANGES, FWMARK_SLOTS, FwmarkRule,
     HASH_TAB_SLOTS, HashTab, KIND_CONN, LOCAL_SET, LOCAL_SLOTS, LocalKey, LocalVal, MH_TAB_SIZE,
-    NeighKey, OutKey, PersistVal, SH_TAB_SIZE, TEMPLATE_ASSURED, addr_fold, hash_32, mh_slot,
-    out_key, sh_bucket, template_key,
+    NeighKey, OutKey, PersistVal, SH_TAB_SIZE, TEMPLATE_ASSURED, TunVal, addr_fold, hash_32,
+    mh_slot, out_key, sh_bucket, template_key,
 };
 use rvs_common::maps::{
     ConnKey, ConnVal, DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, SchedState,
@@ -70,6 +71,9 @@ static CONNS_OUT: LruHashMap<OutKey, ConnKey> = LruHashMap::with_max_entries(1 <
 /// Connections. Sized by user space at load time (`rvsd --conn-tab-size`).
 #[map(name = "RVS_CONNS")]
 static CONNS: LruHashMap<ConnKey, ConnVal> = LruHashMap::with_max_entries(1 << 20, 0);
+/// Tunnel parameters by dest id (tunnel dests only).
+#[map(name = "RVS_TUNNELS")]
+static TUNNELS: Array<TunVal> = Array::with_max_entries(DEST_SLOTS, 0);
 /// Per-state timeouts in seconds: TCP states by index, UDP at `TIMEOUT_UDP`.
 #[map(name = "RVS_TIMEOUTS")]
 static TIMEOUTS: Array<u32> = Array::with_max_entries(TIMEOUT_SLOTS, 0);
@@ -137,6 +141,8 @@ enum Reason {
     Schedule = 8,
     /// No connection entry: handed to the second program (not counted).
     Miss = 11,
+    /// A packet too big to encapsulate without DF (it cannot be fragmented here).
+    TooBig = 12,
 }
 
 /// `BPF_F_NO_PREALLOC`: hash tables take memory only for the services that use them.
@@ -219,7 +225,11 @@ pub fn rvs_xdp_new(ctx: XdpContext) -> u32 {
 fn verdict(reason: Reason) -> u32 {
     note(reason);
     match reason {
-        Reason::NoDest | Reason::DestGone | Reason::ConnInsert | Reason::NoNeighbour => XDP_DROP,
+        Reason::NoDest
+        | Reason::DestGone
+        | Reason::ConnInsert
+        | Reason::NoNeighbour
+        | Reason::TooBig => XDP_DROP,
         _ => XDP_PASS,
     }
 }
@@ -1185,6 +1195,9 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
 
 /// The second program: a packet that starts a connection. Schedules it (through a
 /// persistence template on persistent services), enters it and forwards the packet.
+// Inlined into its entry point: returned out of a subprogram, the `Result` travels through a
+// pointer to the caller's stack, which the verifier refuses to see returned.
+#[inline(always)]
 fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
     let pkt = parse::parse(ctx)?;
     let svc = find_service(&pkt).ok_or(Reason::NotService)?;
@@ -1213,7 +1226,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         } else {
             pkt.dport_be
         };
-        return forward(ctx, &pkt, d, rport);
+        return forward(ctx, &pkt, d, id, rport);
     }
     let mut flags = d.fwd as u32 | conn_flags::INACTIVE;
     if d.fwd as u32 != conn_flags::MASQ {
@@ -1324,17 +1337,23 @@ fn step_and_forward(
     count(&DEST_STATS, c.dest, bytes, new_conn);
     count(&TOTAL_STATS, 0, bytes, new_conn);
 
-    forward(ctx, pkt, d, c.dport_be)
+    forward(ctx, pkt, d, c.dest, c.dport_be)
 }
 
 /// The DR rewrite and the transmit: back out of the interface it came in on, or redirected
 /// to the dest's.
+#[inline(always)]
 fn forward(
     ctx: &XdpContext,
     pkt: &parse::Packet,
     d: &DestVal,
+    id: u32,
     rport_be: u16,
 ) -> Result<u32, Reason> {
+    if d.fwd as u32 == conn_flags::TUNNEL {
+        let t = TUNNELS.get(id).ok_or(Reason::NoDest)?;
+        return tun::encap(ctx, pkt, d, t);
+    }
     if d.fwd as u32 == conn_flags::MASQ {
         parse::rewrite_nat(ctx, pkt, Nat::In, &d.addr, rport_be, &d.mac, &d.src_mac)
             .map_err(|_| Reason::TtlExceeded)?;

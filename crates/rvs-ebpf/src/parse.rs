@@ -276,6 +276,21 @@ pub fn rewrite_nat(
 /// adjusted as `ip_decrease_ttl` does). `Err` when the TTL would reach zero.
 #[inline(always)]
 pub fn rewrite_dr(ctx: &XdpContext, p: &Packet, d: &DestVal) -> Result<(), Reason> {
+    decrement_ttl(ctx, p)?;
+    let dst = ptr_at::<[u8; 6]>(ctx, 0)?;
+    let src = ptr_at::<[u8; 6]>(ctx, 6)?;
+    // SAFETY: bounds checked; the frame is not aliased during the run.
+    unsafe {
+        core::ptr::write_unaligned(dst, d.mac);
+        core::ptr::write_unaligned(src, d.src_mac);
+    }
+    Ok(())
+}
+
+/// TTL/hop limit minus one, the IPv4 checksum adjusted as `ip_decrease_ttl` does. `Err`
+/// when it would reach zero.
+#[inline(always)]
+pub fn decrement_ttl(ctx: &XdpContext, p: &Packet) -> Result<(), Reason> {
     if p.af == AF_V4 {
         let ttl = ptr_at::<u8>(ctx, ETH_LEN + 8)?;
         let csum = ptr_at::<[u8; 2]>(ctx, ETH_LEN + 10)?;
@@ -300,13 +315,6 @@ pub fn rewrite_dr(ctx: &XdpContext, p: &Packet, d: &DestVal) -> Result<(), Reaso
             }
             *hl -= 1;
         }
-    }
-    let dst = ptr_at::<[u8; 6]>(ctx, 0)?;
-    let src = ptr_at::<[u8; 6]>(ctx, 6)?;
-    // SAFETY: bounds checked; the frame is not aliased during the run.
-    unsafe {
-        core::ptr::write_unaligned(dst, d.mac);
-        core::ptr::write_unaligned(src, d.src_mac);
     }
     Ok(())
 }

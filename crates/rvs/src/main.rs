@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 
+mod decap;
 mod fwmark;
 mod realserver;
 use rvs_ctl::{Client, Request, Response, StatusView};
@@ -19,6 +20,7 @@ const USAGE: &str = "\
 usage: rvs status [--json]
        rvs down [--pin-dir DIR]
        rvs realserver setup|check --vip VIP [--vip VIP]... [--dev IF]
+                              [--tunnel ipip|gue|gre [--port N]] [--bpffs DIR]
        rvs fwmark add MARK --dst ADDR[/PREFIX] [--proto tcp|udp] [--dports P[,P|LOW:HIGH]...]
        rvs fwmark del MARK [--dst ... as for add]
        rvs fwmark list
@@ -29,7 +31,10 @@ usage: rvs status [--json]
                   stays); with --pin-dir, remove an instance's pins when no rvsd runs
   realserver      on a real server: apply (setup) or verify (check) the direct-routing recipe:
                   arp_ignore=1 and arp_announce=2, then each VIP on lo as a host address;
-                  --dev is the interface facing the VIP network (default: the default route's)
+                  --dev is the interface facing the VIP network (default: the default route's);
+                  with --tunnel, for real servers behind -i dests: rp_filter off and rvs's
+                  XDP decapsulator on --dev (ipip, gre, or gue to --port), pinned in --bpffs
+                  (default /sys/fs/bpf) so that it stays
   fwmark          mark packets for fwmark services (ipvsadm -f MARK), as the usual
                   `iptables -t mangle -A PREROUTING -d ADDR -p PROTO -m multiport --dports
                   LIST -j MARK --set-mark MARK` would; the first matching rule wins; rules

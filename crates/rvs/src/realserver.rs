@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `rvs realserver setup|check`: the direct-routing recipe on a real server
-//! (selftest-and-dr.md 4.1).
+//! (selftest-and-dr.md 4.1), and with `--tunnel ipip|gue|gre` the tunnel one: relaxed
+//! reverse-path filtering and rvs's decapsulator on the interface ([`crate::decap`]).
 //!
 //! For each VIP: `net.ipv4.conf.all.arp_ignore=1` and `arp_announce=2` (and on the interface
 //! facing the VIP network, where the kernel takes the larger of `all` and the interface), set
@@ -10,7 +11,10 @@
 //! missing or wrong setting with the command that fixes it, and exits 1 if there is any.
 
 use std::net::IpAddr;
+use std::path::PathBuf;
 use std::process::Command;
+
+use crate::decap;
 
 use anyhow::{Context, bail};
 
@@ -20,6 +24,10 @@ pub struct Spec {
     pub vips: Vec<IpAddr>,
     /// The interface facing the VIP network; default: the default route's.
     pub dev: Option<String>,
+    /// Tunnelled real server: the kind the decapsulator takes off.
+    pub tunnel: Option<decap::Kind>,
+    /// bpffs for the decapsulator's pin.
+    pub bpffs: PathBuf,
 }
 
 /// One finding of `check`.
@@ -107,7 +115,20 @@ impl Spec {
             v.push((format!("net.ipv4.conf.{d}.arp_ignore"), 1));
             v.push((format!("net.ipv4.conf.{d}.arp_announce"), 2));
         }
+        // Decapsulated packets come from the client but arrive on the tunnel's interface:
+        // strict reverse-path filtering would drop them (the kernel takes the larger value).
+        if self.tunnel.is_some() {
+            v.push(("net.ipv4.conf.all.rp_filter".to_string(), 0));
+            if let Some(d) = self.dev() {
+                v.push((format!("net.ipv4.conf.{d}.rp_filter"), 0));
+            }
+        }
         v
+    }
+
+    fn tunnel_dev(&self) -> anyhow::Result<String> {
+        self.dev()
+            .context("no interface for the tunnel: give --dev (there is no default route)")
     }
 
     /// Every missing or wrong setting.
@@ -165,6 +186,20 @@ impl Spec {
                 });
             }
         }
+        if let Some(kind) = self.tunnel {
+            let dev = self.tunnel_dev()?;
+            if !decap::attached(&self.bpffs, &dev)? {
+                let vips: Vec<String> = self.vips.iter().map(|v| format!("--vip {v}")).collect();
+                out.push(Finding {
+                    problem: format!("the tunnel decapsulator is not attached to {dev}"),
+                    fix: format!(
+                        "rvs realserver setup {} {} --dev {dev}",
+                        vips.join(" "),
+                        kind.args()
+                    ),
+                });
+            }
+        }
         Ok(out)
     }
 
@@ -199,6 +234,14 @@ impl Spec {
                 done.push(format!("ip addr add {a} dev lo"));
             }
         }
+        if let Some(kind) = self.tunnel {
+            let dev = self.tunnel_dev()?;
+            decap::attach(&self.bpffs, &dev, kind)?;
+            done.push(format!(
+                "tunnel decapsulator ({}) attached to {dev}",
+                kind.args()
+            ));
+        }
         Ok(done)
     }
 
@@ -231,7 +274,11 @@ pub fn parse(args: &[&str]) -> anyhow::Result<Spec> {
     let mut spec = Spec {
         vips: Vec::new(),
         dev: None,
+        tunnel: None,
+        bpffs: PathBuf::from("/sys/fs/bpf"),
     };
+    let mut kind: Option<&str> = None;
+    let mut port: Option<u16> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match *a {
@@ -252,11 +299,41 @@ pub fn parse(args: &[&str]) -> anyhow::Result<Spec> {
                 }
                 spec.dev = Some(d.to_string());
             }
+            "--tunnel" => {
+                let k = it.next().context("--tunnel needs ipip, gue or gre")?;
+                if !["ipip", "gue", "gre"].contains(k) {
+                    bail!("--tunnel: {k:?} is not ipip, gue or gre");
+                }
+                kind = Some(k);
+            }
+            "--port" => {
+                let p = it.next().context("--port needs a UDP port")?;
+                port = Some(
+                    p.parse()
+                        .ok()
+                        .filter(|&p| p != 0)
+                        .with_context(|| format!("--port: not a port: {p}"))?,
+                );
+            }
+            "--bpffs" => {
+                spec.bpffs = it.next().context("--bpffs needs a directory")?.into();
+            }
             other => bail!("unknown argument {other:?}"),
         }
     }
     if spec.vips.is_empty() {
         bail!("give the VIP with --vip");
     }
+    spec.tunnel = match (kind, port) {
+        (None, Some(_)) => bail!("--port goes with --tunnel gue"),
+        (None, None) => None,
+        (Some("gue"), Some(p)) => Some(decap::Kind::Gue(p)),
+        (Some("gue"), None) => {
+            bail!("--tunnel gue needs the UDP port (--port, the director's --tun-port)")
+        }
+        (Some(_), Some(_)) => bail!("--port goes with --tunnel gue only"),
+        (Some("gre"), None) => Some(decap::Kind::Gre),
+        (Some(_), None) => Some(decap::Kind::Ipip),
+    };
     Ok(spec)
 }

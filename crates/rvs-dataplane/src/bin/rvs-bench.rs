@@ -226,6 +226,7 @@ fn director() -> Director {
         ifindex: 0,
         src_mac: [2, 0, 0, 0, 0, 1],
         dev: "bench".into(),
+        path: Default::default(),
     };
     let neigh: HashMap<IpAddr, Neigh> = (1..=DESTS)
         .map(|n| (IpAddr::from([10, 0, 1, n]), known(n)))

@@ -241,6 +241,7 @@ fn main() {
             let data = std::fs::read(&args[2]).expect("read");
             let r = (|| -> std::io::Result<()> {
                 let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+                s.set_write_timeout(Some(Duration::from_secs(10)))?;
                 s.write_all(&data)?;
                 s.shutdown(std::net::Shutdown::Write)?;
                 // Wait for the server's close, so that the data surely arrived.
