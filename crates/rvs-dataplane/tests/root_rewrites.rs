@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Root-only: NAT (masquerading) rewrites under `BPF_PROG_TEST_RUN`, byte for byte. Every
+//! Root-only: NAT (masquerading) and tunnel (IPIP, GUE, GRE) rewrites under
+//! `BPF_PROG_TEST_RUN`, byte for byte, and the ICMP a tunnel answers with. Every
 //! expected frame is built here from its header values with checksums computed from scratch,
 //! so the program's incremental checksum updates are checked against an independent
 //! computation. The program runs in a private network namespace whose FIB and neighbour table
@@ -42,6 +43,26 @@ fn frame(
     flags: u8,
     zero_udp: bool,
 ) -> Vec<u8> {
+    frame_payload(
+        dst_mac, src_mac, proto, src, sport, dst, dport, ttl, flags, zero_udp, b"hello",
+    )
+}
+
+/// [`frame`] with a payload of its own.
+#[allow(clippy::too_many_arguments)]
+fn frame_payload(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    proto: u8,
+    src: IpAddr,
+    sport: u16,
+    dst: IpAddr,
+    dport: u16,
+    ttl: u8,
+    flags: u8,
+    zero_udp: bool,
+    payload: &[u8],
+) -> Vec<u8> {
     let bytes = |a: IpAddr| match a {
         IpAddr::V4(v) => v.octets().to_vec(),
         IpAddr::V6(v) => v.octets().to_vec(),
@@ -52,11 +73,11 @@ fn frame(
     l4.extend_from_slice(&dport.to_be_bytes());
     if proto == proto::TCP {
         l4.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
-        l4.extend_from_slice(b"hello");
+        l4.extend_from_slice(payload);
     } else {
-        l4.extend_from_slice(&13u16.to_be_bytes());
+        l4.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
         l4.extend_from_slice(&[0, 0]);
-        l4.extend_from_slice(b"hello");
+        l4.extend_from_slice(payload);
     }
     if !zero_udp {
         let mut pseudo = s.clone();
@@ -444,4 +465,193 @@ fn root_nat_rewrites() {
             None,
         );
     });
+}
+
+/// An outer IPv4 header (ID 0, the TOS given, DF, the TTL, the protocol) with its checksum
+/// computed from scratch.
+fn outer4(tos: u8, len: usize, ttl: u8, proto: u8, src: [u8; 4], dst: [u8; 4]) -> Vec<u8> {
+    let mut h = vec![0x45, tos, 0, 0, 0, 0, 0x40, 0, ttl, proto, 0, 0];
+    h[2..4].copy_from_slice(&(len as u16).to_be_bytes());
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let c = csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h
+}
+
+fn tunnel(addr: &str, tun_type: TunType, port: u16) -> DestConfig {
+    DestConfig {
+        addr: addr.parse().unwrap(),
+        port: 8130,
+        fwd: FwdMethod::Tunnel,
+        weight: 1,
+        u_threshold: 0,
+        l_threshold: 0,
+        tun_type,
+        tun_port: port,
+        tun_csum: TunCsum::Nocsum,
+    }
+}
+
+/// Tunnel encapsulation byte for byte: IPIP, GUE and GRE around the client's packet (TTL
+/// decremented), and ICMP fragmentation needed for a DF packet that no longer fits the MTU.
+#[test]
+fn root_tunnel_rewrites() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+    let mut t = Table::new();
+    let dests = [
+        (8130u16, "10.0.2.1", TunType::Ipip, 0u16),
+        (8131, "10.0.2.2", TunType::Gue, 6080),
+        (8132, "10.0.2.3", TunType::Gre, 0),
+    ];
+    for (port, rs, kind, tport) in dests {
+        let key = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: ip("10.0.0.240"),
+            port,
+        };
+        t.add_service(ServiceConfig {
+            key,
+            scheduler: "rr".into(),
+            flags: 0,
+            timeout: 0,
+            netmask: u32::MAX,
+            pe: String::new(),
+        })
+        .unwrap();
+        let mut d = tunnel(rs, kind, tport);
+        d.port = port;
+        t.add_dest(&key, d).unwrap();
+    }
+    let mut d = Director::new(Dataplane::load_default(4096).unwrap());
+    let path = rvs_dataplane::neigh::Path {
+        src: Some(ip("10.0.2.254")),
+        mtu: 1500,
+        via_gateway: false,
+    };
+    d.set_neighbours(
+        dests
+            .iter()
+            .map(|(_, rs, _, _)| {
+                (
+                    ip(rs),
+                    Neigh::Known {
+                        mac: RS_MAC,
+                        ifindex: 0,
+                        src_mac: DIRECTOR_MAC,
+                        dev: "test".into(),
+                        path: path.clone(),
+                    },
+                )
+            })
+            .collect(),
+    );
+    d.apply(&t, false).unwrap();
+    assert!(d.notes.is_empty(), "{:?}", d.notes);
+    let client = ip("10.0.0.10");
+    let vip = ip("10.0.0.240");
+    for (port, rs, kind, tport) in dests {
+        let input = frame(
+            DIRECTOR_MAC,
+            CLIENT_MAC,
+            proto::TCP,
+            client,
+            40000,
+            vip,
+            port,
+            64,
+            SYN,
+            false,
+        );
+        let inner = frame(
+            RS_MAC,
+            DIRECTOR_MAC,
+            proto::TCP,
+            client,
+            40000,
+            vip,
+            port,
+            63,
+            SYN,
+            false,
+        );
+        let inner_ip = &inner[14..];
+        let IpAddr::V4(r) = ip(rs) else {
+            unreachable!()
+        };
+        let (proto_out, extra): (u8, Vec<u8>) = match kind {
+            TunType::Ipip => (4, Vec::new()),
+            TunType::Gue => {
+                // The source port is the program's flow hash, mapped as the kernel maps it
+                // into its ephemeral range.
+                let flow = u32::from_be_bytes([10, 0, 0, 10])
+                    ^ ((u32::from(40000u16.to_be()) << 16) | u32::from(port.to_be()));
+                let sport = (32768 + rvs_common::maps::hash_32(flow, 16) % 28232) as u16;
+                let mut u = sport.to_be_bytes().to_vec();
+                u.extend_from_slice(&tport.to_be_bytes());
+                u.extend_from_slice(&((inner_ip.len() + 12) as u16).to_be_bytes());
+                u.extend_from_slice(&[0, 0, 0, 4, 0, 0]);
+                (proto::UDP, u)
+            }
+            TunType::Gre => (47, vec![0, 0, 0x08, 0x00]),
+        };
+        let mut want = RS_MAC.to_vec();
+        want.extend_from_slice(&DIRECTOR_MAC);
+        want.extend_from_slice(&[0x08, 0x00]);
+        want.extend_from_slice(&outer4(
+            0,
+            20 + extra.len() + inner_ip.len(),
+            63,
+            proto_out,
+            [10, 0, 2, 254],
+            r.octets(),
+        ));
+        want.extend_from_slice(&extra);
+        want.extend_from_slice(inner_ip);
+        run(&mut d, &format!("{kind:?} SYN"), input, XDP_TX, Some(want));
+    }
+    // 1500 bytes with DF do not fit an IPIP tunnel on a 1500-byte link: fragmentation needed,
+    // MTU 1480, from the VIP to the client, quoting the IP header and 8 bytes.
+    let big = frame_payload(
+        DIRECTOR_MAC,
+        CLIENT_MAC,
+        proto::TCP,
+        client,
+        40001,
+        vip,
+        8130,
+        64,
+        SYN,
+        false,
+        &[7u8; 1460],
+    );
+    assert_eq!(big.len(), 14 + 1500);
+    let quoted = &big[14..14 + 28];
+    let mut icmp = vec![3, 4, 0, 0, 0, 0];
+    icmp.extend_from_slice(&1480u16.to_be_bytes());
+    icmp.extend_from_slice(quoted);
+    let c = csum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut want = CLIENT_MAC.to_vec();
+    want.extend_from_slice(&DIRECTOR_MAC);
+    want.extend_from_slice(&[0x08, 0x00]);
+    let mut h = vec![
+        0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0, 10, 0, 0, 240, 10, 0, 0, 10,
+    ];
+    h[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+    let c = csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    want.extend_from_slice(&h);
+    want.extend_from_slice(&icmp);
+    run(
+        &mut d,
+        "DF packet too big for the tunnel",
+        big,
+        XDP_TX,
+        Some(want),
+    );
 }
