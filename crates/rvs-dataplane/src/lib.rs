@@ -46,6 +46,8 @@ pub const GEN_PROGRAM: &str = "rvs_gen";
 pub const SINK_PROGRAM: &str = "rvs_sink";
 /// The program for packets that start a connection (a tail call from [`MISS_PROGRAM`]).
 pub const NEW_PROGRAM: &str = "rvs_xdp_new";
+/// The program for ICMP(v6) errors about connections (a tail call from [`PROGRAM`]).
+pub const ICMP_PROGRAM: &str = "rvs_xdp_icmp";
 /// The program for packets without a connection entry (a tail call from [`PROGRAM`]).
 pub const MISS_PROGRAM: &str = "rvs_xdp_miss";
 /// The program that passes everything (for veth peers of an XDP_TX interface).
@@ -233,7 +235,7 @@ impl Dataplane {
         dp.xdp(PROGRAM)?.load()?;
         // The programs reached by tail calls; putting this object's in the (possibly adopted)
         // slots is what upgrades the rest of the packet path.
-        for (slot, program) in [(0, NEW_PROGRAM), (1, MISS_PROGRAM)] {
+        for (slot, program) in [(0, NEW_PROGRAM), (1, MISS_PROGRAM), (2, ICMP_PROGRAM)] {
             let p = dp.xdp(program)?;
             p.load()?;
             let fd = p

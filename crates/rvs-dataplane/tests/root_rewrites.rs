@@ -444,6 +444,76 @@ fn root_nat_rewrites() {
         );
         let needed = d.needed_neighbours().unwrap();
         assert!(needed.contains(&ip("10.0.0.11")), "{needed:?}");
+        // ICMP errors about the connection (ipvs-semantics.md 6), checksums from scratch.
+        // From the client side, about the server's reply (VIP:8130 -> client): to the real
+        // server, translated back to what it sent (RIP:82).
+        let v = [10, 0, 0, 240];
+        let c = [10, 0, 0, 10];
+        let r = [10, 0, 1, 1];
+        run(
+            &mut d,
+            "fragmentation needed from the client side",
+            icmp4(
+                DIRECTOR_MAC,
+                CLIENT_MAC,
+                c,
+                v,
+                64,
+                [3, 4, 0, 0, 5, 0x78],
+                quoted(v, 8130, c, 40000),
+            ),
+            XDP_TX,
+            Some(icmp4(
+                RS_MAC,
+                DIRECTOR_MAC,
+                c,
+                r,
+                63,
+                [3, 4, 0, 0, 5, 0x78],
+                quoted(r, 82, c, 40000),
+            )),
+        );
+        // From the real server, about the client's packet (client -> RIP:82): to the client,
+        // as from the VIP about VIP:8130.
+        run(
+            &mut d,
+            "port unreachable from the real server",
+            icmp4(
+                DIRECTOR_MAC,
+                RS_MAC,
+                r,
+                c,
+                64,
+                [3, 3, 0, 0, 0, 0],
+                quoted(c, 40000, r, 82),
+            ),
+            XDP_REDIRECT,
+            Some(icmp4(
+                CLIENT_MAC,
+                o0_mac,
+                v,
+                c,
+                63,
+                [3, 3, 0, 0, 0, 0],
+                quoted(c, 40000, v, 8130),
+            )),
+        );
+        // An error about no connection is the director's own business.
+        run(
+            &mut d,
+            "unrelated ICMP error",
+            icmp4(
+                DIRECTOR_MAC,
+                CLIENT_MAC,
+                c,
+                v,
+                64,
+                [3, 4, 0, 0, 5, 0x78],
+                quoted(v, 8130, c, 49999),
+            ),
+            XDP_PASS,
+            None,
+        );
         // Expiring the entry takes its reply index with it: a late reply is not translated.
         assert!(d.expire(&tcp_key).unwrap());
         run(
@@ -654,4 +724,46 @@ fn root_tunnel_rewrites() {
         XDP_TX,
         Some(want),
     );
+}
+
+/// An IPv4 header plus 8 bytes of TCP, as an ICMP error quotes it.
+fn quoted(src: [u8; 4], sport: u16, dst: [u8; 4], dport: u16) -> Vec<u8> {
+    let mut h = vec![0x45, 0, 0, 45, 0, 1, 0x40, 0, 63, proto::TCP, 0, 0];
+    h.extend_from_slice(&src);
+    h.extend_from_slice(&dst);
+    let c = csum(&h);
+    h[10..12].copy_from_slice(&c.to_be_bytes());
+    h.extend_from_slice(&sport.to_be_bytes());
+    h.extend_from_slice(&dport.to_be_bytes());
+    h.extend_from_slice(&[0, 0, 0, 1]);
+    h
+}
+
+/// An ICMP error frame; `head` is `[type, code, rest of header (4 bytes)]`, the checksum is
+/// computed here.
+fn icmp4(
+    dst_mac: [u8; 6],
+    src_mac: [u8; 6],
+    src: [u8; 4],
+    dst: [u8; 4],
+    ttl: u8,
+    head: [u8; 6],
+    quote: Vec<u8>,
+) -> Vec<u8> {
+    let mut m = vec![head[0], head[1], 0, 0, head[2], head[3], head[4], head[5]];
+    m.extend_from_slice(&quote);
+    let c = csum(&m);
+    m[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0x45, 0, 0, 0, 0, 1, 0, 0, ttl, proto::ICMP, 0, 0];
+    ip[2..4].copy_from_slice(&((20 + m.len()) as u16).to_be_bytes());
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let c = csum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut f = dst_mac.to_vec();
+    f.extend_from_slice(&src_mac);
+    f.extend_from_slice(&[0x08, 0x00]);
+    f.extend_from_slice(&ip);
+    f.extend_from_slice(&m);
+    f
 }

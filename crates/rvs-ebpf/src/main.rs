@@ -17,6 +17,7 @@
 )]
 
 mod icmp;
+mod icmp_err;
 mod parse;
 mod tun;
 
@@ -104,11 +105,13 @@ static SCRATCH: PerCpuArray<Scratch> = PerCpuArray::with_max_entries(1, 0);
 /// The programs the first one hands packets to: `rvs_xdp_new` at [`JUMP_NEW`],
 /// `rvs_xdp_miss` at [`JUMP_MISS`].
 #[map(name = "RVS_JUMP")]
-static JUMP: ProgramArray = ProgramArray::with_max_entries(2, 0);
+static JUMP: ProgramArray = ProgramArray::with_max_entries(3, 0);
 /// Slot of `rvs_xdp_new` in `JUMP`.
 const JUMP_NEW: u32 = 0;
 /// Slot of `rvs_xdp_miss` in `JUMP`.
 const JUMP_MISS: u32 = 1;
+/// Slot of `rvs_xdp_icmp` in `JUMP`.
+const JUMP_ICMP: u32 = 2;
 /// Why packets were not forwarded, by [`Reason`] (for `rvs status`).
 #[map(name = "RVS_REASONS")]
 static REASONS: PerCpuArray<u64> = PerCpuArray::with_max_entries(16, 0);
@@ -143,6 +146,8 @@ enum Reason {
     Miss = 11,
     /// A packet too big to encapsulate without DF (it cannot be fragmented here).
     TooBig = 12,
+    /// ICMP(v6): the fourth program looks for a connection the error is about (not counted).
+    Icmp = 13,
 }
 
 /// `BPF_F_NO_PREALLOC`: hash tables take memory only for the services that use them.
@@ -153,6 +158,8 @@ const BPF_F_NO_PREALLOC: u32 = 1;
 #[repr(C)]
 struct Scratch {
     fib: FibParams,
+    ipkt: parse::Packet,
+    quote: icmp_err::Quote,
     okey: OutKey,
     nkey: NeighKey,
     tkey: ConnKey,
@@ -195,8 +202,21 @@ pub fn rvs_xdp(ctx: XdpContext) -> u32 {
             unsafe { JUMP.tail_call(&ctx, JUMP_MISS) };
             verdict(Reason::NotService)
         }
+        Err(Reason::Icmp) => {
+            // SAFETY: as above, for `JUMP_ICMP`.
+            unsafe { JUMP.tail_call(&ctx, JUMP_ICMP) };
+            verdict(Reason::NotService)
+        }
         Err(reason) => verdict(reason),
     }
+}
+
+/// The fourth program, reached from [`rvs_xdp`] by a tail call: ICMP(v6), which may be an
+/// error about a balanced connection (`icmp_err`).
+#[xdp]
+pub fn rvs_xdp_icmp(ctx: XdpContext) -> u32 {
+    let now = unsafe { bpf_ktime_get_ns() };
+    icmp_err::handle(&ctx, now)
 }
 
 /// The second program, reached from [`rvs_xdp`] by a tail call: no connection entry.
@@ -1135,7 +1155,10 @@ fn conn_key(pkt: &parse::Packet) -> ConnKey {
 /// for a service is handed to [`rvs_xdp_new`] (`Reason::Schedule`), so that neither program
 /// is too large for the verifier.
 fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
-    let pkt = parse::parse(ctx)?;
+    let pkt = match parse::parse(ctx) {
+        Err(Reason::Icmp) => return Err(Reason::Icmp),
+        r => r?,
+    };
     let ckey = conn_key(&pkt);
     let now = unsafe { bpf_ktime_get_ns() };
     let is_tcp = pkt.proto == proto::TCP;
@@ -1179,8 +1202,11 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
 /// `CONNS_OUT`), or a packet for a service, which goes on to [`rvs_xdp_new`] if it may start
 /// a connection.
 fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
-    let pkt = parse::parse(ctx)?;
     let now = unsafe { bpf_ktime_get_ns() };
+    let pkt = match parse::parse(ctx) {
+        Err(Reason::Icmp) => return Err(Reason::NotService),
+        r => r?,
+    };
     if let Some(r) = try_reply(ctx, &pkt, now) {
         return r;
     }

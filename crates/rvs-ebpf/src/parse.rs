@@ -155,15 +155,70 @@ pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
             p.sport_be = u16::from_ne_bytes([u[0], u[1]]);
             p.dport_be = u16::from_ne_bytes([u[2], u[3]]);
         }
+        // Errors about balanced connections are handled apart (`parse_icmp`).
+        proto::ICMP | proto::ICMPV6 => return Err(Reason::Icmp),
         _ => return Err(Reason::NotService),
     }
     p.l4 = l4 as u32;
     Ok(p)
 }
 
+/// Parses an ICMP(v6) packet's outer headers (the rest is `icmp_err`'s); ports are 0.
+#[inline(always)]
+pub fn parse_icmp(ctx: &XdpContext) -> Result<Packet, Reason> {
+    let len = ctx.data_end() - ctx.data();
+    let ethertype = be16(read::<[u8; 2]>(ctx, 12)?);
+    let mut p = Packet {
+        af: 0,
+        proto: 0,
+        saddr: [0; 16],
+        daddr: [0; 16],
+        sport_be: 0,
+        dport_be: 0,
+        tcp_flags: 0,
+        ip_len: 0,
+        l4: 0,
+    };
+    if ethertype == ETH_P_IP {
+        let h = read::<[u8; 20]>(ctx, ETH_LEN)?;
+        let ihl = ((h[0] & 0x0f) as usize) * 4;
+        let tot = be16([h[2], h[3]]) as usize;
+        if h[9] != proto::ICMP || ihl < 20 || tot < ihl + 8 || ETH_LEN + tot > len {
+            return Err(Reason::NotService);
+        }
+        if be16([h[6], h[7]]) & 0x3fff != 0 {
+            return Err(Reason::Fragment);
+        }
+        p.af = AF_V4;
+        p.saddr[..4].copy_from_slice(&h[12..16]);
+        p.daddr[..4].copy_from_slice(&h[16..20]);
+        p.ip_len = tot as u32;
+        p.l4 = (ETH_LEN + ihl) as u32;
+    } else if ethertype == ETH_P_IPV6 {
+        let h = read::<[u8; 40]>(ctx, ETH_LEN)?;
+        let payload = be16([h[4], h[5]]) as usize;
+        if h[6] != proto::ICMPV6 || payload < 8 || ETH_LEN + 40 + payload > len {
+            return Err(Reason::NotService);
+        }
+        p.af = AF_V6;
+        p.saddr.copy_from_slice(&h[8..24]);
+        p.daddr.copy_from_slice(&h[24..40]);
+        p.ip_len = 40 + payload as u32;
+        p.l4 = (ETH_LEN + 40) as u32;
+    } else {
+        return Err(Reason::NotService);
+    }
+    p.proto = if p.af == AF_V4 {
+        proto::ICMP
+    } else {
+        proto::ICMPV6
+    };
+    Ok(p)
+}
+
 /// One's complement checksum `c` after the bytes `old` became `new` (RFC 1624, eqn. 3).
 #[inline(always)]
-fn csum_update<const N: usize>(c: u16, old: &[u8; N], new: &[u8; N]) -> u16 {
+pub fn csum_update<const N: usize>(c: u16, old: &[u8; N], new: &[u8; N]) -> u16 {
     let mut s = (!c) as u32;
     let mut i = 0;
     while i + 1 < N {
