@@ -6,10 +6,10 @@
 //! ([`Director::sweep`]) and brings counters and connection counts back into the table
 //! ([`Director::refresh`]).
 //!
-//! What the packet path handles in this release: TCP and UDP address services, IPv4 and IPv6,
-//! not persistent, scheduled by rr, wrr, lc, wlc, sed, nq, fo or ovf, with direct-routing
-//! dests. Anything else
-//! is left to the director's stack and reported in [`Director::notes`].
+//! What the packet path handles in this release: TCP and UDP address, port-0 and fwmark
+//! services, IPv4 and IPv6, persistent or not, every IPVS scheduler, with DR, NAT and tunnel
+//! dests. Anything else (SCTP, local and bypass forwarding) is left to the director's stack
+//! and reported in [`Director::notes`].
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};

@@ -2,8 +2,9 @@
 //! Dest MAC addresses from the kernel's neighbour table.
 //!
 //! For each dest the kernel is asked which interface reaches it (`ip -j route get`) and what
-//! the neighbour entry says (`ip -j neigh show`). A dest behind a gateway cannot be reached by
-//! direct routing and stays unresolved. A missing entry is requested by sending one empty UDP
+//! the neighbour entry of the next hop says (`ip -j neigh show`); the route's source address
+//! and the interface's MTU come along for tunnels. A dest behind a gateway is fine for NAT and
+//! tunnels (the gateway's MAC is used) and refused for direct routing by the director. A missing entry is requested by sending one empty UDP
 //! datagram to the dest's discard port, which makes the kernel resolve it; the next round
 //! (rvsd runs one every second) picks the answer up, and changes are followed the same way.
 

@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! The rvs XDP program: LVS direct routing at the driver.
+//! The rvs XDP program: the LVS director at the driver (direct routing, NAT, tunnels).
 //!
-//! What belongs here: the per-packet work only. Parse ([`parse`]), look the service and the
-//! connection up, schedule a new connection over the dests user space wrote (wlc, lc, rr),
-//! step the IPVS state machine with the tables of `rvs-common`, count, rewrite the MACs,
-//! decrement the TTL and transmit. Everything that is not for a service, or that cannot be
-//! parsed, goes to the director's stack untouched (`XDP_PASS`). User space fills the maps and
-//! sweeps expired connections; see `rvs-dataplane`.
+//! What belongs here: the per-packet work only. Parse ([`parse`]), look the connection up,
+//! and for new ones the service (fwmark rules, address, port 0) and a dest (every IPVS
+//! scheduler, persistence templates); step the IPVS state machine with the tables of
+//! `rvs-common`, count, rewrite (DR: MACs and TTL; NAT: addresses, ports and checksums, [`parse`];
+//! TUN: encapsulation, [`tun`]) and transmit; translate ICMP errors about connections
+//! ([`icmp_err`]). Four programs joined by tail calls keep each within the verifier's limits:
+//! `rvs_xdp` (known connections), `rvs_xdp_miss` (NAT replies, packets for a service),
+//! `rvs_xdp_new` (new connections), `rvs_xdp_icmp`. Everything that is not for a service, or
+//! that cannot be parsed, goes to the director's stack untouched (`XDP_PASS`). User space fills
+//! the maps and sweeps expired connections; see `rvs-dataplane`.
 #![no_std]
 #![no_main]
 // The BPF target has atomic add (BPF_ATOMIC) but Rust exposes no fetch_add for it.

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! Header parsing and the DR rewrite.
+//! Header parsing, and the DR and NAT rewrites.
 //!
 //! What belongs here: bounds-checked reads of Ethernet, IPv4 (with options), IPv6 (extension
-//! headers walked up to four deep), TCP and UDP; and the in-place DR rewrite (MACs, TTL or hop
-//! limit with the IPv4 checksum fixed incrementally). Every read is checked against
+//! headers walked up to four deep), TCP and UDP (and the outer headers of ICMP); the in-place
+//! DR rewrite (MACs, TTL or hop limit with the IPv4 checksum fixed incrementally) and NAT
+//! rewrite (an address and port, with every checksum updated incrementally). Every read is checked against
 //! `data_end` first, which is also what the verifier needs to see.
 
 use aya_ebpf::programs::XdpContext;
