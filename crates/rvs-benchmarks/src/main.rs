@@ -142,12 +142,12 @@ fn part_packet() -> String {
          TTL, so repeating one buffer would drift onto another path); the per-call timer \
          overhead is in every figure, baselines included. The director is configured by the real \
          `Director` from a table: one service per scheduler with 100 DR dests of weights 1–4, \
-         plus UDP, IPv6 and NAT services; every SYN is a new flow. A NAT reply's next hop comes \
+         plus UDP, IPv6, NAT and tunnel services; every SYN is a new flow. A NAT reply's next hop comes \
          from the FIB (`bpf_fib_lookup`), and it leaves by another interface than test runs \
          arrive on (a redirect).\n\n{}\n\
          Where rvs is behind, and why: an established packet pays for the connection lookup, \
          the state step, three per-CPU counters and the TTL and checksum update on top of the \
-         MAC swap. A SYN also pays for the tail call to the second program, the service lookup \
+         MAC swap. A SYN also pays for two tail calls (to the second and third programs), the service lookup \
          and the insert into a 1M-entry LRU table; that is the whole cost for schedulers that \
          do not look at every dest (rr, wrr, sh, dh, mh, a client with a template). Schedulers \
          that weigh every dest (lc, wlc, sed, nq, fo, ovf, twos, lblc and lblcr when they fall \
