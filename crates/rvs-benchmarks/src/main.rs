@@ -24,6 +24,7 @@ use rvs_common::maps::{AF_V4, ConnKey, ConnVal, DestVal, KIND_CONN};
 use rvs_common::tcp::State;
 use rvs_dataplane::{Dataplane, GEN_PROGRAM, MIN_TX_PROGRAM, SINK_PROGRAM};
 use rvs_netns::lab::Lab;
+use rvs_netns::rvsd::Rvsd;
 use rvs_netns::{Guard, Netns, sh};
 
 fn bins() -> PathBuf {
@@ -385,66 +386,15 @@ fn part_pps() -> String {
     const FRAMES: u32 = 5_000_000;
     let syn = tcp_frame(d0_mac, g0_mac, 0x02);
     let ack = tcp_frame(d0_mac, g0_mac, 0x10);
-    let tmp = std::env::temp_dir().join(format!("rvs-pps-{}", std::process::id()));
-    std::fs::create_dir_all(tmp.join("bpffs")).unwrap();
-    sh(&[
-        "mount",
-        "-t",
-        "bpf",
-        "bpf",
-        tmp.join("bpffs").to_str().unwrap(),
-    ]);
-    let sock = tmp.join("rvsd.sock");
-    let adm = |args: &str| {
-        let out = Command::new(bins.join("rvsadm"))
-            .args(args.split_whitespace())
-            .env("RVS_SOCKET", &sock)
-            .output()
-            .expect("rvsadm");
-        assert!(out.status.success(), "rvsadm {args}");
-    };
+    let mut daemon = Rvsd::prepare(&bins, "pps");
     let mut rounds: Vec<(PpsResult, PpsResult)> = Vec::new();
     for _ in 0..3 {
         // rvs: rvsd attaches the program to d0; one pass of SYNs makes the flows.
-        let rvsd = Command::new("ip")
-            .args(["netns", "exec", dir.name()])
-            .arg(bins.join("rvsd"))
-            .arg("--socket")
-            .arg(&sock)
-            .arg("--state-dir")
-            .arg(tmp.join("state"))
-            .arg("--bpffs")
-            .arg(tmp.join("bpffs"))
-            .args(["--instance", "pps", "--interface", "d0"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("rvsd");
-        let rvsd = Guard(rvsd);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-            assert!(Instant::now() < deadline, "rvsd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        adm("-C");
-        adm("-A -t 10.0.0.240:8130 -s rr");
-        adm("-a -t 10.0.0.240:8130 -r 10.0.0.2:8130 -g -w 1");
-        // Wait for the dest's MAC in the packet path.
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            let st = Command::new(bins.join("rvs"))
-                .args(["status", "--json"])
-                .env("RVS_SOCKET", &sock)
-                .output()
-                .expect("rvs");
-            let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
-            if v["packet_notes"].as_array().is_some_and(Vec::is_empty) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "dest MAC not resolved: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        daemon.start(&dir, None, "pps", &["d0"], 1 << 20);
+        daemon.adm("-C");
+        daemon.adm("-A -t 10.0.0.240:8130 -s rr");
+        daemon.adm("-a -t 10.0.0.240:8130 -r 10.0.0.2:8130 -g -w 1");
+        daemon.wait_ready("d0");
         let napi = napi_thread("d0");
         if let Some(p) = napi {
             sh(&[
@@ -464,22 +414,13 @@ fn part_pps() -> String {
                 std::thread::sleep(Duration::from_micros(50));
             }
         });
-        let listed = Command::new(bins.join("rvsadm"))
-            .args(["-L", "-n", "-c"])
-            .env("RVS_SOCKET", &sock)
-            .output()
-            .expect("rvsadm");
-        let entries = listed.stdout.iter().filter(|b| **b == b'\n').count();
+        let entries = daemon.adm("-L -n -c").lines().count();
         assert!(entries >= FLOWS as usize, "only {entries} lines in -Lnc");
         generator.set_generator(FLOWS, 0x10).unwrap();
         let r_rvs = pps_once(&mut generator, &gen_ns, &dir, &ack, FRAMES, napi);
-        let out = Command::new(bins.join("rvs"))
-            .arg("down")
-            .env("RVS_SOCKET", &sock)
-            .output()
-            .expect("rvs down");
+        let out = daemon.rvs(&["down"]);
         assert!(out.status.success(), "rvs down");
-        drop(rvsd);
+        daemon.stop(libc::SIGTERM);
         // The baseline on the same path.
         let mut base = Dataplane::load_default(4096).expect("load");
         in_netns(dir.name(), || {
@@ -499,8 +440,6 @@ fn part_pps() -> String {
         drop(base);
         rounds.push((r_rvs, r_min));
     }
-    let _ = run(&["umount", "-l", tmp.join("bpffs").to_str().unwrap()]);
-    let _ = std::fs::remove_dir_all(&tmp);
     let col = |f: &dyn Fn(&(PpsResult, PpsResult)) -> f64| rounds.iter().map(f).collect::<Vec<_>>();
     let mut o = String::from("## Packets per second through veth\n\n");
     let _ = writeln!(
@@ -550,10 +489,6 @@ fn part_pps() -> String {
         mmm(&ratio, 2)
     );
     o
-}
-
-fn run(args: &[&str]) -> std::process::Output {
-    rvs_netns::run(args)
 }
 
 // ---------------------------------------------------------------------------------------

@@ -10,12 +10,12 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::capture::Capture;
 use rvs_netns::lab::wait_ready;
-use rvs_netns::{Guard, Netns, run, sh};
+use rvs_netns::rvsd::Rvsd;
+use rvs_netns::{Guard, Netns};
 
 fn is_root() -> bool {
     // SAFETY: no preconditions.
@@ -29,33 +29,14 @@ fn bins() -> PathBuf {
         .to_path_buf()
 }
 
-/// A private bpffs and state directory, removed at the end.
-struct Tmp(PathBuf);
-
-impl Drop for Tmp {
-    fn drop(&mut self) {
-        let _ = run(&["umount", "-l", self.0.join("bpffs").to_str().unwrap()]);
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
 #[test]
 fn root_nat_seed_two_interfaces() {
     if !is_root() {
         eprintln!("skipped: needs root (network namespaces, XDP)");
         return;
     }
-    let bins = bins();
-    let bin = |n: &str| bins.join(n).to_string_lossy().into_owned();
-    let tmp = Tmp(std::env::temp_dir().join(format!("rvs-nat-{}", std::process::id())));
-    std::fs::create_dir_all(tmp.0.join("bpffs")).unwrap();
-    sh(&[
-        "mount",
-        "-t",
-        "bpf",
-        "bpf",
-        tmp.0.join("bpffs").to_str().unwrap(),
-    ]);
+    let mut daemon = Rvsd::prepare(&bins(), "nat");
+    let bin = |n: &str| bins().join(n).to_string_lossy().into_owned();
     let client = Netns::new("natc");
     let dir = Netns::new("natd");
     let rs = Netns::new("natr");
@@ -82,65 +63,12 @@ fn root_nat_seed_two_interfaces() {
     let mut server = rs.spawn(&[&bin("rvs-probe"), "tcp-server", "0.0.0.0:82", "rs42"]);
     wait_ready(&mut server);
     guards.push(Guard(server));
-    let sock = tmp.0.join("rvsd.sock");
-    let rvsd = Command::new("ip")
-        .args(["netns", "exec", dir.name(), &bin("rvsd"), "--socket"])
-        .arg(&sock)
-        .arg("--state-dir")
-        .arg(tmp.0.join("state"))
-        .arg("--bpffs")
-        .arg(tmp.0.join("bpffs"))
-        .args([
-            "--instance",
-            "nat",
-            "--interface",
-            "dout",
-            "--interface",
-            "din",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _rvsd = Guard(rvsd);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "rvsd did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let adm = |args: &str| {
-        let out = Command::new(bin("rvsadm"))
-            .args(args.split_whitespace())
-            .env("RVS_SOCKET", &sock)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "rvsadm {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    daemon.start(&dir, None, "nat", &["dout", "din"], 1 << 20);
+    let adm = |args: &str| daemon.adm(args);
     // The seed's NAT service (ipvsadm-cli.md's example).
     adm("-A -t 198.18.147.4:8282 -s wlc");
     adm("-a -t 198.18.147.4:8282 -r 10.0.153.42:82 -m -w 1");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let st = Command::new(bin("rvs"))
-            .args(["status", "--json"])
-            .env("RVS_SOCKET", &sock)
-            .output()
-            .unwrap();
-        let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
-        if v["packet_notes"].as_array().is_some_and(Vec::is_empty)
-            && v["packet_path"].as_str().is_some_and(|p| p.contains("din"))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "packet path not ready: {v}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    daemon.wait_ready("din");
     let listing = adm("-Ln");
     assert!(
         listing.contains("  -> 10.0.153.42:82               Masq    1"),
@@ -151,7 +79,7 @@ fn root_nat_seed_two_interfaces() {
         &client,
         "c0",
         "tcp and host 198.18.147.4 and port 8282",
-        tmp.0.join("client.pcap"),
+        daemon.dir.join("client.pcap"),
     );
     let probe = bin("rvs-probe");
     let answers = client.sh(&[&probe, "tcp-clients", "198.18.147.4:8282", "20"]);

@@ -13,10 +13,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Child;
 
-use crate::{Guard, Netns, run, sh};
+use crate::rvsd::Rvsd;
+use crate::{Guard, Netns};
 
 /// The VIP.
 pub const VIP4: &str = "10.0.0.240";
@@ -54,8 +54,9 @@ pub struct Lab {
     /// The real servers.
     pub rs: Vec<Netns>,
     procs: Vec<Guard>,
-    rvsd: Option<Child>,
-    /// Private directory: socket, state, bpffs, captures.
+    /// The director's rvsd and its private directory.
+    pub daemon: Rvsd,
+    /// The private directory (the daemon's): socket, state, bpffs, captures.
     pub tmp: PathBuf,
 }
 
@@ -63,21 +64,8 @@ impl Lab {
     /// Builds the topology with `clients` clients; `bins` holds rvsd, rvsadm, rvs,
     /// rvs-probe and rvs-xdp-pass.
     pub fn build(bins: &Path, clients: usize) -> Lab {
-        let tmp = std::env::temp_dir().join(format!(
-            "rvs-lab-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(tmp.join("bpffs")).expect("lab directory");
-        sh(&[
-            "mount",
-            "-t",
-            "bpf",
-            "bpf",
-            tmp.join("bpffs").to_str().unwrap(),
-        ]);
+        let daemon = Rvsd::prepare(bins, "lab");
+        let tmp = daemon.dir.clone();
         let sw = Netns::new("sw");
         sw.sh(&["ip", "link", "add", "br0", "type", "bridge"]);
         sw.sh(&["ip", "link", "set", "br0", "up"]);
@@ -96,7 +84,7 @@ impl Lab {
             clients: Vec::new(),
             rs: Vec::new(),
             procs: Vec::new(),
-            rvsd: None,
+            daemon,
             tmp,
         };
         for c in 0..clients {
@@ -185,18 +173,12 @@ impl Lab {
 
     /// The path of a binary, as a string.
     pub fn bin(&self, name: &str) -> String {
-        let p = self.bins.join(name);
-        assert!(
-            p.exists(),
-            "{} missing: build the workspace first (./x build)",
-            p.display()
-        );
-        p.to_string_lossy().into_owned()
+        self.daemon.bin(name)
     }
 
     /// The control socket.
     pub fn socket(&self) -> PathBuf {
-        self.tmp.join("rvsd.sock")
+        self.daemon.socket()
     }
 
     /// Starts rvsd in the director (the binary at `rvsd`, default the lab's) and waits for its
@@ -207,86 +189,33 @@ impl Lab {
 
     /// [`Lab::start_rvsd`] with a connection table of `conn_tab_size` entries.
     pub fn start_rvsd_sized(&mut self, rvsd: Option<&Path>, conn_tab_size: u32) {
-        let bin = rvsd.map_or_else(|| self.bin("rvsd"), |p| p.to_string_lossy().into_owned());
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.tmp.join("rvsd.log"))
-            .expect("log");
-        let child = Command::new("ip")
-            .args(["netns", "exec", self.dir.name(), &bin, "--socket"])
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.tmp.join("state"))
-            .arg("--bpffs")
-            .arg(self.tmp.join("bpffs"))
-            .args([
-                "--instance",
-                "lab",
-                "--interface",
-                "d0",
-                "--conn-tab-size",
-                &conn_tab_size.to_string(),
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("rvsd");
-        self.rvsd = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "rvsd did not start: {}",
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.daemon
+            .start(&self.dir, rvsd, "lab", &["d0"], conn_tab_size);
     }
 
     /// rvsd's log so far.
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self.tmp.join("rvsd.log")).unwrap_or_default()
+        self.daemon.log()
     }
 
     /// Signals rvsd and waits for it to exit.
     pub fn stop_rvsd(&mut self, signal: i32) {
-        if let Some(mut c) = self.rvsd.take() {
-            // SAFETY: signalling our own child.
-            unsafe { libc::kill(c.id() as i32, signal) };
-            let _ = c.wait();
-        }
+        self.daemon.stop(signal);
     }
 
     /// Runs rvsadm (whitespace-separated arguments); panics if it fails.
     pub fn adm(&self, args: &str) -> String {
-        let out = Command::new(self.bin("rvsadm"))
-            .args(args.split_whitespace())
-            .env("RVS_SOCKET", self.socket())
-            .output()
-            .expect("rvsadm");
-        assert!(
-            out.status.success(),
-            "rvsadm {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.daemon.adm(args)
     }
 
     /// Runs rvs with the lab's socket.
     pub fn rvs(&self, args: &[&str]) -> std::process::Output {
-        Command::new(self.bin("rvs"))
-            .args(args)
-            .env("RVS_SOCKET", self.socket())
-            .output()
-            .expect("rvs")
+        self.daemon.rvs(args)
     }
 
     /// `rvs status --json`.
     pub fn status(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.rvs(&["status", "--json"]).stdout)
-            .unwrap_or(serde_json::Value::Null)
+        self.daemon.status()
     }
 
     /// The seed configuration: TCP and UDP services on the VIP (IPv4 and IPv6), wlc, three
@@ -319,19 +248,7 @@ impl Lab {
 
     /// Waits until the packet path has every dest's MAC.
     pub fn wait_resolved(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let st = self.status();
-            if st["packet_notes"].as_array().is_some_and(Vec::is_empty)
-                && st["packet_path"]
-                    .as_str()
-                    .is_some_and(|p| p.contains("XDP on d0"))
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "dest MACs not resolved: {st}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.daemon.wait_ready("d0");
     }
 
     /// Runs rvs-probe in client `c` and returns its output lines.
@@ -345,19 +262,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
-        self.stop_rvsd(libc::SIGKILL);
+        // The daemon first, then the servers; the private directory goes with `daemon`.
+        self.daemon.stop(libc::SIGKILL);
         self.procs.clear();
-        let pins = self.tmp.join("bpffs").join("rvs").join("lab");
-        if let Ok(entries) = std::fs::read_dir(&pins) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-        let _ = run(&[
-            "umount",
-            "-l",
-            self.tmp.join("bpffs").to_str().unwrap_or("/nonexistent"),
-        ]);
-        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }

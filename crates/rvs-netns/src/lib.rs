@@ -7,6 +7,7 @@
 //! over veth pairs and bridges that live inside them.
 
 pub mod lab;
+pub mod rvsd;
 
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -13,11 +13,11 @@
 //! up.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rvs_netns::lab::wait_ready;
-use rvs_netns::{Guard, Netns, run, sh};
+use rvs_netns::rvsd::Rvsd;
+use rvs_netns::{Guard, Netns};
 
 const VIP: &str = "198.18.44.110";
 
@@ -38,29 +38,17 @@ struct Topology {
     ns0: Netns,
     ns1: Netns,
     ns2: Netns,
-    tmp: PathBuf,
     procs: Vec<Guard>,
+    daemon: Rvsd,
+    tmp: PathBuf,
 }
 
 impl Topology {
     /// `tun`: the real server's server-side interface gets the decapsulator later, instead
     /// of the XDP_PASS program.
     fn new(tun: bool) -> Topology {
-        let tmp = std::env::temp_dir().join(format!(
-            "rvs-selftest-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos())
-        ));
-        std::fs::create_dir_all(tmp.join("bpffs")).unwrap();
-        sh(&[
-            "mount",
-            "-t",
-            "bpf",
-            "bpf",
-            tmp.join("bpffs").to_str().unwrap(),
-        ]);
+        let daemon = Rvsd::prepare(&bins(), "selftest");
+        let tmp = daemon.dir.clone();
         let (ns0, ns1, ns2) = (Netns::new("ns0"), Netns::new("ns1"), Netns::new("ns2"));
         ns0.veth("veth01", &ns1, "veth10");
         ns0.veth("veth02", &ns2, "veth20");
@@ -81,8 +69,9 @@ impl Topology {
             ns0,
             ns1,
             ns2,
-            tmp,
             procs: Vec::new(),
+            daemon,
+            tmp,
         };
         let pass = t.bin("rvs-xdp-pass");
         let peers: &[(&Netns, &str)] = if tun {
@@ -102,82 +91,21 @@ impl Topology {
     }
 
     fn bin(&self, name: &str) -> String {
-        bins().join(name).to_string_lossy().into_owned()
-    }
-
-    fn socket(&self) -> PathBuf {
-        self.tmp.join("rvsd.sock")
+        self.daemon.bin(name)
     }
 
     fn start_rvsd(&mut self) {
-        let child = Command::new("ip")
-            .args([
-                "netns",
-                "exec",
-                self.ns1.name(),
-                &self.bin("rvsd"),
-                "--socket",
-            ])
-            .arg(self.socket())
-            .arg("--state-dir")
-            .arg(self.tmp.join("state"))
-            .arg("--bpffs")
-            .arg(self.tmp.join("bpffs"))
-            .args([
-                "--instance",
-                "selftest",
-                "--interface",
-                "veth10",
-                "--interface",
-                "veth12",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        self.procs.push(Guard(child));
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
-            assert!(Instant::now() < deadline, "rvsd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        self.daemon
+            .start(&self.ns1, None, "selftest", &["veth10", "veth12"], 1 << 20);
     }
 
     /// `ipvsadm ARGS` in ns1, as the selftest runs it.
     fn ipvsadm(&self, args: &str) -> String {
-        let out = Command::new(self.bin("rvsadm"))
-            .args(args.split_whitespace())
-            .env("RVS_SOCKET", self.socket())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ipvsadm {args}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        self.daemon.adm(args)
     }
 
     fn wait_packet_path(&self) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let st = Command::new(self.bin("rvs"))
-                .args(["status", "--json"])
-                .env("RVS_SOCKET", self.socket())
-                .output()
-                .unwrap();
-            let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap_or_default();
-            if v["packet_notes"].as_array().is_some_and(Vec::is_empty)
-                && v["packet_path"]
-                    .as_str()
-                    .is_some_and(|p| p.contains("veth12"))
-            {
-                return;
-            }
-            assert!(Instant::now() < deadline, "packet path not ready: {v}");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        self.daemon.wait_ready("veth12");
     }
 
     /// The selftest's `test_service`: 32 random bytes from the client to VIP:8080 must arrive
@@ -220,15 +148,8 @@ impl Topology {
 
 impl Drop for Topology {
     fn drop(&mut self) {
+        self.daemon.stop(libc::SIGKILL);
         self.procs.clear();
-        let pins = self.tmp.join("bpffs/rvs/selftest");
-        if let Ok(entries) = std::fs::read_dir(&pins) {
-            for e in entries.flatten() {
-                let _ = std::fs::remove_file(e.path());
-            }
-        }
-        let _ = run(&["umount", "-l", self.tmp.join("bpffs").to_str().unwrap()]);
-        let _ = std::fs::remove_dir_all(&self.tmp);
     }
 }
 
@@ -370,7 +291,7 @@ fn root_selftest_tun() {
     ]);
     // The real server: the script's sysctls, tunl0 and the VIP, by rvs realserver.
     let rvs = t.bin("rvs");
-    let bpffs = t.tmp.join("bpffs");
+    let bpffs = t.daemon.bpffs();
     let out = t.ns2.run(&[
         &rvs,
         "realserver",
