@@ -221,6 +221,13 @@ fn napi_thread(dev: &str) -> Option<u32> {
     })
 }
 
+/// Pins the threaded-NAPI thread of `dev` to `cpu`; its pid.
+fn pin_napi(dev: &str, cpu: usize) -> Option<u32> {
+    let pid = napi_thread(dev)?;
+    sh(&["taskset", "-p", "-c", &cpu.to_string(), &pid.to_string()]);
+    Some(pid)
+}
+
 fn mac_of(ns: &Netns, dev: &str) -> [u8; 6] {
     let s = ns.sh(&["cat", &format!("/sys/class/net/{dev}/address")]);
     let mut m = [0u8; 6];
@@ -362,20 +369,8 @@ fn part_pps() -> String {
         ]);
     }
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    let napi_d0 = napi_thread("d0");
-    let napi_g0 = napi_thread("g0");
-    if let Some(p) = napi_d0 {
-        sh(&[
-            "taskset",
-            "-p",
-            "-c",
-            &(cores - 1).to_string(),
-            &p.to_string(),
-        ]);
-    }
-    if let Some(p) = napi_g0 {
-        sh(&["taskset", "-p", "-c", "0", &p.to_string()]);
-    }
+    pin_napi("d0", cores - 1);
+    pin_napi("g0", 0);
     pin_cpu(0);
     // The generator and the sink.
     let mut generator = Dataplane::load_default(4096).expect("load");
@@ -395,16 +390,8 @@ fn part_pps() -> String {
         daemon.adm("-A -t 10.0.0.240:8130 -s rr");
         daemon.adm("-a -t 10.0.0.240:8130 -r 10.0.0.2:8130 -g -w 1");
         daemon.wait_ready("d0");
-        let napi = napi_thread("d0");
-        if let Some(p) = napi {
-            sh(&[
-                "taskset",
-                "-p",
-                "-c",
-                &(cores - 1).to_string(),
-                &p.to_string(),
-            ]);
-        }
+        // (The thread is new whenever the program on d0 changes.)
+        let napi = pin_napi("d0", cores - 1);
         generator.set_generator(FLOWS, 0x02).unwrap();
         // The flows' SYNs one at a time, so that none is lost to a full ring.
         let g0 = ifindex_of(&gen_ns, "g0");
@@ -426,16 +413,8 @@ fn part_pps() -> String {
         in_netns(dir.name(), || {
             base.attach(MIN_TX_PROGRAM, "d0").expect("min tx")
         });
-        let napi = napi_thread("d0");
-        if let Some(p) = napi {
-            sh(&[
-                "taskset",
-                "-p",
-                "-c",
-                &(cores - 1).to_string(),
-                &p.to_string(),
-            ]);
-        }
+        // (The thread is new whenever the program on d0 changes.)
+        let napi = pin_napi("d0", cores - 1);
         let r_min = pps_once(&mut generator, &gen_ns, &dir, &ack, FRAMES, napi);
         drop(base);
         rounds.push((r_rvs, r_min));

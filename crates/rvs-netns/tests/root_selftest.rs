@@ -104,6 +104,16 @@ impl Topology {
         self.daemon.adm(args)
     }
 
+    /// The director's part of every scenario: rvsd, the service with its one real server
+    /// (`method`: the forwarding option before `-t`, as the script writes it), the VIP on
+    /// `lo:1`.
+    fn director(&mut self, method: &str) {
+        self.start_rvsd();
+        self.ipvsadm(&format!("-A -t {VIP}:8080 -s rr"));
+        self.ipvsadm(&format!("-a {method}-t {VIP}:8080 -r 172.16.0.2:8080"));
+        vip_on_lo(&self.ns1);
+    }
+
     fn wait_packet_path(&self) {
         self.daemon.wait_ready("veth12");
     }
@@ -153,6 +163,21 @@ impl Drop for Topology {
     }
 }
 
+/// `ip addr add VIP/32 dev lo label lo:1`, as the script does on the director and the real
+/// server.
+fn vip_on_lo(ns: &Netns) {
+    ns.sh(&[
+        "ip",
+        "addr",
+        "add",
+        &format!("{VIP}/32"),
+        "dev",
+        "lo",
+        "label",
+        "lo:1",
+    ]);
+}
+
 /// `ipvsadm -Ln` as section 2.4 gives it, for the method shown.
 fn listing(method: &str) -> String {
     format!(
@@ -172,35 +197,14 @@ fn root_selftest_dr() {
     }
     let mut t = Topology::new(false);
     t.ns1.sysctl("net.ipv4.ip_forward", "1");
-    t.start_rvsd();
-    t.ipvsadm(&format!("-A -t {VIP}:8080 -s rr"));
-    t.ipvsadm(&format!("-a -t {VIP}:8080 -r 172.16.0.2:8080"));
-    t.ns1.sh(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{VIP}/32"),
-        "dev",
-        "lo",
-        "label",
-        "lo:1",
-    ]);
+    t.director("");
     for k in ["all.arp_ignore", "all.arp_announce"] {
         let v = if k.ends_with("ignore") { "1" } else { "2" };
         t.ns2.sysctl(&format!("net.ipv4.conf.{k}"), v);
     }
     t.ns2.sysctl("net.ipv4.conf.all.rp_filter", "0");
     t.ns2.sysctl("net.ipv4.conf.veth21.rp_filter", "0");
-    t.ns2.sh(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{VIP}/32"),
-        "dev",
-        "lo",
-        "label",
-        "lo:1",
-    ]);
+    vip_on_lo(&t.ns2);
     t.wait_packet_path();
     assert_eq!(t.ipvsadm("-Ln"), listing("Route"));
     t.test_service();
@@ -216,19 +220,7 @@ fn root_selftest_nat() {
     }
     let mut t = Topology::new(false);
     t.ns1.sysctl("net.ipv4.ip_forward", "1");
-    t.start_rvsd();
-    t.ipvsadm(&format!("-A -t {VIP}:8080 -s rr"));
-    t.ipvsadm(&format!("-a -m -t {VIP}:8080 -r 172.16.0.2:8080"));
-    t.ns1.sh(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{VIP}/32"),
-        "dev",
-        "lo",
-        "label",
-        "lo:1",
-    ]);
+    t.director("-m ");
     t.ns2.sh(&["ip", "link", "del", "veth20"]);
     t.ns2.sh(&[
         "ip",
@@ -276,19 +268,7 @@ fn root_selftest_tun() {
     t.ns1.sysctl("net.ipv4.ip_forward", "0");
     t.ns1.sysctl("net.ipv4.conf.all.send_redirects", "0");
     t.ns1.sysctl("net.ipv4.conf.default.send_redirects", "0");
-    t.start_rvsd();
-    t.ipvsadm(&format!("-A -t {VIP}:8080 -s rr"));
-    t.ipvsadm(&format!("-a -i -t {VIP}:8080 -r 172.16.0.2:8080"));
-    t.ns1.sh(&[
-        "ip",
-        "addr",
-        "add",
-        &format!("{VIP}/32"),
-        "dev",
-        "lo",
-        "label",
-        "lo:1",
-    ]);
+    t.director("-i ");
     // The real server: the script's sysctls, tunl0 and the VIP, by rvs realserver.
     let rvs = t.bin("rvs");
     let bpffs = t.daemon.bpffs();
