@@ -100,6 +100,43 @@ fn key(port: u16) -> ServiceKey {
     }
 }
 
+/// Adds a service (`flags` with persistence get a 300 s timeout; an IPv6 service's mask is a
+/// prefix length).
+fn add_service(t: &mut Table, key: ServiceKey, sched: &str, flags: u32) {
+    t.add_service(ServiceConfig {
+        key,
+        scheduler: sched.into(),
+        flags,
+        timeout: if flags == 0 { 0 } else { 300 },
+        netmask: if key.family() == rvs_model::Family::V6 {
+            128
+        } else {
+            u32::MAX
+        },
+        pe: String::new(),
+    })
+    .unwrap();
+}
+
+/// Adds a dest (IPIP for tunnels).
+fn add_dest(t: &mut Table, key: ServiceKey, addr: IpAddr, port: u16, fwd: FwdMethod, weight: i32) {
+    t.add_dest(
+        &key,
+        DestConfig {
+            addr,
+            port,
+            fwd,
+            weight,
+            u_threshold: 0,
+            l_threshold: 0,
+            tun_type: TunType::Ipip,
+            tun_port: 0,
+            tun_csum: TunCsum::Nocsum,
+        },
+    )
+    .unwrap();
+}
+
 fn director() -> Director {
     let dp = Dataplane::load_default(1 << 20).expect("load the XDP program (run ./x build)");
     let mut t = Table::new();
@@ -109,86 +146,34 @@ fn director() -> Director {
         .map(|(i, s)| (BASE_PORT + i as u16, *s, 0))
         .chain([(PERSIST_PORT, "wlc", svc_flags::PERSISTENT)]);
     for (port, sched, flags) in services {
-        t.add_service(ServiceConfig {
-            key: key(port),
-            scheduler: sched.into(),
-            flags,
-            timeout: if flags == 0 { 0 } else { 300 },
-            netmask: u32::MAX,
-            pe: String::new(),
-        })
-        .unwrap();
+        add_service(&mut t, key(port), sched, flags);
         for n in 1..=DESTS {
-            t.add_dest(
-                &key(port),
-                DestConfig {
-                    addr: IpAddr::from([10, 0, 1, n]),
-                    port,
-                    fwd: FwdMethod::Route,
-                    weight: 1 + i32::from(n % 4),
-                    u_threshold: 0,
-                    l_threshold: 0,
-                    tun_type: TunType::Ipip,
-                    tun_port: 0,
-                    tun_csum: TunCsum::Nocsum,
-                },
-            )
-            .unwrap();
+            let w = 1 + i32::from(n % 4);
+            add_dest(
+                &mut t,
+                key(port),
+                IpAddr::from([10, 0, 1, n]),
+                port,
+                FwdMethod::Route,
+                w,
+            );
         }
     }
     // A NAT service for the NAT paths (its replies need a route and a neighbour entry for
-    // the client: `rvs-benchmarks` runs this in a namespace that has them).
-    let nat = key(NAT_PORT);
-    t.add_service(ServiceConfig {
-        key: nat,
-        scheduler: "wlc".into(),
-        flags: 0,
-        timeout: 0,
-        netmask: u32::MAX,
-        pe: String::new(),
-    })
-    .unwrap();
-    t.add_dest(
-        &nat,
-        DestConfig {
-            addr: IpAddr::from([10, 0, 2, 1]),
-            port: 82,
-            fwd: FwdMethod::Masq,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: TunType::Ipip,
-            tun_port: 0,
-            tun_csum: TunCsum::Nocsum,
-        },
-    )
-    .unwrap();
-    // A tunnel service (IPIP).
-    let tun = key(TUN_PORT);
-    t.add_service(ServiceConfig {
-        key: tun,
-        scheduler: "wlc".into(),
-        flags: 0,
-        timeout: 0,
-        netmask: u32::MAX,
-        pe: String::new(),
-    })
-    .unwrap();
-    t.add_dest(
-        &tun,
-        DestConfig {
-            addr: IpAddr::from([10, 0, 3, 1]),
-            port: TUN_PORT,
-            fwd: FwdMethod::Tunnel,
-            weight: 1,
-            u_threshold: 0,
-            l_threshold: 0,
-            tun_type: TunType::Ipip,
-            tun_port: 0,
-            tun_csum: TunCsum::Nocsum,
-        },
-    )
-    .unwrap();
+    // the client: `rvs-benchmarks` runs this in a namespace that has them), and a tunnel
+    // service (IPIP).
+    add_service(&mut t, key(NAT_PORT), "wlc", 0);
+    add_dest(
+        &mut t,
+        key(NAT_PORT),
+        IpAddr::from([10, 0, 2, 1]),
+        82,
+        FwdMethod::Masq,
+        1,
+    );
+    add_service(&mut t, key(TUN_PORT), "wlc", 0);
+    let rs = IpAddr::from([10, 0, 3, 1]);
+    add_dest(&mut t, key(TUN_PORT), rs, TUN_PORT, FwdMethod::Tunnel, 1);
     // A UDP service and an IPv6 TCP service, wlc, for the established UDP and IPv6 paths.
     let v6_dest = |n: u8| {
         let mut a = V6_VIP;
@@ -216,36 +201,9 @@ fn director() -> Director {
             (1..=3).map(v6_dest).collect(),
         ),
     ] {
-        t.add_service(ServiceConfig {
-            key: k,
-            scheduler: "wlc".into(),
-            flags: 0,
-            timeout: 0,
-            // An IPv6 service's mask is a prefix length.
-            netmask: if k.family() == rvs_model::Family::V6 {
-                128
-            } else {
-                u32::MAX
-            },
-            pe: String::new(),
-        })
-        .unwrap();
+        add_service(&mut t, k, "wlc", 0);
         for addr in dests {
-            t.add_dest(
-                &k,
-                DestConfig {
-                    addr,
-                    port: 8130,
-                    fwd: FwdMethod::Route,
-                    weight: 1,
-                    u_threshold: 0,
-                    l_threshold: 0,
-                    tun_type: TunType::Ipip,
-                    tun_port: 0,
-                    tun_csum: TunCsum::Nocsum,
-                },
-            )
-            .unwrap();
+            add_dest(&mut t, k, addr, 8130, FwdMethod::Route, 1);
         }
     }
     let mut d = Director::new(dp);
