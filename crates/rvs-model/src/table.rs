@@ -169,9 +169,13 @@ fn is_unicast(addr: &IpAddr) -> bool {
             let o = a.octets();
             o[0] != 0 && !a.is_broadcast() && !a.is_multicast()
         }
-        // `ipv6_addr_type`: must be unicast and not link-local.
+        // `ipv6_addr_type`: must be unicast and not link-local. `::` (ANY), multicast and
+        // v4-mapped `::ffff:0:0/96` (MAPPED) are not unicast.
         IpAddr::V6(a) => {
-            !a.is_unspecified() && !a.is_multicast() && (a.segments()[0] & 0xffc0) != 0xfe80
+            !a.is_unspecified()
+                && !a.is_multicast()
+                && (a.segments()[0] & 0xffc0) != 0xfe80
+                && a.to_ipv4_mapped().is_none()
         }
     }
 }
@@ -564,6 +568,57 @@ mod tests {
             t.start_daemon(cfg, Some(1500)).unwrap_err(),
             Error::MixedFamilySync
         );
+    }
+
+    /// `ip_vs_new_dest`: an IPv6 dest must be `IPV6_ADDR_UNICAST` and not link-local by
+    /// `ipv6_addr_type`; a v4-mapped address (`::ffff:0:0/96`) is `IPV6_ADDR_MAPPED` only,
+    /// so it is refused (EINVAL) in an IPv6 service and as a tunnel dest of an IPv4 one.
+    /// `::1` and v4-compatible addresses (`::a.b.c.d`) are unicast.
+    #[test]
+    fn ipv6_dest_address_types() {
+        let v6 = ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr: "2001:db8::1".parse().unwrap(),
+            port: 8130,
+        };
+        let mut t = seeded();
+        t.add_service(ServiceConfig {
+            netmask: 128,
+            ..svc(v6, "wlc")
+        })
+        .unwrap();
+        let before = t.clone();
+        for bad in [
+            "::ffff:10.0.0.2",
+            "::ffff:0.0.0.0",
+            "::",
+            "ff02::1",
+            "fe80::1",
+        ] {
+            let e = t.add_dest(&v6, dest(bad, 1)).unwrap_err();
+            assert_eq!(
+                (e.errno(), e),
+                (crate::Errno::EINVAL, Error::DestNotUnicast),
+                "{bad}"
+            );
+        }
+        let mut tun = dest("::ffff:10.0.0.2", 1);
+        tun.fwd = FwdMethod::Tunnel;
+        assert_eq!(
+            t.add_dest(&vip(8130), tun).unwrap_err(),
+            Error::DestNotUnicast
+        );
+        assert_eq!(t, before);
+        for good in [
+            "::1",
+            "::10.0.0.2",
+            "::ffff:0:a00:2",
+            "fec0::1",
+            "fd00::2",
+            "2001:db8::2",
+        ] {
+            t.add_dest(&v6, dest(good, 1)).unwrap();
+        }
     }
 
     #[test]

@@ -99,7 +99,8 @@ impl ServiceKey {
     }
 
     /// The protocol the kernel stores for this service: fwmark services are stored as TCP
-    /// (ipvsadm sets it so), which is also what name lookups use.
+    /// (ipvsadm sets it so). The kernel does not report it for a fwmark service (libipvs
+    /// leaves 0), so ipvsadm names no port of one.
     pub fn protocol(&self) -> Protocol {
         match self {
             ServiceKey::Addr { protocol, .. } => *protocol,

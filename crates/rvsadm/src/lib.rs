@@ -12,6 +12,7 @@
 use std::io::{BufRead, Write};
 
 use rvs_ctl::{Request, Response};
+use rvs_model::ServiceKey;
 
 pub mod cnum;
 pub mod errors;
@@ -258,14 +259,20 @@ fn change_request(c: &Command) -> Option<(Request, Op)> {
             },
             Op::DelDest,
         ),
-        Cmd::Zero => (
-            Request::Zero(if c.options & opt::SERVICE != 0 {
+        Cmd::Zero => {
+            let key = if c.options & opt::SERVICE != 0 {
                 Some(c.service_key()?)
             } else {
                 None
-            }),
-            Op::ZeroService,
-        ),
+            };
+            // `ipvs_zero_service` sends the service only if its fwmark, address or port is
+            // set; without one the kernel zeroes everything, whatever the protocol.
+            let key = key.filter(|k| match k {
+                ServiceKey::Addr { addr, port, .. } => !addr.is_unspecified() || *port != 0,
+                ServiceKey::Fwmark { .. } => true,
+            });
+            (Request::Zero(key), Op::ZeroService)
+        }
         Cmd::Timeout => (
             Request::SetTimeouts {
                 tcp: c.timeouts.0,
@@ -417,9 +424,10 @@ fn flush_batch(
 }
 
 /// `-R`: one command per line. A line that fails ipvsadm's own checks stops the restore
-/// (lines before it are applied); a refusal by the daemon is printed and the next line runs;
-/// the exit status is the last line's. Lines starting with `#` are skipped (ipvsadm's own
-/// comment handling never worked; its `ipvsadm-restore` wrapper strips them with grep).
+/// (lines before it are applied); a popt error (unknown option, missing argument) or a
+/// refusal by the daemon is printed and the next line runs; the exit status is the last
+/// line's. Lines starting with `#` are skipped (ipvsadm's own comment handling never worked;
+/// its `ipvsadm-restore` wrapper strips them with grep).
 fn restore(ctx: &mut Ctx<'_>) -> i32 {
     let mut pending: Vec<(Request, Op)> = Vec::new();
     let mut last = 0;
@@ -446,7 +454,13 @@ fn restore(ctx: &mut Ctx<'_>) -> i32 {
         let step: Result<(), i32> = (|| match parsed {
             Err(e) => {
                 flush_batch(ctx, &mut pending, &mut last)?;
-                Err(report(ctx, &e))
+                let code = report(ctx, &e);
+                if e.returned {
+                    last = code;
+                    Ok(())
+                } else {
+                    Err(code)
+                }
             }
             Ok(Invocation::Help) => {
                 flush_batch(ctx, &mut pending, &mut last)?;

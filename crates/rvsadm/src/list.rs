@@ -286,7 +286,12 @@ fn svc_proto_name(p: u8) -> &'static str {
 pub fn service_entry(out: &mut String, s: &ServiceView, f: &Format, res: &dyn Resolver) {
     let cfg = &s.config;
     let v6 = cfg.key.family() == Family::V6;
-    let protocol = cfg.key.protocol().number();
+    // The protocol ports are named for. The kernel reports none for a fwmark service and
+    // libipvs leaves it 0, so `port_to_anyname` prints its real servers' ports as numbers.
+    let protocol = match cfg.key {
+        ServiceKey::Fwmark { .. } => 0,
+        ServiceKey::Addr { protocol, .. } => protocol.number(),
+    };
     let svc_name = match cfg.key {
         ServiceKey::Fwmark { mark, ipv6 } => {
             // ipvsadm 1.31 prints the mark with %d, so marks >= 2^31 came out negative and

@@ -28,12 +28,16 @@ pub struct Exit {
     pub code: i32,
     /// Message, printed on stderr followed by a newline.
     pub message: String,
+    /// A popt error after the command: ipvsadm's `parse_options` returns it (-1) instead of
+    /// exiting, so within `-R` the next line still runs.
+    pub returned: bool,
 }
 
 fn fail(message: impl Into<String>) -> Exit {
     Exit {
         code: 2,
         message: message.into(),
+        returned: false,
     }
 }
 
@@ -42,6 +46,7 @@ pub fn tryhelp(prog: &str) -> Exit {
     Exit {
         code: 255,
         message: format!("Try `{prog} -h' or '{prog} --help' for more information."),
+        returned: false,
     }
 }
 
@@ -837,6 +842,7 @@ pub fn parse(prog: &str, args: &[String], res: &dyn Resolver) -> Result<Invocati
                 return Err(Exit {
                     code: 255,
                     message: format!("{word}: {msg}"),
+                    returned: true,
                 });
             }
         };

@@ -624,3 +624,156 @@ fn help_and_version_succeed_without_a_daemon() {
         o.stderr
     );
 }
+
+/// `ip_vs_new_dest` refuses an IPv6 dest that `ipv6_addr_type` does not call unicast; a
+/// v4-mapped address (`::ffff:a.b.c.d`) is only `IPV6_ADDR_MAPPED`, so adding one is EINVAL
+/// (exit 255). ipvsadm itself takes it as any IPv6 address: only its family check (exit 2)
+/// comes first, for an IPv4 service without `-i`. `-e` of such a dest finds none (ENOENT).
+#[test]
+fn v4_mapped_dest_is_not_unicast() {
+    let mut b = InProc::new();
+    ok(&mut b, "-A -t [2001:db8::1]:80");
+    ok(&mut b, "-A -t 10.0.0.240:80");
+    let before = ok(&mut b, "-Sn");
+    let einval = "Invalid operation.  Possibly wrong module version, address not unicast, ...\n";
+    let cases: &[(&str, i32, &str)] = &[
+        (
+            "-a -t [2001:db8::1]:80 -r [::ffff:10.0.0.2]:80 -m",
+            255,
+            einval,
+        ),
+        ("-a -t [2001:db8::1]:80 -r ::ffff:10.0.0.2", 255, einval),
+        ("-a -t 10.0.0.240:80 -r ::ffff:10.0.0.2 -i", 255, einval),
+        (
+            "-e -t [2001:db8::1]:80 -r [::ffff:10.0.0.2]:80 -m",
+            255,
+            "No such destination\n",
+        ),
+        (
+            "-a -t 10.0.0.240:80 -r ::ffff:10.0.0.2",
+            2,
+            "Different address family is allowed only for tunneling servers\n",
+        ),
+    ];
+    for (args, code, stderr) in cases {
+        let o = run_in(&mut b, args, "");
+        assert_eq!((o.code, o.stderr.as_str()), (*code, *stderr), "{args}");
+    }
+    assert_eq!(ok(&mut b, "-Sn"), before);
+    // A v4-compatible address (`::a.b.c.d`) is unicast.
+    ok(&mut b, "-a -t [2001:db8::1]:80 -r [::10.0.0.2]:80 -m");
+}
+
+/// libipvs's `ipvs_zero_service` puts the service in the request only when its fwmark,
+/// address or port is set; without one the kernel zeroes everything. So an all-zero service
+/// of any protocol and family (`-t 0.0.0.0:0`, `-u 0.0.0.0`, `-t [::]:0`) is `-Z` alone.
+/// fwmark 0 cannot be given at all.
+#[test]
+fn zero_with_an_all_zero_service_zeroes_everything() {
+    use rvs_model::stats::Counters;
+    let mut b = InProc::new();
+    ok(&mut b, "-A -t 10.0.0.1:80");
+    ok(&mut b, "-a -t 10.0.0.1:80 -r 10.0.0.2");
+    ok(&mut b, "-A -u [2001:db8::1]:53");
+    ok(&mut b, "-A -f 7");
+    ok(&mut b, "-a -f 7 -r 10.0.0.3");
+    let count = |b: &mut InProc| {
+        b.state.with_table(|t| {
+            for s in t.services_mut() {
+                s.stats.raw.conns += 5;
+                for d in &mut s.dests {
+                    d.stats.raw.inpkts += 7;
+                }
+            }
+            t.total.raw.conns += 15;
+        })
+    };
+    let all_zero = |b: &mut InProc| {
+        b.state.with_table(|t| {
+            t.total.shown() == Counters::default()
+                && t.services().iter().all(|s| {
+                    s.stats.shown() == Counters::default()
+                        && s.dests
+                            .iter()
+                            .all(|d| d.stats.shown() == Counters::default())
+                })
+        })
+    };
+    for args in [
+        "-Z -t 0.0.0.0:0",
+        "-Z -u 0.0.0.0",
+        "-Z --sctp-service 0:0",
+        "-Z -t [::]:0",
+        "-Z -u [::]:0",
+    ] {
+        count(&mut b);
+        assert!(!all_zero(&mut b));
+        let o = run_in(&mut b, args, "");
+        assert_eq!(
+            (o.code, o.stdout.as_str(), o.stderr.as_str()),
+            (0, "", ""),
+            "{args}"
+        );
+        assert!(all_zero(&mut b), "{args}");
+    }
+    count(&mut b);
+    let cases: &[(&str, i32, &str)] = &[
+        ("-Z -t 0.0.0.0:80", 255, "No such service\n"),
+        ("-Z -t 10.0.0.9:0", 255, "No such service\n"),
+        ("-Z -u [::1]:0", 255, "No such service\n"),
+        ("-Z -f 0", 2, "invalid fwmark value `0' specified\n"),
+    ];
+    for (args, code, stderr) in cases {
+        let o = run_in(&mut b, args, "");
+        assert_eq!((o.code, o.stderr.as_str()), (*code, *stderr), "{args}");
+    }
+    assert!(!all_zero(&mut b), "a refused -Z zeroed something");
+}
+
+/// `-R`: a popt error on a line (unknown option, missing argument) makes ipvsadm's
+/// `parse_options` print `OPTION: MESSAGE` on stderr and return -1 instead of exiting, so
+/// the restore goes on with the next line; the status is still the last line's (255 when it
+/// is the bad one). A first word that is not a command still ends it all ("Try ...").
+#[test]
+fn restore_goes_on_after_a_popt_error() {
+    let mut b = InProc::new();
+    let o = run_in(
+        &mut b,
+        "-R",
+        "-A -t 10.0.0.1:80 --bogus\n-A -t 10.0.0.2:80\n-A -t 10.0.0.3:80 -s\n-A -t 10.0.0.4:80\n",
+    );
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (0, "--bogus: unknown option\n-s: missing argument\n")
+    );
+    assert_eq!(
+        ok(&mut b, "-Sn"),
+        "-A -t 10.0.0.2:80 -s wlc\n-A -t 10.0.0.4:80 -s wlc\n"
+    );
+
+    let o = run_in(
+        &mut b,
+        "-R",
+        "-A -t 10.0.0.5:80\n-D -t 10.0.0.9:80\n-A -t 10.0.0.6:80 --bogus\n",
+    );
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (255, "No such service\n--bogus: unknown option\n")
+    );
+    let saved = ok(&mut b, "-Sn");
+    assert!(saved.contains("10.0.0.5:80") && !saved.contains("10.0.0.6:80"));
+
+    let o = run_in(
+        &mut b,
+        "-R",
+        "--bogus -A -t 10.0.0.7:80\n-A -t 10.0.0.8:80\n",
+    );
+    assert_eq!(
+        (o.code, o.stderr.as_str()),
+        (
+            255,
+            "Try `ipvsadm -h' or 'ipvsadm --help' for more information.\n"
+        )
+    );
+    assert!(!ok(&mut b, "-Sn").contains("10.0.0.8:80"));
+}

@@ -219,6 +219,84 @@ fn names_without_numeric() {
     assert_eq!(common::run_in(&mut b, "", "").stdout, out);
 }
 
+/// A services file of the test's own, so that names do not depend on the machine's
+/// `/etc/services`: `http` for TCP and UDP, and for SCTP only `discard`.
+struct Services;
+
+const SERVICES: &[(&str, u16, &str)] = &[
+    ("http", 80, "tcp"),
+    ("http", 80, "udp"),
+    ("discard", 9, "sctp"),
+];
+
+impl rvsadm::names::Resolver for Services {
+    fn host_v4(&self, _name: &str) -> Option<std::net::Ipv4Addr> {
+        None
+    }
+
+    fn service_port(&self, name: &str, proto: &str) -> Option<u16> {
+        SERVICES
+            .iter()
+            .find(|s| s.0 == name && s.2 == proto)
+            .map(|s| s.1)
+    }
+
+    fn host_name(&self, _addr: &std::net::IpAddr) -> Option<String> {
+        None
+    }
+
+    fn service_name(&self, port: u16, proto: &str) -> Option<String> {
+        SERVICES
+            .iter()
+            .find(|s| s.1 == port && s.2 == proto)
+            .map(|s| s.0.to_string())
+    }
+}
+
+/// `port_to_service` names a port only for the service's own protocol: an SCTP port without
+/// an `sctp` entry stays numeric even where TCP has a name. A fwmark service has no protocol
+/// in libipvs's listing (the kernel sends none; the entry is zeroed), so its real servers'
+/// ports are never named.
+#[test]
+fn port_names_follow_the_service_protocol() {
+    let mut b = InProc::new();
+    ok(&mut b, "-A --sctp-service 10.0.0.1:80");
+    ok(&mut b, "-a --sctp-service 10.0.0.1:80 -r 10.0.0.2");
+    ok(&mut b, "-A --sctp-service 10.0.0.1:9");
+    ok(&mut b, "-A -t 10.0.0.1:80");
+    ok(&mut b, "-A -f 7");
+    ok(&mut b, "-a -f 7 -r 10.0.0.3:80 -m");
+    ok(&mut b, "-a -f 7 -r 10.0.0.4:9 -m");
+    let o = common::run_with(&mut b, "-L", &Services);
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    assert_text(
+        &o.stdout,
+        "IP Virtual Server version 1.2.1 (size=4096)\n\
+         Prot LocalAddress:Port Scheduler Flags\n  \
+         -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n\
+         TCP  10.0.0.1:http wlc\n\
+         SCTP 10.0.0.1:discard wlc\n\
+         SCTP 10.0.0.1:80 wlc\n  \
+         -> 10.0.0.2:80                  Route   1      0          0         \n\
+         FWM  7 wlc\n  \
+         -> 10.0.0.3:80                  Masq    1      0          0         \n  \
+         -> 10.0.0.4:9                   Masq    1      0          0         \n",
+    );
+    let o = common::run_with(&mut b, "-L -f 7", &Services);
+    assert!(o.stdout.ends_with("FWM  7 wlc\n  -> 10.0.0.3:80                  Masq    1      0          0         \n  -> 10.0.0.4:9                   Masq    1      0          0         \n"), "{o:?}");
+    let o = common::run_with(&mut b, "-S", &Services);
+    assert_text(
+        &o.stdout,
+        "-A -t 10.0.0.1:http -s wlc\n\
+         -A --sctp-service 10.0.0.1:discard -s wlc\n\
+         -A --sctp-service 10.0.0.1:80 -s wlc\n\
+         -a --sctp-service 10.0.0.1:80 -r 10.0.0.2:80 -g -w 1\n\
+         -A -f 7 -s wlc\n\
+         -a -f 7 -r 10.0.0.3:80 -m -w 1\n\
+         -a -f 7 -r 10.0.0.4:9 -m -w 1\n",
+    );
+}
+
 /// Section 3: address forms accepted by inet_aton and the bracket rules.
 #[test]
 fn address_forms() {

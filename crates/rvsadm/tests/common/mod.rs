@@ -9,6 +9,7 @@
 
 use rvs_ctl::{ConnView, Request, Response};
 use rvs_model::Table;
+use rvsadm::names::Resolver;
 use rvsadm::{Backend, Ctx};
 
 /// rvsd's state, in memory, plus connection entries to show (the packet path's job later).
@@ -50,6 +51,21 @@ pub fn run_in(b: &mut dyn Backend, args: &str, stdin: &str) -> Out {
 }
 
 pub fn run_argv(b: &mut dyn Backend, argv: &[String], stdin: &str) -> Out {
+    run_argv_with(b, argv, stdin, &rvsadm::names::Offline)
+}
+
+/// Runs `rvsadm` with whitespace-separated `args` and the name lookups of `resolver`.
+pub fn run_with(b: &mut dyn Backend, args: &str, resolver: &dyn Resolver) -> Out {
+    let argv: Vec<String> = args.split_whitespace().map(str::to_string).collect();
+    run_argv_with(b, &argv, "", resolver)
+}
+
+pub fn run_argv_with(
+    b: &mut dyn Backend,
+    argv: &[String],
+    stdin: &str,
+    resolver: &dyn Resolver,
+) -> Out {
     let mut input = stdin.as_bytes();
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
@@ -61,7 +77,7 @@ pub fn run_argv(b: &mut dyn Backend, argv: &[String], stdin: &str) -> Out {
             stdout: &mut stdout,
             stderr: &mut stderr,
             backend: b,
-            resolver: &rvsadm::names::Offline,
+            resolver,
         },
     );
     Out {
