@@ -85,8 +85,61 @@ pub const MAPS: &[&str] = &[
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 
+/// Whether this process shares its mount namespace with PID 1. Under `ip netns exec` (or
+/// `unshare -m`) it does not: a mount made there ends with the namespace, that is, when the
+/// last process in it exits. Where PID 1's namespace cannot be read (some sandboxes), the
+/// ancestors' are compared instead: one in another namespace means ours was made for us.
+pub fn same_mount_ns_as_init() -> bool {
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/mnt")).ok();
+    let Some(own) = ns("self") else {
+        return true;
+    };
+    if let Some(init) = ns("1") {
+        return own == init;
+    }
+    let mut pid = parent_of("self");
+    while let Some(p) = pid.filter(|&p| p > 1) {
+        if ns(&p.to_string()).is_some_and(|n| n != own) {
+            return false;
+        }
+        pid = parent_of(&p.to_string());
+    }
+    true
+}
+
+/// The parent process id of `pid` (from `/proc/PID/stat`, after the command's parenthesis).
+fn parent_of(pid: &str) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?
+        .1
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()
+}
+
+/// Whether `dir` is (the root of, or inside) a bpffs mount.
+pub fn is_bpffs(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt as _;
+    let Ok(c) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid C string; `st` is a valid out-pointer.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    (unsafe { libc::statfs(c.as_ptr(), &mut st) }) == 0 && st.f_type as i64 == BPF_FS_MAGIC
+}
+
 /// Makes sure `dir` is a bpffs mount, mounting one if needed. Returns whether it mounted.
+///
+/// Pins must outlive the process that makes them, so a bpffs is mounted only in PID 1's
+/// mount namespace: in a private one (as under `ip netns exec`, which also remounts `/sys`)
+/// the mount, and every pin in it, would vanish with this process. There the answer is an
+/// error that says how to mount one outside and pass it (`--bpffs DIR`).
 pub fn ensure_bpffs(dir: &Path) -> std::io::Result<bool> {
+    ensure_bpffs_in(dir, same_mount_ns_as_init())
+}
+
+fn ensure_bpffs_in(dir: &Path, lasting_mounts: bool) -> std::io::Result<bool> {
     use std::os::unix::ffi::OsStrExt as _;
     std::fs::create_dir_all(dir)?;
     let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(std::io::Error::other)?;
@@ -97,6 +150,16 @@ pub fn ensure_bpffs(dir: &Path) -> std::io::Result<bool> {
     }
     if st.f_type as i64 == BPF_FS_MAGIC {
         return Ok(false);
+    }
+    if !lasting_mounts {
+        return Err(std::io::Error::other(format!(
+            "{d} is not a bpffs, and this process runs in a private mount namespace (as under \
+             `ip netns exec`): a bpffs mounted here would be unmounted when the process exits, \
+             and every pin in it (program, connections, counters) would go with it. Mount one \
+             from the host's mount namespace and name it: `mkdir -p /run/rvs/bpffs && mount -t \
+             bpf bpf /run/rvs/bpffs` (not under ip netns exec), then --bpffs /run/rvs/bpffs",
+            d = dir.display()
+        )));
     }
     let fstype = c"bpf";
     // SAFETY: all pointers are valid C strings; no data argument.
@@ -728,5 +791,24 @@ impl Dataplane {
         })?;
         out.truncate(r.data_size_out as usize);
         Ok((r.return_value, out, r.duration.as_nanos() as u64))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parent_process() {
+        assert_eq!(parent_of("self"), Some(std::os::unix::process::parent_id()));
+    }
+
+    #[test]
+    fn no_bpffs_is_mounted_in_a_private_mount_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = ensure_bpffs_in(dir.path(), false).unwrap_err().to_string();
+        assert!(err.contains("private mount namespace"), "{err}");
+        assert!(err.contains("--bpffs"), "{err}");
+        assert!(!is_bpffs(dir.path()), "nothing was mounted");
     }
 }

@@ -84,13 +84,51 @@ pub fn attach(bpffs: &Path, dev: &str, kind: Kind) -> anyhow::Result<()> {
     prog.load()?;
     let id = match prog.attach(dev, XdpMode::Driver) {
         Ok(id) => id,
-        Err(_) => prog.attach(dev, XdpMode::Skb)?,
+        Err(_) => match prog.attach(dev, XdpMode::Skb) {
+            Ok(id) => id,
+            Err(e) => match xdp_program_on(dev) {
+                Some(other) => bail!(
+                    "{dev} already has an XDP program ({other}), and an interface holds one: \
+                     the decapsulator cannot be attached beside it. Remove that program first \
+                     (`ip link set dev {dev} xdp off`; one attached through a pinned bpf_link \
+                     goes when its pin is removed, e.g. `rvs down` for rvsd's), or put the \
+                     real server's tunnel on another interface (--dev)"
+                ),
+                None => return Err(e).context(format!("attaching the decapsulator to {dev}")),
+            },
+        },
     };
     let link = FdLink::try_from(prog.take_link(id)?)
         .map_err(|e| anyhow::anyhow!("{e} (the kernel attached without a bpf_link)"))?;
     link.pin(&pin)
         .map_err(|e| anyhow::anyhow!("pinning {}: {e}", pin.display()))?;
     Ok(())
+}
+
+/// The XDP program attached to `dev`, as "name NAME, id N, MODE mode", if there is one.
+fn xdp_program_on(dev: &str) -> Option<String> {
+    let out = std::process::Command::new("ip")
+        .args(["-d", "-j", "link", "show", "dev", dev])
+        .output()
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    describe_xdp(v.get(0)?.get("xdp")?)
+}
+
+/// [`xdp_program_on`]'s text from the `xdp` object of `ip -d -j link show`.
+fn describe_xdp(xdp: &serde_json::Value) -> Option<String> {
+    let prog = xdp
+        .get("prog")
+        .or_else(|| xdp.get("attached")?.get(0)?.get("prog"))?;
+    let id = prog.get("id").and_then(|i| i.as_u64())?;
+    let name = prog.get("name").and_then(|n| n.as_str()).unwrap_or("?");
+    let mode = match xdp.get("mode").and_then(|m| m.as_u64()) {
+        Some(1) => "native",
+        Some(2) => "generic",
+        Some(3) => "offloaded",
+        _ => "unknown",
+    };
+    Some(format!("name {name}, id {id}, {mode} mode"))
 }
 
 /// Whether a decapsulator this tool attached is on `dev`.
@@ -107,4 +145,22 @@ pub fn attached(bpffs: &Path, dev: &str) -> anyhow::Result<bool> {
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     Ok(v.get(0).is_some_and(|l| l.get("xdp").is_some()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_in_the_way_is_named() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"mode":2,"prog":{"id":41,"name":"rvs_pass","tag":"a04f5eef06a7f555","jited":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            describe_xdp(&v).as_deref(),
+            Some("name rvs_pass, id 41, generic mode")
+        );
+        assert_eq!(describe_xdp(&serde_json::json!({})), None);
+    }
 }

@@ -190,13 +190,36 @@ impl Spec {
             let dev = self.tunnel_dev()?;
             if !decap::attached(&self.bpffs, &dev)? {
                 let vips: Vec<String> = self.vips.iter().map(|v| format!("--vip {v}")).collect();
-                out.push(Finding {
-                    problem: format!("the tunnel decapsulator is not attached to {dev}"),
-                    fix: format!(
-                        "rvs realserver setup {} {} --dev {dev}",
-                        vips.join(" "),
-                        kind.args()
-                    ),
+                let fix = format!(
+                    "rvs realserver setup {} {} --dev {dev} --bpffs {}",
+                    vips.join(" "),
+                    kind.args(),
+                    self.bpffs.display()
+                );
+                let lasting =
+                    rvs_dataplane::is_bpffs(&self.bpffs) || rvs_dataplane::same_mount_ns_as_init();
+                out.push(if lasting {
+                    Finding {
+                        problem: format!("the tunnel decapsulator is not attached to {dev}"),
+                        fix,
+                    }
+                } else {
+                    Finding {
+                        problem: format!(
+                            "the tunnel decapsulator is not attached to {dev}, and {} is no \
+                             bpffs that outlives a command run in this private mount namespace \
+                             (as under ip netns exec)",
+                            self.bpffs.display()
+                        ),
+                        fix: format!(
+                            "mkdir -p /run/rvs/bpffs && mount -t bpf bpf /run/rvs/bpffs (from \
+                             the host's mount namespace), then {}",
+                            fix.replace(
+                                &format!("--bpffs {}", self.bpffs.display()),
+                                "--bpffs /run/rvs/bpffs"
+                            )
+                        ),
+                    }
                 });
             }
         }
@@ -206,6 +229,12 @@ impl Spec {
     /// Applies what is missing, in the recipe's order (sysctls before the VIP), changing
     /// nothing that is already right.
     pub fn setup(&self) -> anyhow::Result<Vec<String>> {
+        if self.tunnel.is_some() {
+            // Before anything changes: the decapsulator's pin needs a bpffs that outlives
+            // this command (refused with the way out in a private mount namespace).
+            rvs_dataplane::ensure_bpffs(&self.bpffs)
+                .with_context(|| format!("bpffs at {}", self.bpffs.display()))?;
+        }
         let mut done = Vec::new();
         for (key, want) in self.sysctls() {
             if read_sysctl(&key)? != want {

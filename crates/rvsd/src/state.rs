@@ -30,16 +30,6 @@ pub struct Packet {
     saved_ids: rvs_dataplane::director::Ids,
 }
 
-fn same_mount_ns_as_init() -> bool {
-    match (
-        std::fs::read_link("/proc/self/ns/mnt"),
-        std::fs::read_link("/proc/1/ns/mnt"),
-    ) {
-        (Ok(a), Ok(b)) => a == b,
-        _ => true,
-    }
-}
-
 impl Packet {
     /// Loads the program with its maps pinned in the instance's directory (adopting what an
     /// earlier rvsd left there) and attaches it to every `--interface` through pinned links,
@@ -47,15 +37,9 @@ impl Packet {
     pub fn start(opts: &Options) -> anyhow::Result<Packet> {
         use anyhow::Context;
         if rvs_dataplane::ensure_bpffs(&opts.bpffs)
-            .with_context(|| format!("mounting bpffs at {}", opts.bpffs.display()))?
+            .with_context(|| format!("bpffs at {}", opts.bpffs.display()))?
         {
             log(format_args!("mounted bpffs at {}", opts.bpffs.display()));
-            if !same_mount_ns_as_init() {
-                log(
-                    "warning: this bpffs lives in rvsd's own mount namespace: the pins end with \
-                     it; mount bpffs outside /sys before `ip netns exec` and pass --bpffs",
-                );
-            }
         }
         let pin_dir = opts.pin_dir();
         std::fs::create_dir_all(&pin_dir)
