@@ -180,8 +180,15 @@ pub mod dest {
     pub const AVAILABLE: u32 = 0x1;
     /// OVERLOAD (upper threshold reached).
     pub const OVERLOAD: u32 = 0x2;
-    /// The dest's MAC address is known; without it the dest takes no new connections.
+    /// The dest's MAC address is known (and with it the interface and source MAC).
     pub const MAC_KNOWN: u32 = 0x4;
+    /// The dest's MAC address is being resolved: it is scheduled as usual (as IPVS, which
+    /// leaves resolution to the kernel's neighbour code), but its packets are dropped and its
+    /// address handed to user space (`RVS_NEED_NEIGH`) until the MAC is known; the client's
+    /// retransmission then gets through. Never set together with [`MAC_KNOWN`].
+    pub const RESOLVING: u32 = 0x8;
+    /// Either: the dest can be reached (now, or once resolved) and may take new connections.
+    pub const REACHABLE: u32 = MAC_KNOWN | RESOLVING;
 }
 
 /// Key of `SERVICES`: an address service.

@@ -13,6 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use rvs_common::conn_flags;
 use rvs_common::maps::{
@@ -226,10 +227,37 @@ impl Director {
         addrs.iter().map(|a| (*a, neigh::resolve(a))).collect()
     }
 
-    /// Takes a resolution round's results; `true` if anything changed (then `apply` again).
+    /// Resolves `addrs` as [`Director::resolve`] does, waiting up to `wait` for answers.
+    pub fn resolve_waiting(addrs: &HashSet<IpAddr>, wait: Duration) -> HashMap<IpAddr, Neigh> {
+        neigh::resolve_waiting(addrs, wait)
+    }
+
+    /// Those of `addrs` whose MAC address is not known.
+    pub fn unresolved(&self, addrs: &HashSet<IpAddr>) -> HashSet<IpAddr> {
+        addrs
+            .iter()
+            .filter(|a| !matches!(self.neigh.get(a), Some(Neigh::Known { .. })))
+            .copied()
+            .collect()
+    }
+
+    /// Takes resolution results; `true` if anything changed (then `apply` again). A known MAC
+    /// stays while its entry is being resolved again (a stale or failed entry that the kernel
+    /// is re-checking): packets keep going to it, as the kernel's neighbour code would send
+    /// them, rather than being dropped; a new answer replaces it. Addresses not in `n` keep
+    /// what they had.
     pub fn set_neighbours(&mut self, n: HashMap<IpAddr, Neigh>) -> bool {
-        let changed = n != self.neigh;
-        self.neigh = n;
+        let mut changed = false;
+        for (addr, new) in n {
+            let old = self.neigh.get(&addr);
+            if matches!(new, Neigh::Pending(_)) && matches!(old, Some(Neigh::Known { .. })) {
+                continue;
+            }
+            if old != Some(&new) {
+                self.neigh.insert(addr, new);
+                changed = true;
+            }
+        }
         changed
     }
 
@@ -434,10 +462,22 @@ impl Director {
                         "dest {}: {why}; it takes no new connections",
                         dc.addr
                     )),
-                    None => notes.push(format!(
-                        "dest {}: MAC address not resolved yet; it takes no new connections",
-                        dc.addr
-                    )),
+                    Some(Neigh::Pending(why)) => {
+                        dv.flags |= maps::dest::RESOLVING;
+                        notes.push(format!(
+                            "dest {}: {why}; its packets are dropped (the clients retransmit) \
+                             until it answers",
+                            dc.addr
+                        ));
+                    }
+                    None => {
+                        dv.flags |= maps::dest::RESOLVING;
+                        notes.push(format!(
+                            "dest {}: MAC address not resolved yet; its packets are dropped (the \
+                             clients retransmit) until it is",
+                            dc.addr
+                        ));
+                    }
                 }
                 let prev = self.dest_vals.get(&id).copied();
                 if prev != Some(dv) || !self.live_dests.contains(&id) {

@@ -7,9 +7,13 @@
 //! tunnels (the gateway's MAC is used) and refused for direct routing by the director. A missing entry is requested by sending one empty UDP
 //! datagram to the dest's discard port, which makes the kernel resolve it; the next round
 //! (rvsd runs one every second) picks the answer up, and changes are followed the same way.
+//! rvsd also resolves a dest before it answers the change that adds it ([`resolve_waiting`]),
+//! so that a client connecting right after `rvsadm -a` is served at once.
 
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, UdpSocket};
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 /// What is known about reaching a dest at layer 2.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +31,9 @@ pub enum Neigh {
         /// The rest of the route (tunnels need it).
         path: Path,
     },
-    /// Not resolved (yet), with the reason for `rvs status`.
+    /// Being resolved (the kernel was asked), with what `rvs status` says.
+    Pending(String),
+    /// Cannot be reached (no route, no interface), with the reason for `rvs status`.
     Unknown(String),
 }
 
@@ -126,7 +132,28 @@ pub fn resolve(addr: &IpAddr) -> Neigh {
             if let Ok(s) = UdpSocket::bind(bind) {
                 let _ = s.send_to(&[], (*addr, 9));
             }
-            Neigh::Unknown(format!("resolving the MAC address of {a} on {dev}"))
+            Neigh::Pending(format!("resolving the MAC address of {a} on {dev}"))
+        }
+    }
+}
+
+/// Resolves `addrs`, waiting up to `wait` for the kernel to answer those being resolved (all
+/// at once: the requests go out first, then the answers are polled).
+pub fn resolve_waiting(addrs: &HashSet<IpAddr>, wait: Duration) -> HashMap<IpAddr, Neigh> {
+    let deadline = Instant::now() + wait;
+    let mut out: HashMap<IpAddr, Neigh> = addrs.iter().map(|a| (*a, resolve(a))).collect();
+    loop {
+        let pending: Vec<IpAddr> = out
+            .iter()
+            .filter(|(_, n)| matches!(n, Neigh::Pending(_)))
+            .map(|(a, _)| *a)
+            .collect();
+        if pending.is_empty() || Instant::now() >= deadline {
+            return out;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+        for a in pending {
+            out.insert(a, resolve(&a));
         }
     }
 }

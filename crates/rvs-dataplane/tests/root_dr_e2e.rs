@@ -65,7 +65,6 @@ fn root_dr_seed_end_to_end() {
     let mut lab = Lab::build(&bins(), 1);
     lab.start_rvsd(None);
     lab.configure_seed();
-    lab.wait_resolved();
     assert!(lab.log().contains("XDP attached to d0"), "{}", lab.log());
 
     let tmp = lab.tmp.as_path();

@@ -332,7 +332,7 @@ fn root_fixture_table() {
 }
 
 /// Weight 0 takes no new connections but keeps its old ones; a removed dest's connections
-/// are dropped (expire_nodest_conn=0) or expired and passed on (=1); an unresolved MAC takes
+/// are dropped (expire_nodest_conn=0) or expired and passed on (=1); an unreachable dest takes
 /// no new connections; no usable dest means ICMP port unreachable to the client.
 #[test]
 fn root_dest_changes() {
@@ -369,13 +369,13 @@ fn root_dest_changes() {
         Expect::Fwd(2),
         After::Any,
     );
-    let mut unresolved = dest(1, false, 3);
-    unresolved.flags &= !maps::dest::MAC_KNOWN;
-    dp.put_dest(1, &unresolved).unwrap();
+    let mut unreachable = dest(1, false, 3);
+    unreachable.flags &= !maps::dest::MAC_KNOWN;
+    dp.put_dest(1, &unreachable).unwrap();
     let f3 = Pkt::tcp(41002, SYN);
     row(
         &mut dp,
-        "unresolved MAC takes no new one",
+        "unreachable dest (no route, or behind a gateway) takes no new one",
         &f3,
         &f3.build(),
         Expect::Fwd(2),
@@ -539,4 +539,59 @@ fn root_thresholds() {
     assert!(!dp.overload(1).unwrap(), "four left is below -y 5");
     let (action, out) = dp.test_run(&Pkt::udp(43102).build()).unwrap();
     assert_eq!((action, out[5]), (XDP_TX, 1), "new connections again");
+}
+
+/// A dest whose MAC is being resolved is scheduled as any other (IPVS leaves resolution to
+/// the kernel): the SYN makes its entry and is dropped, not refused, and the dest's address is
+/// handed to user space; once the MAC is known the client's retransmission goes through on
+/// the same entry. The same for a service whose only dest is being resolved.
+#[test]
+fn root_resolving_dest() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let mut dp = load();
+    let mut resolving = dest(1, false, 1);
+    resolving.flags = maps::dest::AVAILABLE | maps::dest::RESOLVING;
+    resolving.mac = [0; 6];
+    resolving.src_mac = [0; 6];
+    dp.put_dest(1, &resolving).unwrap();
+    dp.put_service(
+        &svc_key(false, proto::TCP),
+        &svc_val(1, maps::sched::RR, 1),
+        &[1],
+    )
+    .unwrap();
+    let syn = Pkt::tcp(42000, SYN);
+    row(
+        &mut dp,
+        "resolving: scheduled, dropped (no ICMP port unreachable)",
+        &syn,
+        &syn.build(),
+        Expect::Drop,
+        After::Conn(1, s(State::SynRecv), 60),
+    );
+    let wanted = dp.take_needed_neighbours().unwrap();
+    assert_eq!(wanted.len(), 1, "the dest's address goes to user space");
+    assert_eq!(&wanted[0].addr[..4], &[10, 0, 0, 241]);
+    assert!(
+        dp.take_needed_neighbours().unwrap().is_empty(),
+        "taken once"
+    );
+    // Resolved: what rvsd writes then.
+    dp.put_dest(1, &dest(1, false, 1)).unwrap();
+    row(
+        &mut dp,
+        "resolved: the retransmitted SYN goes to the dest on the same entry",
+        &syn,
+        &syn.build(),
+        Expect::Fwd(1),
+        After::Conn(1, s(State::SynRecv), 60),
+    );
+    assert_eq!(
+        dp.conn_counts(1).unwrap(),
+        (1, 0),
+        "one SYN_RECV entry, counted once"
+    );
 }

@@ -68,7 +68,6 @@ fn root_nat_seed_two_interfaces() {
     // The seed's NAT service (ipvsadm-cli.md's example).
     adm("-A -t 198.18.147.4:8282 -s wlc");
     adm("-a -t 198.18.147.4:8282 -r 10.0.153.42:82 -m -w 1");
-    daemon.wait_ready("din");
     let listing = adm("-Ln");
     assert!(
         listing.contains("  -> 10.0.153.42:82               Masq    1"),

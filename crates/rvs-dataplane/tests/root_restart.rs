@@ -49,7 +49,6 @@ fn root_restarts_drop_nothing() {
     let mut lab = Lab::build(&bins(), 1);
     lab.start_rvsd(None);
     lab.configure_seed();
-    lab.wait_resolved();
     let upgraded = lab.tmp.join("rvsd-upgraded");
     std::fs::copy(lab.bins.join("rvsd"), &upgraded).unwrap();
 
@@ -120,7 +119,6 @@ fn root_restarts_drop_nothing() {
     let mut other = Lab::build(&bins(), 1);
     other.start_rvsd(None);
     other.configure_seed();
-    other.wait_resolved();
     let a = lab.probe(0, &["tcp-clients", "10.0.0.240:8130", "3"]);
     let b = other.probe(0, &["tcp-clients", "10.0.0.240:8130", "3"]);
     assert!(

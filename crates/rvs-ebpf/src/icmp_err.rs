@@ -12,7 +12,7 @@
 
 use aya_ebpf::programs::XdpContext;
 use rvs_common::conn_flags;
-use rvs_common::maps::{AF_V4, KIND_CONN};
+use rvs_common::maps::{AF_V4, KIND_CONN, dest};
 use rvs_common::proto;
 
 use crate::icmp::ptr_at;
@@ -149,6 +149,10 @@ fn server_side(ctx: &XdpContext, now: u64) -> Result<u32, Reason> {
     // SAFETY: valid entry pointer for this run.
     let c = unsafe { &mut *c };
     let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
+    if d.flags & dest::MAC_KNOWN == 0 {
+        crate::want_neighbour(d);
+        return Err(Reason::NoNeighbour);
+    }
     c.last_ns = now;
     let p = &s.ipkt;
     let bytes = p.ip_len as u64;

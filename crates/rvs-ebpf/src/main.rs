@@ -140,7 +140,8 @@ enum Reason {
     TtlExceeded = 6,
     /// The connection table refused the entry (or another CPU entered the flow first).
     ConnInsert = 7,
-    /// A NAT reply's next hop has no neighbour entry yet (user space resolves it).
+    /// A NAT reply's next hop, or the dest, has no neighbour entry yet (user space resolves
+    /// it; the sender retransmits).
     NoNeighbour = 9,
     /// A NAT reply's destination has no route: the stack gets it.
     NoRoute = 10,
@@ -334,12 +335,12 @@ fn set_overload(id: u32, on: bool) {
     }
 }
 
-/// Whether a dest may take a new connection: weight, still in its service, MAC known, and
-/// not OVERLOAD. (The id is the dest's, for the OVERLOAD map.)
+/// Whether a dest may take a new connection: weight, still in its service, reachable (its MAC
+/// known or being resolved), and not OVERLOAD. (The id is the dest's, for the OVERLOAD map.)
 fn usable_id(id: u32, d: &DestVal) -> bool {
     d.weight > 0
         && d.flags & dest::AVAILABLE != 0
-        && d.flags & dest::MAC_KNOWN != 0
+        && d.flags & dest::REACHABLE != 0
         && !overloaded(id)
 }
 
@@ -685,7 +686,7 @@ fn locality_id(svc: &SvcVal, pkt: &parse::Packet, now: u64, replicate: bool) -> 
             let id = e.dests[0];
             if let Some(d) = DESTS.get(id)
                 && d.flags & dest::AVAILABLE != 0
-                && d.flags & dest::MAC_KNOWN != 0
+                && d.flags & dest::REACHABLE != 0
                 && d.weight > 0
                 && !local_overloaded(svc, id, d)
             {
@@ -821,7 +822,7 @@ extern "C" fn wrr_step(_index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
         if let Some(d) = DESTS.get(id)
             && !overloaded(id)
             && d.flags & dest::AVAILABLE != 0
-            && d.flags & dest::MAC_KNOWN != 0
+            && d.flags & dest::REACHABLE != 0
             && d.weight >= w.cw
         {
             w.cursor = w.i;
@@ -901,7 +902,7 @@ fn bucket(tab: &HashTab, b: u32) -> u32 {
 }
 
 /// The hashing schedulers' `is_unavailable`: weight 0 or OVERLOAD (and, as for every
-/// scheduler here, a dest in its service with a known MAC).
+/// scheduler here, a dest in its service that can be reached).
 fn hash_usable(id: u32) -> bool {
     id != 0 && DESTS.get(id).is_some_and(|d| usable_id(id, d))
 }
@@ -1112,7 +1113,7 @@ fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Option<u32> {
         let quiescent = CONFIG.get(CONFIG_EXPIRE_QUIESCENT).copied().unwrap_or(0) != 0;
         let valid = DESTS.get(t.dest).is_some_and(|d| {
             d.flags & dest::AVAILABLE != 0
-                && d.flags & dest::MAC_KNOWN != 0
+                && d.flags & dest::REACHABLE != 0
                 && !(quiescent && d.weight == 0)
         });
         if valid {
@@ -1380,6 +1381,10 @@ fn forward(
     id: u32,
     rport_be: u16,
 ) -> Result<u32, Reason> {
+    if d.flags & dest::MAC_KNOWN == 0 {
+        want_neighbour(d);
+        return Err(Reason::NoNeighbour);
+    }
     if d.fwd as u32 == conn_flags::TUNNEL {
         let t = TUNNELS.get(id).ok_or(Reason::NoDest)?;
         return tun::encap(ctx, pkt, d, t);
@@ -1424,6 +1429,19 @@ const BPF_FIB_LKUP_RET_NO_NEIGH: i64 = 7;
 /// Next hops that had no neighbour entry: user space resolves them.
 #[map(name = "RVS_NEED_NEIGH")]
 static NEED_NEIGH: LruHashMap<NeighKey, u32> = LruHashMap::with_max_entries(1024, 0);
+
+/// A dest whose MAC is being resolved ([`dest::RESOLVING`]): its address goes to user space,
+/// which has the kernel resolve it at once (the packet is dropped; the client retransmits).
+pub(crate) fn want_neighbour(d: &DestVal) {
+    if let Some(s) = scratch() {
+        s.nkey = NeighKey {
+            addr: d.addr,
+            af: d.af,
+            _pad: [0; 3],
+        };
+        let _ = NEED_NEIGH.insert(&s.nkey, &0, 0);
+    }
+}
 
 /// The next hop towards `daddr` from the kernel's FIB: `(ifindex, dmac, smac)` in the scratch
 /// space's `fib`. Without a neighbour entry the next hop is recorded for user space to resolve

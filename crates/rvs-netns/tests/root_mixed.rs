@@ -69,7 +69,6 @@ fn root_mixed_methods() {
     lab.adm("-a -t 10.0.0.240:8130 -r 10.0.0.243:8130 -m");
     lab.adm("-A -t 10.0.0.240:8131 -s rr");
     lab.adm("-a -t 10.0.0.240:8131 -r 10.0.0.243:8130 -m");
-    lab.wait_resolved();
     let listing = lab.adm("-Ln");
     for m in ["Route", "Tunnel", "Masq"] {
         assert!(listing.contains(m), "{listing}");

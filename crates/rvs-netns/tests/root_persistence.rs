@@ -90,7 +90,6 @@ fn root_persistence_end_to_end() {
             "-a -t 10.0.0.240:8130 -r 10.0.0.24{n}:8130 -g -w 1"
         ));
     }
-    lab.wait_resolved();
     let a = only(&tcp(&lab, 0, 8130, 12));
     let b = only(&tcp(&lab, 1, 8130, 12));
     assert_ne!(
@@ -157,7 +156,6 @@ fn root_persistence_end_to_end() {
     for n in 1..=3 {
         lab.adm(&format!("-a -f 1 -r 10.0.0.24{n} -g -w 1"));
     }
-    lab.wait_resolved();
     let mut all = Vec::new();
     for c in 0..2 {
         for port in [8130, 8131] {
@@ -183,7 +181,6 @@ fn root_persistence_end_to_end() {
     for n in 1..=3 {
         lab.adm(&format!("-a -t 10.0.0.240:0 -r 10.0.0.24{n} -g -w 1"));
     }
-    lab.wait_resolved();
     let mut all = tcp(&lab, 0, 8130, 5);
     all.extend(tcp(&lab, 0, 8131, 5));
     only(&all);
@@ -197,7 +194,6 @@ fn root_persistence_end_to_end() {
             "-a -u 10.0.0.240:8130 -r 10.0.0.24{n}:8130 -g -w 1"
         ));
     }
-    lab.wait_resolved();
     let udp = |n: usize| lab.probe(0, &["udp-clients", "10.0.0.240:8130", &n.to_string()]);
     let first = only(&udp(4));
     let created = Instant::now();

@@ -114,10 +114,6 @@ impl Topology {
         vip_on_lo(&self.ns1);
     }
 
-    fn wait_packet_path(&self) {
-        self.daemon.wait_ready("veth12");
-    }
-
     /// The selftest's `test_service`: 32 random bytes from the client to VIP:8080 must arrive
     /// unchanged at the real server.
     fn test_service(&mut self) {
@@ -205,7 +201,6 @@ fn root_selftest_dr() {
     t.ns2.sysctl("net.ipv4.conf.all.rp_filter", "0");
     t.ns2.sysctl("net.ipv4.conf.veth21.rp_filter", "0");
     vip_on_lo(&t.ns2);
-    t.wait_packet_path();
     assert_eq!(t.ipvsadm("-Ln"), listing("Route"));
     t.test_service();
     let stats = t.ipvsadm("-Ln --stats");
@@ -232,7 +227,6 @@ fn root_selftest_nat() {
         "dev",
         "veth21",
     ]);
-    t.wait_packet_path();
     assert_eq!(t.ipvsadm("-Ln"), listing("Masq"));
     t.test_service();
     // Both directions crossed the director: the connection was counted both ways.
@@ -291,7 +285,6 @@ fn root_selftest_tun() {
         String::from_utf8_lossy(&out.stderr)
     );
     t.ns2.sysctl("net.ipv4.conf.veth20.rp_filter", "0");
-    t.wait_packet_path();
     assert_eq!(t.ipvsadm("-Ln"), listing("Tunnel"));
     t.test_service();
 }

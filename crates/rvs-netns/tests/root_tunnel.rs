@@ -124,7 +124,6 @@ fn root_tunnel_end_to_end() {
     // The upload service: one real server receiving a file.
     lab.adm("-A -t 10.0.0.240:8131 -s rr");
     lab.adm("-a -t 10.0.0.240:8131 -r 10.0.0.241:8131 -i -w 1");
-    lab.wait_resolved();
     let listing = lab.adm("-Ln");
     assert!(listing.contains("Tunnel  1"), "{listing}");
     on_the_wire(&lab, "ip proto 4", || answered_by_all(&lab, 12));

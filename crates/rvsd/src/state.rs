@@ -7,15 +7,25 @@
 //! it was and the client is told; memory and disk never disagree. Listings first bring the
 //! packet path's counters into the table.
 
+use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use rvs_ctl::{ConnView, DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
 use rvs_dataplane::director::Director;
+use rvs_dataplane::neigh::Neigh;
 use rvs_model::marks::{self, MarkError};
 use rvs_model::{Errno, Service, Table};
 
 use crate::persist::Store;
 use crate::{Options, log};
+
+/// How long rvsd waits for the kernel to resolve the MAC addresses of new dests before it
+/// answers the change anyway (their packets are then dropped until the answer comes, and the
+/// clients retransmit). ARP and neighbour discovery answer in well under a millisecond on a
+/// LAN; the kernel retries a lost request after a second.
+pub const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+/// At most this many new dest addresses are resolved before a change is answered.
+pub const RESOLVE_MAX: usize = 256;
 
 /// What `rvs status` says without a packet path.
 pub const PACKET_PATH: &str = "control plane only (no --interface)";
@@ -194,13 +204,20 @@ fn service_view(s: &Service) -> ServiceView {
 }
 
 impl State {
-    /// Wraps a loaded table and its store.
+    /// Wraps a loaded table and its store. The dests' MAC addresses are looked up first
+    /// (waiting a moment for those the kernel must resolve), so that the first write into
+    /// the packet path already has them.
     pub fn new(table: Table, store: Store, conn_tab_size: u32, packet: Option<Packet>) -> State {
         let mut inner = Inner {
             table,
             store: Some(store),
             packet,
         };
+        if let Some(p) = &mut inner.packet {
+            let addrs = Director::dest_addrs(&inner.table);
+            p.director
+                .set_neighbours(Director::resolve_waiting(&addrs, RESOLVE_WAIT));
+        }
         inner.push();
         State {
             inner: Mutex::new(inner),
@@ -262,8 +279,9 @@ impl State {
             Director::dest_addrs(&inner.table)
         };
         let found = Director::resolve(&addrs);
-        // Next hops of NAT replies the program could not send: asking resolves them (the
-        // answers are not kept; the kernel's neighbour table is what the program reads).
+        // Next hops of NAT replies the program could not send, and dests being resolved that
+        // had packets: asking resolves them (NAT next hops are read by the program from the
+        // kernel's neighbour table; dests are picked up by the next round).
         let needed = {
             let mut inner = self.lock();
             match &mut inner.packet {
@@ -359,6 +377,44 @@ impl State {
         self.lock()
     }
 
+    /// The MAC addresses of the dests a change adds or edits that the packet path does not
+    /// know yet, resolved before the change is applied (without the lock; at most
+    /// [`RESOLVE_WAIT`] for all of them together, and for at most [`RESOLVE_MAX`] addresses:
+    /// housekeeping does the rest). IPVS has the kernel resolve a dest's MAC with the first
+    /// packet; here the program cannot, so rvsd does it before answering, and a client that
+    /// connects right after `rvsadm -a` is served.
+    fn resolve_new_dests(&self, req: &Request) -> std::collections::HashMap<IpAddr, Neigh> {
+        let mut addrs = std::collections::HashSet::new();
+        let one = |r: &Request, addrs: &mut std::collections::HashSet<IpAddr>| {
+            if let Request::AddDest { dest, .. } | Request::EditDest { dest, .. } = r {
+                addrs.insert(dest.addr);
+            }
+        };
+        match req {
+            Request::Batch(reqs) => reqs.iter().for_each(|r| one(r, &mut addrs)),
+            r => one(r, &mut addrs),
+        }
+        if addrs.is_empty() {
+            return Default::default();
+        }
+        let unknown: std::collections::HashSet<IpAddr> = {
+            let inner = self.lock();
+            match &inner.packet {
+                Some(p) => p
+                    .director
+                    .unresolved(&addrs)
+                    .into_iter()
+                    .take(RESOLVE_MAX)
+                    .collect(),
+                None => return Default::default(),
+            }
+        };
+        if unknown.is_empty() {
+            return Default::default();
+        }
+        Director::resolve_waiting(&unknown, RESOLVE_WAIT)
+    }
+
     fn info(&self) -> Info {
         Info {
             ipvs_version: [1, 2, 1],
@@ -379,9 +435,13 @@ impl State {
         {
             return error(Errno::EINVAL, "a batch may only hold single changes");
         }
+        let resolved = self.resolve_new_dests(&req);
         let mut inner = self.lock();
         if !req.is_change() {
             inner.pull();
+        }
+        if let Some(p) = &mut inner.packet {
+            p.director.set_neighbours(resolved);
         }
         match req {
             Request::Info => Response::Info(self.info()),
