@@ -53,14 +53,16 @@ fn main() {
         "rvs-lab: seed configuration: VIP 10.0.0.240:8130 (and fd00::240), wlc, real servers 10.0.0.241-243 with -g -w 3"
     );
     lab.configure_seed();
-    lab.wait_resolved();
-    eprintln!("rvs-lab: traffic: 30 TCP connections and 20 UDP flows per client, IPv4 and IPv6");
+    eprintln!(
+        "rvs-lab: traffic per client: 30 TCP connections and 20 UDP flows over IPv4, 5 of each over IPv6"
+    );
     let mut answered = 0;
     for c in 0..lab.clients.len() {
         for (kind, vip, n) in [
             ("tcp-clients", "10.0.0.240:8130", "30"),
             ("udp-clients", "10.0.0.240:8130", "20"),
             ("tcp-clients", "[fd00::240]:8130", "5"),
+            ("udp-clients", "[fd00::240]:8130", "5"),
         ] {
             let out = lab.probe(c, &[kind, vip, n]);
             answered += out.iter().filter(|l| l.starts_with("rs")).count();
