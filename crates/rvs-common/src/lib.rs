@@ -77,6 +77,72 @@ pub mod conn_flags {
     pub const TEMPLATE: u32 = 0x1000;
     /// One-packet scheduling entry.
     pub const ONE_PACKET: u32 = 0x2000;
+    /// rvs's own bit (no IPVS flag): an embryonic entry, that is, a TCP connection that has
+    /// seen nothing but a SYN, a UDP flow that has sent one datagram, or a persistence
+    /// template no such entry has confirmed yet. Only embryonic entries are ever evicted to
+    /// make room (oldest first), so a flood of new sources cannot push out connections that
+    /// proved they are real. Cleared by the first packet that is not a SYN (the handshake's
+    /// ACK, which direct routing sees), or a second datagram.
+    pub const EMBRYO: u32 = 0x0100_0000;
+}
+
+/// Why the packet path passed or dropped a packet, or what it did besides forwarding: the
+/// indexes of the per-CPU `RVS_REASONS` counters, shared by the program and `rvs status`.
+pub mod reason {
+    /// Not IPv4/IPv6, not TCP/UDP, or not for a service.
+    pub const NOT_SERVICE: u32 = 0;
+    /// Truncated or malformed headers.
+    pub const MALFORMED: u32 = 1;
+    /// A fragment (the stack reassembles).
+    pub const FRAGMENT: u32 = 2;
+    /// A TCP segment that cannot start a connection and has none.
+    pub const NO_CONN_NOT_SYN: u32 = 3;
+    /// No dest could take the connection (ICMP port unreachable).
+    pub const NO_DEST: u32 = 4;
+    /// The connection's dest was removed.
+    pub const DEST_GONE: u32 = 5;
+    /// TTL/hop limit would reach zero: the stack answers.
+    pub const TTL_EXCEEDED: u32 = 6;
+    /// Two copies of one SYN raced; the second was dropped.
+    pub const CONN_INSERT: u32 = 7;
+    /// A new connection handed to the scheduling program (not counted).
+    pub const SCHEDULE: u32 = 8;
+    /// A next hop or dest without a neighbour entry yet (dropped; resolved by user space).
+    pub const NO_NEIGHBOUR: u32 = 9;
+    /// A NAT reply without a route (to the stack).
+    pub const NO_ROUTE: u32 = 10;
+    /// No connection entry: handed to the second program (not counted).
+    pub const MISS: u32 = 11;
+    /// Too big to encapsulate without DF.
+    pub const TOO_BIG: u32 = 12;
+    /// ICMP handed to the ICMP program (not counted).
+    pub const ICMP: u32 = 13;
+    /// The connection table is full of confirmed entries: a new connection was refused
+    /// (dropped; the client retransmits).
+    pub const TABLE_FULL: u32 = 14;
+    /// An embryonic entry was evicted to make room for a new one (the packet was forwarded).
+    pub const EMBRYO_EVICTED: u32 = 15;
+    /// How many there are (the size of `RVS_REASONS`).
+    pub const COUNT: u32 = 16;
+    /// Names for `rvs status`, by index.
+    pub const NAMES: [&str; COUNT as usize] = [
+        "not for a service (passed)",
+        "malformed (passed)",
+        "fragment (passed)",
+        "TCP without a connection, not a SYN (passed)",
+        "no dest available (port unreachable sent)",
+        "dest removed (dropped)",
+        "TTL exceeded (passed)",
+        "duplicate SYN raced (dropped)",
+        "scheduled",
+        "neighbour being resolved (dropped)",
+        "NAT reply without a route (passed)",
+        "no connection entry",
+        "too big to encapsulate (dropped)",
+        "ICMP",
+        "connection table full (new connection dropped)",
+        "embryonic entries evicted for new ones",
+    ];
 }
 
 /// Destination flags, `IP_VS_DEST_F_*`.

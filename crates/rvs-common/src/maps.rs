@@ -308,6 +308,14 @@ pub const CONFIG_LBLCR_EXPIRATION: u32 = 3;
 /// Entries in the `CONFIG` array.
 pub const CONFIG_SLOTS: u32 = 8;
 
+/// Slots of `RVS_EMBRYOS`, the ring that remembers embryonic entries in the order they were
+/// made (a power of two). When the connection table is full, the oldest remembered entry
+/// that is still embryonic is evicted for the new one; an embryonic entry older than the
+/// ring remembers just waits for its timeout.
+pub const EMBRYO_RING: u32 = 1 << 16;
+/// How many ring slots one new entry may look at for an embryonic entry to evict.
+pub const EVICT_TRIES: u32 = 8;
+
 /// Value of the per-CPU `SVC_STATS`, `DEST_STATS` and `TOTAL_STATS` arrays.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -452,7 +460,7 @@ pub struct ConnVal {
 }
 const _: () = assert!(core::mem::size_of::<ConnVal>() == 32);
 
-/// Key of the `CONNS_OUT` LRU hash: a NAT connection as its real server's replies show it
+/// Key of the `CONNS_OUT` hash: a NAT connection as its real server's replies show it
 /// (the kernel's "out" lookup). The value is the connection's [`ConnKey`].
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]

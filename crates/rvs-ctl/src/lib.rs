@@ -269,6 +269,11 @@ pub struct StatusView {
     pub total: Counters,
     /// Total rates.
     pub total_rates: Rates,
+    /// What the packet path did besides forwarding, as (reason, packets) for every reason
+    /// counted so far (`rvs_common::reason::NAMES`): passed to the stack, dropped, refused
+    /// because the connection table was full, embryonic entries evicted.
+    #[serde(default)]
+    pub packet_counters: Vec<(String, u64)>,
 }
 
 /// Framing failures.

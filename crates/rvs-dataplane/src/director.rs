@@ -649,33 +649,44 @@ impl Director {
     /// Removes connection entries idle for longer than their timeout and gives their dest
     /// counts back; a template that still controls a live connection of its dest is kept for
     /// [`KEEP_ALIVE`] seconds instead, and its timeout stays at that (ipvs-semantics.md 10.3).
-    /// Returns how many entries were removed.
+    /// Returns how many entries were removed. (rvsd splits this in three: [`Director::
+    /// sweep_input`] under its lock, the walk and [`SweepInput::plan`] without, then
+    /// [`Director::apply_sweep`] in slices under the lock again.)
     pub fn sweep(&mut self) -> Result<usize, Error> {
+        let input = self.sweep_input()?;
+        let entries = input
+            .reader
+            .entries()
+            .map_err(|e| Error::Read("RVS_CONNS", e))?;
+        let plan = input.plan(&entries, monotonic_ns());
+        self.apply_sweep(&plan)
+    }
+
+    /// What a sweep needs of the director: a reader of the table and the templates' settings.
+    pub fn sweep_input(&mut self) -> Result<SweepInput, Error> {
+        Ok(SweepInput {
+            reader: self.dp.conn_reader()?,
+            persist: self.persist.clone(),
+        })
+    }
+
+    /// Carries a plan out: each entry is looked at again and expired only if it is still
+    /// idle past its timeout (a packet may have come since the walk); templates are kept
+    /// alive. Returns how many entries were removed.
+    pub fn apply_sweep(&mut self, plan: &SweepPlan) -> Result<usize, Error> {
         let now = monotonic_ns();
-        let conns = self.dp.conns()?;
-        let expired =
-            |v: &ConnVal| now.saturating_sub(v.last_ns) > u64::from(v.timeout) * 1_000_000_000;
-        let mut controlling = HashSet::new();
-        for (k, v) in &conns {
-            if k.kind != KIND_CONN || expired(v) {
-                continue;
-            }
-            if let Some(p) = self.persist.get(&v.svc).filter(|p| p.timeout != 0) {
-                let mut t = ConnKey::default();
-                maps::template_key(&mut t, &k.caddr, k.af, p);
-                controlling.insert((t, v.dest));
-            }
-        }
         let mut removed = 0;
-        for (k, mut v) in conns {
-            if !expired(&v) {
-                continue;
-            }
-            if k.kind == KIND_TEMPLATE && controlling.contains(&(k, v.dest)) {
+        for k in &plan.keep_alive {
+            if let Some(mut v) = self.dp.conn(k)?
+                && idle(&v, now)
+            {
                 v.timeout = KEEP_ALIVE;
                 v.last_ns = now;
-                self.dp.put_conn(&k, &v)?;
-            } else if self.expire(&k)? {
+                self.dp.put_conn(k, &v)?;
+            }
+        }
+        for k in &plan.expire {
+            if self.dp.conn(k)?.is_some_and(|v| idle(&v, now)) && self.expire(k)? {
                 removed += 1;
             }
         }
@@ -764,34 +775,101 @@ impl Director {
 
     /// Live connection entries.
     pub fn conn_entries(&mut self) -> Result<Vec<ConnEntry>, Error> {
-        let now = monotonic_ns();
-        let dests: HashMap<u32, (IpAddr, u16)> = self
-            .dest_ids
+        let entries = self.dp.conns()?;
+        Ok(conn_entries_from(
+            &entries,
+            &self.dest_addrs_by_id(),
+            monotonic_ns(),
+        ))
+    }
+
+    /// Each dest id's address and port (dests since removed included).
+    pub fn dest_addrs_by_id(&self) -> HashMap<u32, (IpAddr, u16)> {
+        self.dest_ids
             .iter()
             .map(|((_, a, p), id)| (*id, (*a, *p)))
-            .collect();
-        let mut out = Vec::new();
-        for (k, v) in self.dp.conns()? {
-            let idle = now.saturating_sub(v.last_ns) / 1_000_000_000;
-            let Some(left) = u64::from(v.timeout).checked_sub(idle) else {
-                continue;
-            };
-            let Some(&(daddr, dport)) = dests.get(&v.dest) else {
-                continue;
-            };
-            // A template's destination port is the dest's only when it has a virtual port; a
-            // connection's is the one it was made with.
-            let dport = if k.kind == KIND_TEMPLATE && k.vport_be == 0 {
-                0
-            } else if k.kind == KIND_CONN && v.dport_be != 0 {
-                u16::from_be(v.dport_be)
-            } else {
-                dport
-            };
-            out.push(conn_entry(&k, &v, daddr, dport, left as u32));
-        }
-        Ok(out)
+            .collect()
     }
+}
+
+/// Whether an entry has been idle for longer than its timeout.
+fn idle(v: &ConnVal, now: u64) -> bool {
+    now.saturating_sub(v.last_ns) > u64::from(v.timeout) * 1_000_000_000
+}
+
+/// A sweep's view of the director, taken under rvsd's lock and used without it.
+pub struct SweepInput {
+    /// The connection table.
+    pub reader: crate::batch::TableReader<ConnKey, ConnVal>,
+    persist: HashMap<u32, PersistVal>,
+}
+
+/// What a sweep found to do.
+#[derive(Debug, Default)]
+pub struct SweepPlan {
+    /// Entries idle past their timeout.
+    pub expire: Vec<ConnKey>,
+    /// Templates idle past their timeout that still control a live connection.
+    pub keep_alive: Vec<ConnKey>,
+}
+
+impl SweepInput {
+    /// Sorts the entries of one walk (no I/O).
+    pub fn plan(&self, entries: &[(ConnKey, ConnVal)], now: u64) -> SweepPlan {
+        let mut controlling = HashSet::new();
+        for (k, v) in entries {
+            if k.kind != KIND_CONN || idle(v, now) {
+                continue;
+            }
+            if let Some(p) = self.persist.get(&v.svc).filter(|p| p.timeout != 0) {
+                let mut t = ConnKey::default();
+                maps::template_key(&mut t, &k.caddr, k.af, p);
+                controlling.insert((t, v.dest));
+            }
+        }
+        let mut plan = SweepPlan::default();
+        for (k, v) in entries {
+            if !idle(v, now) {
+                continue;
+            }
+            if k.kind == KIND_TEMPLATE && controlling.contains(&(*k, v.dest)) {
+                plan.keep_alive.push(*k);
+            } else {
+                plan.expire.push(*k);
+            }
+        }
+        plan
+    }
+}
+
+/// `-Lnc`'s entries from one walk of the table: live entries (an entry past its timeout
+/// that the sweep has not removed yet is left out), with their dest's address from `dests`.
+pub fn conn_entries_from(
+    entries: &[(ConnKey, ConnVal)],
+    dests: &HashMap<u32, (IpAddr, u16)>,
+    now: u64,
+) -> Vec<ConnEntry> {
+    let mut out = Vec::with_capacity(entries.len());
+    for (k, v) in entries {
+        let idle = now.saturating_sub(v.last_ns) / 1_000_000_000;
+        let Some(left) = u64::from(v.timeout).checked_sub(idle) else {
+            continue;
+        };
+        let Some(&(daddr, dport)) = dests.get(&v.dest) else {
+            continue;
+        };
+        // A template's destination port is the dest's only when it has a virtual port; a
+        // connection's is the one it was made with.
+        let dport = if k.kind == KIND_TEMPLATE && k.vport_be == 0 {
+            0
+        } else if k.kind == KIND_CONN && v.dport_be != 0 {
+            u16::from_be(v.dport_be)
+        } else {
+            dport
+        };
+        out.push(conn_entry(k, v, daddr, dport, left as u32));
+    }
+    out
 }
 
 fn conn_entry(k: &ConnKey, v: &ConnVal, daddr: IpAddr, dport: u16, left: u32) -> ConnEntry {

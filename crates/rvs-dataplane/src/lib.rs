@@ -11,6 +11,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod batch;
 pub mod director;
 pub mod neigh;
 
@@ -67,6 +68,8 @@ pub const MAPS: &[&str] = &[
     "RVS_CONFIG",
     "RVS_CONNS",
     "RVS_CONNS_OUT",
+    "RVS_EMBRYOS",
+    "RVS_EMBRYO_CURSORS",
     "RVS_TIMEOUTS",
     "RVS_SCHED",
     "RVS_SVC_STATS",
@@ -224,9 +227,61 @@ pub enum Error {
     /// An interface name that cannot exist.
     #[error("bad interface name {0:?}")]
     Interface(String),
+    /// Reading a map failed.
+    #[error("reading map {0}: {1}")]
+    Read(&'static str, std::io::Error),
+    /// Pinned maps that this program cannot adopt.
+    #[error("{0}")]
+    Layout(String),
     /// A map is missing from the object.
     #[error("map {0} is missing from the XDP object")]
     MissingMap(&'static str),
+}
+
+/// Refuses maps pinned by an rvs whose map layout differs from `object`'s (type, key or value
+/// size): adopting them would hand this program maps it misreads. Checked before anything is
+/// loaded or attached, so the program already running keeps forwarding. Maps this object
+/// has that are not pinned yet are fine (they are created); the connection table's size may
+/// differ (it keeps the size it was made with).
+fn check_pinned_layout(object: &[u8], dir: &Path) -> Result<(), Error> {
+    let obj = aya_obj::Object::parse(object).map_err(|e| Error::Layout(e.to_string()))?;
+    let mut differ = Vec::new();
+    for name in MAPS {
+        let pin = dir.join(name);
+        if !pin.exists() {
+            continue;
+        }
+        let Some(want) = obj.maps.get(*name) else {
+            continue;
+        };
+        let have = aya::maps::MapInfo::from_pin(&pin).map_err(map_err(name))?;
+        let have_type = have.map_type().map_or(u32::MAX, |t| t as u32);
+        if have_type != want.map_type()
+            || have.key_size() != want.key_size()
+            || have.value_size() != want.value_size()
+        {
+            differ.push(format!(
+                "{name} (pinned: type {have_type}, key {} bytes, value {} bytes; this rvsd: \
+                 type {}, key {} bytes, value {} bytes)",
+                have.key_size(),
+                have.value_size(),
+                want.map_type(),
+                want.key_size(),
+                want.value_size()
+            ));
+        }
+    }
+    if differ.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Layout(format!(
+        "the maps pinned in {d} were made by an rvs with another map layout: {list}. Nothing \
+         was changed, and the program already attached keeps forwarding. To start this rvsd, \
+         remove the old pins first (`rvs down`, or `rvs down --pin-dir {d}` when no rvsd \
+         runs): the pinned connections and counters go with them, the configuration stays",
+        d = dir.display(),
+        list = differ.join("; ")
+    )))
 }
 
 /// Where the XDP object is: `$RVS_BPF_OBJECT`, else `rvs-xdp.o` next to the running binary,
@@ -283,6 +338,9 @@ impl Dataplane {
         conn_tab_size: u32,
         pin_dir: Option<&Path>,
     ) -> Result<Dataplane, Error> {
+        if let Some(dir) = pin_dir {
+            check_pinned_layout(object, dir)?;
+        }
         let mut loader = EbpfLoader::new();
         loader.map_max_entries("RVS_CONNS", conn_tab_size);
         loader.map_max_entries("RVS_CONNS_OUT", conn_tab_size);
@@ -662,13 +720,13 @@ impl Dataplane {
         self.per_cpu_sum("RVS_SVC_STATS", id)
     }
 
-    /// Why the program passed or dropped packets: counts by reason number (see the program's
-    /// `Reason`), summed over CPUs.
+    /// Why the program passed or dropped packets: counts by reason number
+    /// (`rvs_common::reason`), summed over CPUs.
     pub fn reasons(&mut self) -> Result<Vec<u64>, Error> {
         let name = "RVS_REASONS";
         let a: PerCpuArray<_, u64> =
             PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
-        (0..16u32)
+        (0..rvs_common::reason::COUNT)
             .map(|i| Ok(a.get(&i, 0).map_err(map_err(name))?.iter().sum()))
             .collect()
     }
@@ -690,14 +748,28 @@ impl Dataplane {
         }
     }
 
-    /// Every connection entry.
+    /// Every connection entry (read in batches).
     pub fn conns(&mut self) -> Result<Vec<(ConnKey, ConnVal)>, Error> {
+        self.conn_reader()?
+            .entries()
+            .map_err(|e| Error::Read("RVS_CONNS", e))
+    }
+
+    /// A reader of the connection table with a descriptor of its own, usable without this
+    /// `Dataplane` (so without the lock that guards it).
+    pub fn conn_reader(&mut self) -> Result<batch::TableReader<ConnKey, ConnVal>, Error> {
+        use std::os::fd::AsFd as _;
         let name = "RVS_CONNS";
-        let m: HashMap<_, ConnKey, ConnVal> =
-            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
-        m.iter()
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(map_err(name))
+        let data = match self.map(name)? {
+            aya::maps::Map::HashMap(d) | aya::maps::Map::LruHashMap(d) => d,
+            _ => return Err(Error::MissingMap(name)),
+        };
+        let fd = data
+            .fd()
+            .as_fd()
+            .try_clone_to_owned()
+            .map_err(|e| Error::Read(name, e))?;
+        Ok(batch::TableReader::new(fd))
     }
 
     /// The kernel memory a map is charged for (`memlock` in its fdinfo), in bytes.

@@ -35,17 +35,17 @@ use aya_ebpf::programs::XdpContext;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use rvs_common::maps::{
     AF_V4, CONFIG_EXPIRE_NODEST_CONN, CONFIG_EXPIRE_QUIESCENT, CONFIG_FWMARK_RULES,
-    CONFIG_LBLCR_EXPIRATION, CONFIG_SLOTS, FWMARK_PORT_RANGES, FWMARK_SLOTS, FwmarkRule,
-    HASH_TAB_SLOTS, HashTab, KIND_CONN, LOCAL_SET, LOCAL_SLOTS, LocalKey, LocalVal, MH_TAB_SIZE,
-    NeighKey, OutKey, PersistVal, SH_TAB_SIZE, TEMPLATE_ASSURED, TunVal, addr_fold, hash_32,
-    mh_slot, out_key, sh_bucket, template_key,
+    CONFIG_LBLCR_EXPIRATION, CONFIG_SLOTS, EMBRYO_RING, EVICT_TRIES, FWMARK_PORT_RANGES,
+    FWMARK_SLOTS, FwmarkRule, HASH_TAB_SLOTS, HashTab, KIND_CONN, KIND_TEMPLATE, LOCAL_SET,
+    LOCAL_SLOTS, LocalKey, LocalVal, MH_TAB_SIZE, NeighKey, OutKey, PersistVal, SH_TAB_SIZE,
+    TEMPLATE_ASSURED, TunVal, addr_fold, hash_32, mh_slot, out_key, sh_bucket, template_key,
 };
 use rvs_common::maps::{
     ConnKey, ConnVal, DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, SchedState,
     Stats, SvcKey, SvcVal, TIMEOUT_SLOTS, TIMEOUT_UDP, dest, sched,
 };
 use rvs_common::tcp::{self, Direction, State};
-use rvs_common::{conn_flags, proto, svc_flags};
+use rvs_common::{conn_flags, proto, reason, svc_flags};
 
 /// Services by (family, protocol, VIP, port).
 #[map(name = "RVS_SERVICES")]
@@ -70,12 +70,24 @@ static DEST_OVERLOAD: Array<u32> = Array::with_max_entries(DEST_SLOTS, 0);
 #[map(name = "RVS_CONFIG")]
 static CONFIG: Array<u32> = Array::with_max_entries(CONFIG_SLOTS, 0);
 /// NAT connections by their replies' addresses (value: the connection's key). Sized like
-/// `CONNS`.
+/// `CONNS`; an entry goes whenever its connection does.
 #[map(name = "RVS_CONNS_OUT")]
-static CONNS_OUT: LruHashMap<OutKey, ConnKey> = LruHashMap::with_max_entries(1 << 20, 0);
-/// Connections. Sized by user space at load time (`rvsd --conn-tab-size`).
+static CONNS_OUT: HashMap<OutKey, ConnKey> = HashMap::with_max_entries(1 << 20, 0);
+/// Connections and persistence templates. Sized by user space at load time (`rvsd
+/// --conn-tab-size`). A preallocated plain hash: nothing leaves it unless this program or
+/// the sweeper removes it (and gives its dest count back), so the counts stay exact; when it
+/// is full, only embryonic entries are evicted ([`insert_conn`]).
 #[map(name = "RVS_CONNS")]
-static CONNS: LruHashMap<ConnKey, ConnVal> = LruHashMap::with_max_entries(1 << 20, 0);
+static CONNS: HashMap<ConnKey, ConnVal> = HashMap::with_max_entries(1 << 20, 0);
+/// The embryonic entries' keys in the order they were made (a ring of `EMBRYO_RING` slots).
+#[map(name = "RVS_EMBRYOS")]
+static EMBRYOS: Array<ConnKey> = Array::with_max_entries(EMBRYO_RING, 0);
+/// The ring's cursors, counting up forever: [`HEAD`] the next slot to remember an entry in,
+/// [`TAIL`] the oldest slot not yet looked at for eviction.
+#[map(name = "RVS_EMBRYO_CURSORS")]
+static EMBRYO_CURSORS: Array<u64> = Array::with_max_entries(2, 0);
+const HEAD: u32 = 0;
+const TAIL: u32 = 1;
 /// Tunnel parameters by dest id (tunnel dests only).
 #[map(name = "RVS_TUNNELS")]
 static TUNNELS: Array<TunVal> = Array::with_max_entries(DEST_SLOTS, 0);
@@ -118,41 +130,29 @@ const JUMP_MISS: u32 = 1;
 const JUMP_ICMP: u32 = 2;
 /// Why packets were not forwarded, by [`Reason`] (for `rvs status`).
 #[map(name = "RVS_REASONS")]
-static REASONS: PerCpuArray<u64> = PerCpuArray::with_max_entries(16, 0);
+static REASONS: PerCpuArray<u64> = PerCpuArray::with_max_entries(reason::COUNT, 0);
 
-/// Why a packet was passed or dropped; values index `REASONS`.
+/// Why a packet was passed or dropped; values index `REASONS` (`rvs_common::reason`, where
+/// each is described).
 #[derive(Clone, Copy)]
 #[repr(u32)]
 enum Reason {
-    /// Not IPv4/IPv6, not TCP/UDP, or not for a service.
-    NotService = 0,
-    /// Truncated or malformed headers.
-    Malformed = 1,
-    /// A fragment (the stack reassembles; see README).
-    Fragment = 2,
-    /// A TCP segment that cannot start a connection and has none.
-    NoConnNotSyn = 3,
-    /// No dest could take the connection.
-    NoDest = 4,
-    /// The connection's dest was removed (expire_nodest_conn=0: drop).
-    DestGone = 5,
-    /// TTL/hop limit would reach zero: the stack answers.
-    TtlExceeded = 6,
-    /// The connection table refused the entry (or another CPU entered the flow first).
-    ConnInsert = 7,
-    /// A NAT reply's next hop, or the dest, has no neighbour entry yet (user space resolves
-    /// it; the sender retransmits).
-    NoNeighbour = 9,
-    /// A NAT reply's destination has no route: the stack gets it.
-    NoRoute = 10,
-    /// A new connection: handed to the third program (not counted).
-    Schedule = 8,
-    /// No connection entry: handed to the second program (not counted).
-    Miss = 11,
-    /// A packet too big to encapsulate without DF (it cannot be fragmented here).
-    TooBig = 12,
-    /// ICMP(v6): the fourth program looks for a connection the error is about (not counted).
-    Icmp = 13,
+    NotService = reason::NOT_SERVICE,
+    Malformed = reason::MALFORMED,
+    Fragment = reason::FRAGMENT,
+    NoConnNotSyn = reason::NO_CONN_NOT_SYN,
+    NoDest = reason::NO_DEST,
+    DestGone = reason::DEST_GONE,
+    TtlExceeded = reason::TTL_EXCEEDED,
+    ConnInsert = reason::CONN_INSERT,
+    NoNeighbour = reason::NO_NEIGHBOUR,
+    NoRoute = reason::NO_ROUTE,
+    Schedule = reason::SCHEDULE,
+    Miss = reason::MISS,
+    TooBig = reason::TOO_BIG,
+    Icmp = reason::ICMP,
+    TableFull = reason::TABLE_FULL,
+    EmbryoEvicted = reason::EMBRYO_EVICTED,
 }
 
 /// `BPF_F_NO_PREALLOC`: hash tables take memory only for the services that use them.
@@ -168,6 +168,7 @@ struct Scratch {
     okey: OutKey,
     nkey: NeighKey,
     tkey: ConnKey,
+    ekey: ConnKey,
     lkey: LocalKey,
     lval: LocalVal,
     daddr: [u8; 16],
@@ -254,6 +255,7 @@ fn verdict(reason: Reason) -> u32 {
         | Reason::DestGone
         | Reason::ConnInsert
         | Reason::NoNeighbour
+        | Reason::TableFull
         | Reason::TooBig => XDP_DROP,
         _ => XDP_PASS,
     }
@@ -1131,13 +1133,16 @@ fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Option<u32> {
         dest: id,
         svc: svc.id,
         timeout: p.timeout,
-        flags: conn_flags::TEMPLATE | conn_flags::NOOUTPUT | conn_flags::DROUTE,
+        flags: conn_flags::TEMPLATE
+            | conn_flags::NOOUTPUT
+            | conn_flags::DROUTE
+            | conn_flags::EMBRYO,
         state: 0,
         _pad: 0,
         dport_be: 0,
         _pad2: [0; 4],
     };
-    if CONNS.insert(&s.tkey, &v, 0).is_ok() {
+    if insert_conn(&s.tkey, &v) == 0 {
         add_persist(id, 1);
     }
     Some(id)
@@ -1259,7 +1264,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         };
         return forward(ctx, &pkt, d, id, rport);
     }
-    let mut flags = d.fwd as u32 | conn_flags::INACTIVE;
+    let mut flags = d.fwd as u32 | conn_flags::INACTIVE | conn_flags::EMBRYO;
     if d.fwd as u32 != conn_flags::MASQ {
         flags |= conn_flags::NOOUTPUT;
     }
@@ -1281,10 +1286,14 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         _pad2: [0; 4],
     };
     let ckey = conn_key(&pkt);
-    // BPF_NOEXIST: another CPU may have entered the same flow since the first program looked
-    // (two copies of one SYN); that packet is dropped and the client's retransmission follows
-    // the entry.
-    CONNS.insert(&ckey, &v, 1).map_err(|_| Reason::ConnInsert)?;
+    // Another CPU may have entered the same flow since the first program looked (two copies
+    // of one SYN): that packet is dropped and the client's retransmission follows the entry.
+    // A table full of confirmed entries refuses the connection (dropped, counted).
+    match insert_conn(&ckey, &v) {
+        0 => {}
+        r if r == Reason::TableFull as u32 => return Err(Reason::TableFull),
+        _ => return Err(Reason::ConnInsert),
+    }
     if d.fwd as u32 == conn_flags::MASQ
         && let Some(s) = scratch()
     {
@@ -1302,6 +1311,124 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
     let c = CONNS.get_ptr_mut(&ckey).ok_or(Reason::ConnInsert)?;
     // SAFETY: valid entry pointer for this run.
     step_and_forward(ctx, &pkt, unsafe { &mut *c }, now, true)
+}
+
+/// `BPF_NOEXIST`.
+const BPF_NOEXIST: u64 = 1;
+/// `E2BIG`: what a full preallocated hash answers an insert.
+const E2BIG: i32 = 7;
+
+/// Enters a new connection or template (`BPF_NOEXIST`). When the table is full, the oldest
+/// embryonic entry the ring remembers is evicted for it ([`evict_embryo`]); an embryonic new
+/// entry is remembered in the ring. Returns 0, or the [`Reason`] it was refused for:
+/// `TableFull` (full of confirmed entries) or `ConnInsert` (the key is there already).
+#[inline(never)]
+fn insert_conn(key: &ConnKey, v: &ConnVal) -> u32 {
+    if let Err(e) = CONNS.insert(key, v, BPF_NOEXIST) {
+        if e != -E2BIG {
+            return Reason::ConnInsert as u32;
+        }
+        if !evict_embryo() || CONNS.insert(key, v, BPF_NOEXIST).is_err() {
+            return Reason::TableFull as u32;
+        }
+    }
+    if v.flags & conn_flags::EMBRYO != 0 {
+        let (Some(head), Some(_)) = (cursor(HEAD), cursor(TAIL)) else {
+            return 0;
+        };
+        let slot = bump(head) as u32 & (EMBRYO_RING - 1);
+        if let Some(p) = EMBRYOS.get_ptr_mut(slot) {
+            // SAFETY: array slot valid for the map's lifetime; a racing writer on another CPU
+            // can only make one entry unremembered (it then waits for its timeout).
+            unsafe { *p = *key };
+        }
+    }
+    0
+}
+
+/// A ring cursor (shared by all CPUs).
+fn cursor(i: u32) -> Option<*mut u64> {
+    EMBRYO_CURSORS.get_ptr_mut(i)
+}
+
+/// Returns the cursor's value and moves it on. Not atomic (BPF cpu v1 has no fetch-and-add):
+/// two CPUs may take the same slot, and one of their entries is then not remembered (it waits
+/// for its timeout), or both look at the same entry to evict (one removes it; the other goes
+/// on to the next slot).
+fn bump(p: *mut u64) -> u64 {
+    // SAFETY: a map value pointer, valid while the program runs.
+    unsafe {
+        let v = core::ptr::read_volatile(p);
+        core::ptr::write_volatile(p, v.wrapping_add(1));
+        v
+    }
+}
+
+/// Evicts the oldest embryonic entry the ring remembers, as its timer would expire it (its
+/// dest count given back); slots whose entry was confirmed or is gone are passed over, at
+/// most [`EVICT_TRIES`] of them. `false` if none was found.
+fn evict_embryo() -> bool {
+    let (Some(head), Some(tail)) = (cursor(HEAD), cursor(TAIL)) else {
+        return false;
+    };
+    for _ in 0..EVICT_TRIES {
+        // SAFETY: map value pointers, valid while the program runs.
+        let (h, t) = unsafe {
+            (
+                core::ptr::read_volatile(head),
+                core::ptr::read_volatile(tail),
+            )
+        };
+        if t >= h {
+            return false;
+        }
+        // Slots older than the ring holds were overwritten: start at the oldest it has.
+        if h - t > EMBRYO_RING as u64 {
+            // SAFETY: as above.
+            unsafe { core::ptr::write_volatile(tail, h - EMBRYO_RING as u64) };
+        }
+        let slot = bump(tail) as u32 & (EMBRYO_RING - 1);
+        let Some(s) = scratch() else { return false };
+        match EMBRYOS.get(slot) {
+            Some(k) => s.ekey = *k,
+            None => continue,
+        }
+        let Some(c) = CONNS.get_ptr(&s.ekey) else {
+            continue;
+        };
+        // SAFETY: a copy of a valid entry.
+        let c = unsafe { *c };
+        if c.flags & conn_flags::EMBRYO == 0 {
+            continue;
+        }
+        if CONNS.remove(&s.ekey).is_ok() {
+            if s.ekey.kind == KIND_TEMPLATE {
+                add_persist(c.dest, -1);
+            } else {
+                let k = s.ekey;
+                release(&k, &c);
+            }
+            note(Reason::EmbryoEvicted);
+            return true;
+        }
+    }
+    false
+}
+
+/// A connection's first packet after its SYN (or first datagram) confirms it: it is no
+/// longer embryonic, and neither is its persistence template.
+fn confirm(c: &mut ConnVal, pkt: &parse::Packet) {
+    c.flags &= !conn_flags::EMBRYO;
+    let Some(p) = PERSIST.get(c.svc) else { return };
+    if p.timeout == 0 {
+        return;
+    }
+    let Some(s) = scratch() else { return };
+    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
+    if let Some(t) = CONNS.get_ptr_mut(&s.tkey) {
+        // SAFETY: valid entry pointer for this run.
+        unsafe { (*t).flags &= !conn_flags::EMBRYO };
+    }
 }
 
 /// A connection reached ESTABLISHED: on a persistent service its template becomes ASSURED
@@ -1362,6 +1489,12 @@ fn step_and_forward(
         c.timeout = timeout_of(TIMEOUT_UDP);
     }
     c.last_ns = now;
+    if c.flags & conn_flags::EMBRYO != 0
+        && !new_conn
+        && (!is_tcp || pkt.tcp_flags & tcp::flags::SYN == 0)
+    {
+        confirm(c, pkt);
+    }
 
     let bytes = pkt.ip_len as u64;
     count(&SVC_STATS, c.svc, bytes, new_conn);

@@ -201,6 +201,9 @@ fn human(s: &StatusView) -> String {
         let _ = writeln!(o, "  note: {n}");
     }
     let _ = writeln!(o, "connection table: {} entries", s.info.conn_tab_size);
+    for (name, n) in &s.packet_counters {
+        let _ = writeln!(o, "  packets: {name}: {n}");
+    }
     let t = &s.timeouts;
     let _ = writeln!(
         o,

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! What the kernel's IPVS does with timers, done by one thread: every second expire idle
-//! connections and follow the neighbour table; every two seconds bring counters back from the
+//! connections (less often once a walk of the table takes more than 40 ms: the sweep stays
+//! within 4% of a core, and an entry past its timeout is treated as absent by the packet path
+//! until it is removed) and follow the neighbour table; every two seconds bring counters back from the
 //! packet path and step the rate estimators (ipvs-semantics.md 12.2); every minute collect
 //! lblc/lblcr entries.
 
@@ -9,14 +11,25 @@ use std::time::{Duration, Instant};
 
 use crate::state::State;
 
+/// The share of one core the sweep may take, averaged over its period.
+const SWEEP_SHARE: f64 = 0.04;
+
 /// Starts the housekeeping thread.
 pub fn spawn(state: Arc<State>) {
     std::thread::spawn(move || {
         let mut next_estimate = Instant::now() + Duration::from_secs(2);
         let mut next_collect = Instant::now() + Duration::from_secs(60);
+        let mut next_sweep = Instant::now();
         loop {
             std::thread::sleep(Duration::from_secs(1));
-            state.sweep();
+            if Instant::now() >= next_sweep {
+                // At most SWEEP_SHARE of a core: a walk that took t waits t / SWEEP_SHARE
+                // before the next (every second while the table is small).
+                let t0 = Instant::now();
+                state.sweep();
+                let took = t0.elapsed();
+                next_sweep = t0 + took.div_f64(SWEEP_SHARE).max(Duration::from_secs(1));
+            }
             state.follow_neighbours();
             if Instant::now() >= next_estimate {
                 next_estimate += Duration::from_secs(2);

@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::sync::{Mutex, MutexGuard};
 
 use rvs_ctl::{ConnView, DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
-use rvs_dataplane::director::Director;
+use rvs_dataplane::director::{Director, SweepPlan};
 use rvs_dataplane::neigh::Neigh;
 use rvs_model::marks::{self, MarkError};
 use rvs_model::{Errno, Service, Table};
@@ -24,6 +24,9 @@ use crate::{Options, log};
 /// clients retransmit). ARP and neighbour discovery answer in well under a millisecond on a
 /// LAN; the kernel retries a lost request after a second.
 pub const RESOLVE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
+/// Expired entries removed per hold of the lock while sweeping (a few milliseconds).
+const SWEEP_SLICE: usize = 512;
+
 /// At most this many new dest addresses are resolved before a change is answered.
 pub const RESOLVE_MAX: usize = 256;
 
@@ -249,13 +252,47 @@ impl State {
         self.lock().packet.is_some()
     }
 
-    /// Expires idle connections (housekeeping, every second).
+    /// Expires idle connections (housekeeping, every second). The walk of the table runs
+    /// without the lock; the expiries then take it a slice at a time, so a change waits for
+    /// one slice at most, never for a whole walk.
     pub fn sweep(&self) {
-        let mut inner = self.lock();
-        if let Some(p) = &mut inner.packet
-            && let Err(e) = p.director.sweep()
-        {
-            log(format_args!("sweeping connections failed: {e}"));
+        let input = {
+            let mut inner = self.lock();
+            match &mut inner.packet {
+                Some(p) => p.director.sweep_input(),
+                None => return,
+            }
+        };
+        let r = input.and_then(|input| {
+            let entries = input
+                .reader
+                .entries()
+                .map_err(|e| rvs_dataplane::Error::Read("RVS_CONNS", e))?;
+            Ok(input.plan(&entries, rvs_dataplane::director::monotonic_ns()))
+        });
+        let plan = match r {
+            Ok(plan) => plan,
+            Err(e) => {
+                log(format_args!("sweeping connections failed: {e}"));
+                return;
+            }
+        };
+        let slices = plan.expire.chunks(SWEEP_SLICE).map(|c| SweepPlan {
+            expire: c.to_vec(),
+            keep_alive: Vec::new(),
+        });
+        let keep = std::iter::once(SweepPlan {
+            expire: Vec::new(),
+            keep_alive: plan.keep_alive.clone(),
+        });
+        for slice in keep.chain(slices) {
+            let mut inner = self.lock();
+            if let Some(p) = &mut inner.packet
+                && let Err(e) = p.director.apply_sweep(&slice)
+            {
+                log(format_args!("sweeping connections failed: {e}"));
+                return;
+            }
         }
     }
 
@@ -319,11 +356,29 @@ impl State {
         }
     }
 
-    fn conn_views(inner: &mut Inner) -> Vec<ConnView> {
-        let Some(p) = &mut inner.packet else {
-            return Vec::new();
+    /// `-Lnc`: the table is walked without the lock.
+    fn conn_views(&self) -> Vec<ConnView> {
+        let taken = {
+            let mut inner = self.lock();
+            let Some(p) = &mut inner.packet else {
+                return Vec::new();
+            };
+            p.director
+                .dataplane()
+                .conn_reader()
+                .map(|r| (r, p.director.dest_addrs_by_id()))
         };
-        match p.director.conn_entries() {
+        let entries = taken.and_then(|(reader, dests)| {
+            let entries = reader
+                .entries()
+                .map_err(|e| rvs_dataplane::Error::Read("RVS_CONNS", e))?;
+            Ok(rvs_dataplane::director::conn_entries_from(
+                &entries,
+                &dests,
+                rvs_dataplane::director::monotonic_ns(),
+            ))
+        });
+        match entries {
             Ok(entries) => entries
                 .into_iter()
                 .map(|c| ConnView {
@@ -435,6 +490,9 @@ impl State {
         {
             return error(Errno::EINVAL, "a batch may only hold single changes");
         }
+        if matches!(req, Request::ListConns) {
+            return Response::Conns(self.conn_views());
+        }
         let resolved = self.resolve_new_dests(&req);
         let mut inner = self.lock();
         if !req.is_change() {
@@ -452,7 +510,7 @@ impl State {
                 Some(s) => Response::Service(service_view(s)),
                 None => error(Errno::ESRCH, "no such service"),
             },
-            Request::ListConns => Response::Conns(Self::conn_views(&mut inner)),
+            Request::ListConns => unreachable!("answered above, without the lock"),
             Request::ListMarks => Response::Marks(inner.table.marks.clone()),
             Request::Down => {
                 // Unpin links and maps: once this process exits nothing holds them, so the
@@ -485,6 +543,19 @@ impl State {
                 daemons: daemons(&inner.table),
                 total: inner.table.total.shown(),
                 total_rates: inner.table.total.est.rates(),
+                packet_counters: match &mut inner.packet {
+                    Some(p) => p
+                        .director
+                        .dataplane()
+                        .reasons()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .zip(rvs_common::reason::NAMES)
+                        .filter(|(n, _)| *n != 0)
+                        .map(|(n, name)| (name.to_string(), n))
+                        .collect(),
+                    None => Vec::new(),
+                },
             })),
             change => {
                 let before = inner.table.clone();

@@ -17,6 +17,15 @@
 //! rvs-probe hold ADDR:PORT N              open N connections and exchange a message on each
 //!                                         every 50 ms until standard input closes; then
 //!                                         print `OK rounds` or `FAIL ...`
+//! rvs-probe idle ADDR:PORT N              open N echo connections, print `ready`, leave them
+//!                                         idle until a line (or EOF) on standard input, then
+//!                                         exchange one message on each: `OK N` or `FAIL ...`
+//! rvs-probe udp-session ADDR:PORT N       from one socket, N datagrams (each answered); print
+//!                                         `ready PORT NAME`; on a line (or EOF) on standard
+//!                                         input one more: print the answer
+//! rvs-probe syn-flood ADDR:PORT N         N TCP SYNs from random sources in 198.18.0.0/15
+//!                                         (raw socket, as fast as it can); print `sent N`
+//! rvs-probe udp-flood ADDR:PORT N         the same with single UDP datagrams
 //! ```
 //! Servers run until standard input closes. A tcp-server answers `DOWNLOAD n` with n pattern
 //! bytes, `ECHO` by echoing lines until the client closes, anything else with its NAME. Every
@@ -254,6 +263,71 @@ fn main() {
                 Err(e) => println!("FAIL {e}"),
             }
         }
+        "idle" => {
+            let n: usize = args[2].parse().unwrap_or_else(|_| usage());
+            let r = (|| -> Result<usize, String> {
+                let mut conns = Vec::new();
+                for _ in 0..n {
+                    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                        .map_err(|e| e.to_string())?;
+                    s.set_read_timeout(t).map_err(|e| e.to_string())?;
+                    s.write_all(b"ECHO\n").map_err(|e| e.to_string())?;
+                    let mut hello = [0u8; 5];
+                    s.read_exact(&mut hello).map_err(|e| e.to_string())?;
+                    conns.push(s);
+                }
+                println!("ready");
+                let _ = std::io::stdin().read_line(&mut String::new());
+                for (i, s) in conns.iter_mut().enumerate() {
+                    let msg = format!("still {i}\n");
+                    s.write_all(msg.as_bytes())
+                        .map_err(|e| format!("conn {i}: {e}"))?;
+                    let mut back = vec![0u8; msg.len()];
+                    s.read_exact(&mut back)
+                        .map_err(|e| format!("conn {i}: {e}"))?;
+                    if back != msg.as_bytes() {
+                        return Err(format!("conn {i}: wrong echo"));
+                    }
+                }
+                Ok(conns.len())
+            })();
+            match r {
+                Ok(k) => println!("OK {k}"),
+                Err(e) => println!("FAIL {e}"),
+            }
+        }
+        "udp-session" => {
+            let n: usize = args[2].parse().unwrap_or_else(|_| usage());
+            let any = if addr.is_ipv4() {
+                "0.0.0.0:0"
+            } else {
+                "[::]:0"
+            };
+            let s = UdpSocket::bind(any).expect("bind");
+            s.connect(addr).expect("connect");
+            s.set_read_timeout(t).expect("timeout");
+            let ask = |s: &UdpSocket| -> String {
+                let mut buf = [0u8; 1500];
+                match s.send(b"hello").and_then(|_| s.recv(&mut buf)) {
+                    Ok(len) => String::from_utf8_lossy(&buf[..len]).into_owned(),
+                    Err(e) => format!("FAIL {e}"),
+                }
+            };
+            let mut name = String::new();
+            for _ in 0..n {
+                name = ask(&s);
+            }
+            let port = s.local_addr().map_or(0, |a| a.port());
+            println!("ready {port} {name}");
+            let _ = std::io::stdin().read_line(&mut String::new());
+            println!("{}", ask(&s));
+        }
+        "syn-flood" | "udp-flood" => {
+            let n: u64 = args[2].parse().unwrap_or_else(|_| usage());
+            let SocketAddr::V4(to) = addr else { usage() };
+            let sent = flood(to, n, args[0] == "syn-flood");
+            println!("sent {sent}");
+        }
         "bench-conns" => {
             let (secs, threads) = args[2]
                 .split_once(',')
@@ -318,4 +392,94 @@ fn bench_conns(addr: SocketAddr, span: Duration, threads: usize) {
         pct(90),
         pct(99)
     );
+}
+
+/// One's complement sum of `data` added to `sum` (RFC 1071, not folded).
+fn sum16(data: &[u8], mut sum: u32) -> u32 {
+    for c in data.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+    }
+    sum
+}
+
+fn fold(mut sum: u32) -> u16 {
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Sends `n` spoofed packets to `to` from random addresses in 198.18.0.0/15 (the benchmark
+/// range) and random ports: TCP SYNs, or UDP datagrams of 4 bytes. A raw IPv4 socket with
+/// the header included (the kernel routes it and fills in nothing but the MACs). Returns how
+/// many were sent.
+fn flood(to: std::net::SocketAddrV4, n: u64, syn: bool) -> u64 {
+    // SAFETY: plain socket calls on a descriptor this function owns.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_RAW, libc::IPPROTO_RAW) };
+    assert!(fd >= 0, "raw socket: {}", std::io::Error::last_os_error());
+    let dst = to.ip().octets();
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: 0,
+        sin_addr: libc::in_addr {
+            s_addr: u32::from_ne_bytes(dst),
+        },
+        sin_zero: [0; 8],
+    };
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15 ^ u64::from(std::process::id());
+    let mut sent = 0;
+    for _ in 0..n {
+        // xorshift64: fast, and good enough to spread sources.
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let src = [198, 18 + (x & 1) as u8, (x >> 8) as u8, (x >> 16) as u8 | 1];
+        let sport = 1024 + ((x >> 24) as u16 % 60000);
+        let mut l4 = Vec::with_capacity(20);
+        l4.extend_from_slice(&sport.to_be_bytes());
+        l4.extend_from_slice(&to.port().to_be_bytes());
+        let proto = if syn {
+            l4.extend_from_slice(&((x >> 32) as u32).to_be_bytes());
+            l4.extend_from_slice(&[0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+            libc::IPPROTO_TCP as u8
+        } else {
+            l4.extend_from_slice(&[0, 12, 0, 0]);
+            l4.extend_from_slice(b"ping");
+            libc::IPPROTO_UDP as u8
+        };
+        let mut pseudo = sum16(&src, 0);
+        pseudo = sum16(&dst, pseudo);
+        pseudo += u32::from(proto) + l4.len() as u32;
+        let c = fold(sum16(&l4, pseudo));
+        let at = if syn { 16 } else { 6 };
+        l4[at..at + 2].copy_from_slice(&c.to_be_bytes());
+        let tot = (20 + l4.len()) as u16;
+        let mut ip = vec![0x45, 0];
+        ip.extend_from_slice(&tot.to_be_bytes());
+        ip.extend_from_slice(&[0, 0, 0x40, 0, 64, proto, 0, 0]);
+        ip.extend_from_slice(&src);
+        ip.extend_from_slice(&dst);
+        let c = fold(sum16(&ip, 0));
+        ip[10..12].copy_from_slice(&c.to_be_bytes());
+        ip.extend_from_slice(&l4);
+        // SAFETY: valid buffer and address of the sizes given.
+        let r = unsafe {
+            libc::sendto(
+                fd,
+                ip.as_ptr().cast(),
+                ip.len(),
+                0,
+                (&raw const sa).cast(),
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        };
+        if r > 0 {
+            sent += 1;
+        } else if std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOBUFS) {
+            std::thread::yield_now();
+        }
+    }
+    // SAFETY: our own descriptor.
+    unsafe { libc::close(fd) };
+    sent
 }
