@@ -19,6 +19,8 @@ use rvs_model::stats::{Counters, Rates};
 use rvs_model::{DaemonConfig, DestConfig, ServiceConfig, ServiceKey, SyncRole, Timeouts};
 use serde::{Deserialize, Serialize};
 
+pub mod packed;
+
 /// The protocol version this crate speaks.
 pub const VERSION: u32 = 1;
 /// Requests longer than this are refused (and the connection closed).
@@ -153,8 +155,8 @@ pub enum Response {
     Services(Vec<ServiceView>),
     /// Answer to [`Request::GetService`].
     Service(ServiceView),
-    /// Answer to [`Request::ListConns`].
-    Conns(Vec<ConnView>),
+    /// Answer to [`Request::ListConns`] (packed on the wire: see [`packed`]).
+    Conns(#[serde(with = "packed")] Vec<ConnView>),
     /// Answer to [`Request::GetTimeouts`].
     Timeouts(Timeouts),
     /// Answer to [`Request::ListDaemons`].

@@ -153,6 +153,23 @@ fn root_flood_evicts_only_embryos() {
     assert_eq!(reasons[reason::TABLE_FULL as usize], 1, "refusal counted");
     assert_eq!(dp.conns().unwrap().len(), TABLE as usize);
     assert_exact(&mut dp, "table full");
+
+    // Expiry: half the entries (the UDP ones) idle past their timeout; the sweep removes
+    // them and gives their counts back, and a new connection gets in again.
+    let now = rvs_dataplane::director::monotonic_ns();
+    for (k, mut v) in dp.conns().unwrap() {
+        if k.proto == proto::UDP {
+            v.last_ns = now - u64::from(v.timeout + 1) * 1_000_000_000;
+            dp.put_conn(&k, &v).unwrap();
+        }
+    }
+    let mut director = rvs_dataplane::director::Director::new(dp);
+    assert_eq!(director.sweep().unwrap(), 10, "the ten UDP flows expired");
+    let dp = director.dataplane();
+    assert_eq!(dp.conns().unwrap().len(), TABLE as usize - 10);
+    assert_exact(dp, "after expiry");
+    assert_eq!(send(dp, &late), XDP_TX, "room again");
+    assert_exact(dp, "after expiry and a new connection");
 }
 
 /// Pins an LRU hash with the connection table's key and value sizes at `path`: the table as
