@@ -650,15 +650,10 @@ impl Director {
     /// counts back; a template that still controls a live connection of its dest is kept for
     /// [`KEEP_ALIVE`] seconds instead, and its timeout stays at that (ipvs-semantics.md 10.3).
     /// Returns how many entries were removed. (rvsd splits this in three: [`Director::
-    /// sweep_input`] under its lock, the walk and [`SweepInput::plan`] without, then
+    /// sweep_input`] under its lock, the walk ([`SweepInput::walk`]) without, then
     /// [`Director::apply_sweep`] in slices under the lock again.)
     pub fn sweep(&mut self) -> Result<usize, Error> {
-        let input = self.sweep_input()?;
-        let entries = input
-            .reader
-            .entries()
-            .map_err(|e| Error::Read("RVS_CONNS", e))?;
-        let plan = input.plan(&entries, monotonic_ns());
+        let plan = self.sweep_input()?.walk(monotonic_ns())?;
         self.apply_sweep(&plan)
     }
 
@@ -816,26 +811,69 @@ pub struct SweepPlan {
 impl SweepInput {
     /// Sorts the entries of one walk (no I/O).
     pub fn plan(&self, entries: &[(ConnKey, ConnVal)], now: u64) -> SweepPlan {
-        let mut controlling = HashSet::new();
+        let mut planner = self.planner(now);
         for (k, v) in entries {
-            if k.kind != KIND_CONN || idle(v, now) {
-                continue;
-            }
-            if let Some(p) = self.persist.get(&v.svc).filter(|p| p.timeout != 0) {
-                let mut t = ConnKey::default();
-                maps::template_key(&mut t, &k.caddr, k.af, p);
-                controlling.insert((t, v.dest));
-            }
+            planner.feed(k, v);
         }
+        planner.finish()
+    }
+
+    /// Walks the table and sorts its entries as they come, keeping only the idle ones (no
+    /// copy of the whole table).
+    pub fn walk(&self, now: u64) -> Result<SweepPlan, Error> {
+        let mut planner = self.planner(now);
+        self.reader
+            .for_each(|keys, vals| {
+                for (k, v) in keys.iter().zip(vals) {
+                    planner.feed(k, v);
+                }
+            })
+            .map_err(|e| Error::Read("RVS_CONNS", e))?;
+        Ok(planner.finish())
+    }
+
+    fn planner(&self, now: u64) -> Planner<'_> {
+        Planner {
+            persist: &self.persist,
+            now,
+            controlling: HashSet::new(),
+            idle: Vec::new(),
+        }
+    }
+}
+
+/// One sweep's sorting: the idle entries, and the (template, dest) pairs that live
+/// connections keep alive.
+struct Planner<'a> {
+    persist: &'a HashMap<u32, PersistVal>,
+    now: u64,
+    controlling: HashSet<(ConnKey, u32)>,
+    idle: Vec<(ConnKey, u32)>,
+}
+
+impl Planner<'_> {
+    fn feed(&mut self, k: &ConnKey, v: &ConnVal) {
+        if idle(v, self.now) {
+            self.idle.push((*k, v.dest));
+            return;
+        }
+        if k.kind != KIND_CONN {
+            return;
+        }
+        if let Some(p) = self.persist.get(&v.svc).filter(|p| p.timeout != 0) {
+            let mut t = ConnKey::default();
+            maps::template_key(&mut t, &k.caddr, k.af, p);
+            self.controlling.insert((t, v.dest));
+        }
+    }
+
+    fn finish(self) -> SweepPlan {
         let mut plan = SweepPlan::default();
-        for (k, v) in entries {
-            if !idle(v, now) {
-                continue;
-            }
-            if k.kind == KIND_TEMPLATE && controlling.contains(&(*k, v.dest)) {
-                plan.keep_alive.push(*k);
+        for (k, dest) in self.idle {
+            if k.kind == KIND_TEMPLATE && self.controlling.contains(&(k, dest)) {
+                plan.keep_alive.push(k);
             } else {
-                plan.expire.push(*k);
+                plan.expire.push(k);
             }
         }
         plan

@@ -17,6 +17,10 @@ const SWEEP_SHARE: f64 = 0.04;
 /// Starts the housekeeping thread.
 pub fn spawn(state: Arc<State>) {
     std::thread::spawn(move || {
+        // Below the control socket's threads: a walk of a large table must not delay an
+        // operator's change.
+        // SAFETY: no memory is involved; the thread's own id.
+        unsafe { libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10) };
         let mut next_estimate = Instant::now() + Duration::from_secs(2);
         let mut next_collect = Instant::now() + Duration::from_secs(60);
         let mut next_sweep = Instant::now();

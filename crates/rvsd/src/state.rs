@@ -263,13 +263,7 @@ impl State {
                 None => return,
             }
         };
-        let r = input.and_then(|input| {
-            let entries = input
-                .reader
-                .entries()
-                .map_err(|e| rvs_dataplane::Error::Read("RVS_CONNS", e))?;
-            Ok(input.plan(&entries, rvs_dataplane::director::monotonic_ns()))
-        });
+        let r = input.and_then(|input| input.walk(rvs_dataplane::director::monotonic_ns()));
         let plan = match r {
             Ok(plan) => plan,
             Err(e) => {
