@@ -27,6 +27,17 @@ fn is_mounted(p: &Path) -> bool {
         .any(|l| l.split_whitespace().nth(1) == p.to_str())
 }
 
+/// A namespace with a real server's interface, r0 (10.0.0.241/24, its veth peer inside too).
+fn real_server(tag: &str) -> Netns {
+    let ns = Netns::new(tag);
+    ns.sh(&[
+        "ip", "link", "add", "r0", "type", "veth", "peer", "name", "r1",
+    ]);
+    ns.sh(&["ip", "link", "set", "r0", "up"]);
+    ns.sh(&["ip", "addr", "add", "10.0.0.241/24", "dev", "r0"]);
+    ns
+}
+
 #[test]
 fn root_private_bpffs_is_refused() {
     if !is_root() {
@@ -38,12 +49,7 @@ fn root_private_bpffs_is_refused() {
     let daemon = Rvsd::prepare(bins, "privbpf");
     let plain = daemon.dir.join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    let ns = Netns::new("privbpf");
-    ns.sh(&[
-        "ip", "link", "add", "r0", "type", "veth", "peer", "name", "r1",
-    ]);
-    ns.sh(&["ip", "link", "set", "r0", "up"]);
-    ns.sh(&["ip", "addr", "add", "10.0.0.241/24", "dev", "r0"]);
+    let ns = real_server("privbpf");
 
     // rvsd refuses to start: its pins (program, connections, counters) would end with it.
     let rvsd = daemon.bin("rvsd");
@@ -120,12 +126,7 @@ fn root_decapsulator_names_the_program_in_its_way() {
     }
     let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
     let daemon = Rvsd::prepare(bins, "xdpbusy");
-    let ns = Netns::new("xdpbusy");
-    ns.sh(&[
-        "ip", "link", "add", "r0", "type", "veth", "peer", "name", "r1",
-    ]);
-    ns.sh(&["ip", "link", "set", "r0", "up"]);
-    ns.sh(&["ip", "addr", "add", "10.0.0.241/24", "dev", "r0"]);
+    let ns = real_server("xdpbusy");
     // Another XDP program holds r0.
     let mut pass = ns.spawn(&[&daemon.bin("rvs-xdp-pass"), "r0"]);
     wait_ready(&mut pass);

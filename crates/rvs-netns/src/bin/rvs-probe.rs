@@ -178,29 +178,13 @@ fn main() {
                 });
             }
             let r = (|| -> Result<u64, String> {
-                let mut conns = Vec::new();
-                for _ in 0..n {
-                    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                        .map_err(|e| e.to_string())?;
-                    s.set_read_timeout(t).map_err(|e| e.to_string())?;
-                    s.write_all(b"ECHO\n").map_err(|e| e.to_string())?;
-                    let mut hello = [0u8; 5];
-                    s.read_exact(&mut hello).map_err(|e| e.to_string())?;
-                    conns.push(s);
-                }
+                let mut conns = open_echo(addr, n, t)?;
                 println!("ready");
                 let mut rounds = 0u64;
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                     for (i, s) in conns.iter_mut().enumerate() {
-                        let msg = format!("{i}:{rounds}\n");
-                        s.write_all(msg.as_bytes())
+                        echo(s, &format!("{i}:{rounds}\n"))
                             .map_err(|e| format!("conn {i} round {rounds}: {e}"))?;
-                        let mut back = vec![0u8; msg.len()];
-                        s.read_exact(&mut back)
-                            .map_err(|e| format!("conn {i} round {rounds}: {e}"))?;
-                        if back != msg.as_bytes() {
-                            return Err(format!("conn {i} round {rounds}: wrong echo"));
-                        }
                     }
                     rounds += 1;
                     std::thread::sleep(Duration::from_millis(50));
@@ -266,28 +250,11 @@ fn main() {
         "idle" => {
             let n: usize = args[2].parse().unwrap_or_else(|_| usage());
             let r = (|| -> Result<usize, String> {
-                let mut conns = Vec::new();
-                for _ in 0..n {
-                    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-                        .map_err(|e| e.to_string())?;
-                    s.set_read_timeout(t).map_err(|e| e.to_string())?;
-                    s.write_all(b"ECHO\n").map_err(|e| e.to_string())?;
-                    let mut hello = [0u8; 5];
-                    s.read_exact(&mut hello).map_err(|e| e.to_string())?;
-                    conns.push(s);
-                }
+                let mut conns = open_echo(addr, n, t)?;
                 println!("ready");
                 let _ = std::io::stdin().read_line(&mut String::new());
                 for (i, s) in conns.iter_mut().enumerate() {
-                    let msg = format!("still {i}\n");
-                    s.write_all(msg.as_bytes())
-                        .map_err(|e| format!("conn {i}: {e}"))?;
-                    let mut back = vec![0u8; msg.len()];
-                    s.read_exact(&mut back)
-                        .map_err(|e| format!("conn {i}: {e}"))?;
-                    if back != msg.as_bytes() {
-                        return Err(format!("conn {i}: wrong echo"));
-                    }
+                    echo(s, &format!("still {i}\n")).map_err(|e| format!("conn {i}: {e}"))?;
                 }
                 Ok(conns.len())
             })();
@@ -392,6 +359,32 @@ fn bench_conns(addr: SocketAddr, span: Duration, threads: usize) {
         pct(90),
         pct(99)
     );
+}
+
+/// `n` connections to an `ECHO` server, each past its greeting.
+fn open_echo(addr: SocketAddr, n: usize, t: Option<Duration>) -> Result<Vec<TcpStream>, String> {
+    (0..n)
+        .map(|_| {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                .map_err(|e| e.to_string())?;
+            s.set_read_timeout(t).map_err(|e| e.to_string())?;
+            s.write_all(b"ECHO\n").map_err(|e| e.to_string())?;
+            let mut hello = [0u8; 5];
+            s.read_exact(&mut hello).map_err(|e| e.to_string())?;
+            Ok(s)
+        })
+        .collect()
+}
+
+/// Sends `msg` on an echo connection and checks that it comes back.
+fn echo(s: &mut TcpStream, msg: &str) -> Result<(), String> {
+    s.write_all(msg.as_bytes()).map_err(|e| e.to_string())?;
+    let mut back = vec![0u8; msg.len()];
+    s.read_exact(&mut back).map_err(|e| e.to_string())?;
+    if back != msg.as_bytes() {
+        return Err("wrong echo".into());
+    }
+    Ok(())
 }
 
 /// One's complement sum of `data` added to `sum` (RFC 1071, not folded).
