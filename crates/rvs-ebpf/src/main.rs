@@ -1415,17 +1415,24 @@ fn evict_embryo() -> bool {
     false
 }
 
+/// The persistence template of connection `c` (a packet of it is `pkt`), on a persistent
+/// service.
+#[inline(always)]
+fn template_of(c: &ConnVal, pkt: &parse::Packet) -> Option<*mut ConnVal> {
+    let p = PERSIST.get(c.svc)?;
+    if p.timeout == 0 {
+        return None;
+    }
+    let s = scratch()?;
+    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
+    CONNS.get_ptr_mut(&s.tkey)
+}
+
 /// A connection's first packet after its SYN (or first datagram) confirms it: it is no
 /// longer embryonic, and neither is its persistence template.
 fn confirm(c: &mut ConnVal, pkt: &parse::Packet) {
     c.flags &= !conn_flags::EMBRYO;
-    let Some(p) = PERSIST.get(c.svc) else { return };
-    if p.timeout == 0 {
-        return;
-    }
-    let Some(s) = scratch() else { return };
-    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
-    if let Some(t) = CONNS.get_ptr_mut(&s.tkey) {
+    if let Some(t) = template_of(c, pkt) {
         // SAFETY: valid entry pointer for this run.
         unsafe { (*t).flags &= !conn_flags::EMBRYO };
     }
@@ -1435,13 +1442,7 @@ fn confirm(c: &mut ConnVal, pkt: &parse::Packet) {
 /// (if it is still the template the connection was made through, that is, it names the same
 /// dest).
 fn assure(c: &ConnVal, pkt: &parse::Packet) {
-    let Some(p) = PERSIST.get(c.svc) else { return };
-    if p.timeout == 0 {
-        return;
-    }
-    let Some(s) = scratch() else { return };
-    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
-    if let Some(t) = CONNS.get_ptr_mut(&s.tkey) {
+    if let Some(t) = template_of(c, pkt) {
         // SAFETY: valid entry pointer for this run.
         unsafe {
             if (*t).dest == c.dest {
