@@ -12,6 +12,7 @@
 //! - `scale`: connection table memory and fill time at 1M and 10M entries, `rvsadm -R` of
 //!   10,000 services x 10 dests, `rvsadm -Lnc` with 1M live connections, and the time from
 //!   `rvsadm -e` to the packet path.
+//! - `lnc`: only the `rvsadm -Lnc` figure of `scale` (not in the default set).
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -874,6 +875,45 @@ fn live_conn(now: u64) -> ConnVal {
     }
 }
 
+/// Puts 1,000,000 live connections into the lab's table and times `rvsadm -L -n -c` `runs`
+/// times: the times in seconds and the number of lines of the last listing.
+fn million_lnc(lab: &Lab, runs: usize) -> (Vec<f64>, usize) {
+    let pins = lab.tmp.join("bpffs/rvs/lab");
+    {
+        let data = aya::maps::MapData::from_pin(pins.join("RVS_CONNS")).expect("pinned conns");
+        let mut conns: aya::maps::HashMap<_, ConnKey, ConnVal> =
+            aya::maps::HashMap::try_from(aya::maps::Map::HashMap(data)).expect("conns");
+        let now = rvs_dataplane::director::monotonic_ns();
+        for i in 0..1_000_000 {
+            conns
+                .insert(conn_key(i), live_conn(now), 0)
+                .expect("insert");
+        }
+    }
+    let mut times = Vec::new();
+    let mut lines = 0;
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        let lnc = lab.adm("-L -n -c");
+        times.push(t0.elapsed().as_secs_f64());
+        lines = lnc.lines().count();
+    }
+    (times, lines)
+}
+
+/// Only the `-Lnc` figure of the scale part (for work on the listing path).
+fn part_lnc() -> String {
+    let mut lab = Lab::build(&bins(), 1);
+    lab.start_rvsd_sized(None, 10_000_000);
+    lab.configure_seed();
+    let (times, lines) = million_lnc(&lab, 5);
+    format!(
+        "## -Lnc\n\n`rvsadm -Lnc` with 1,000,000 live connections in a 10,000,000-entry table \
+         ({lines} lines): {} s\n",
+        mmm(&times, 2)
+    )
+}
+
 fn part_scale() -> String {
     let bins = bins();
     let mut o = String::from("## Scale\n\n");
@@ -996,25 +1036,7 @@ fn part_scale() -> String {
         v
     };
     let idle = weight_latency(&lab, Duration::from_secs(2));
-    {
-        let data = aya::maps::MapData::from_pin(pins.join("RVS_CONNS")).expect("pinned conns");
-        let mut conns: aya::maps::HashMap<_, ConnKey, ConnVal> =
-            aya::maps::HashMap::try_from(aya::maps::Map::HashMap(data)).expect("conns");
-        let now = rvs_dataplane::director::monotonic_ns();
-        for i in 0..1_000_000 {
-            conns
-                .insert(conn_key(i), live_conn(now), 0)
-                .expect("insert");
-        }
-    }
-    let mut lnc_times = Vec::new();
-    let mut lnc_lines = 0;
-    for _ in 0..3 {
-        let t0 = Instant::now();
-        let lnc = lab.adm("-L -n -c");
-        lnc_times.push(t0.elapsed().as_secs_f64());
-        lnc_lines = lnc.lines().count();
-    }
+    let (lnc_times, lnc_lines) = million_lnc(&lab, 3);
     let pid = lab.daemon.pid().expect("rvsd runs");
     let cpu = || {
         let stat = read(&format!("/proc/{pid}/stat"));
@@ -1072,9 +1094,11 @@ fn main() {
     while let Some(a) = it.next() {
         match a.as_str() {
             "--out" => out = it.next().map(PathBuf::from),
-            "packet" | "pps" | "conns" | "scale" => parts.push(a.clone()),
+            "packet" | "pps" | "conns" | "scale" | "lnc" => parts.push(a.clone()),
             _ => {
-                eprintln!("usage: rvs-benchmarks [--out FILE] [packet] [pps] [conns] [scale]");
+                eprintln!(
+                    "usage: rvs-benchmarks [--out FILE] [packet] [pps] [conns] [scale] [lnc]"
+                );
                 std::process::exit(2);
             }
         }
@@ -1098,6 +1122,7 @@ fn main() {
             "packet" => part_packet(),
             "pps" => part_pps(),
             "conns" => part_conns(),
+            "lnc" => part_lnc(),
             _ => part_scale(),
         };
         eprintln!("    ({:.0} s)", t0.elapsed().as_secs_f64());
