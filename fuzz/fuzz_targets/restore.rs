@@ -11,7 +11,7 @@ struct InMemory(rvsd::state::State);
 impl rvsadm::Backend for InMemory {
     fn call(&mut self, req: &Request) -> Result<Response, String> {
         if *req == Request::ListConns {
-            return Ok(Response::Conns(Vec::new()));
+            return Ok(Response::Conns(Default::default()));
         }
         Ok(self.0.handle(req.clone(), 0))
     }

@@ -155,8 +155,12 @@ pub enum Response {
     Services(Vec<ServiceView>),
     /// Answer to [`Request::GetService`].
     Service(ServiceView),
-    /// Answer to [`Request::ListConns`] (packed on the wire: see [`packed`]).
-    Conns(#[serde(with = "packed")] Vec<ConnView>),
+    /// Answer to [`Request::ListConns`] (see [`packed`]): its last part, after any number of
+    /// [`Response::ConnsPart`]s. [`Client::call`] joins them.
+    Conns(packed::PackedConns),
+    /// A part of the answer to [`Request::ListConns`]; more follow. rvsd sends a large table
+    /// in parts so that the client decodes one while the next is read.
+    ConnsPart(packed::PackedConns),
     /// Answer to [`Request::GetTimeouts`].
     Timeouts(Timeouts),
     /// Answer to [`Request::ListDaemons`].
@@ -317,15 +321,18 @@ impl std::error::Error for FrameError {}
 
 /// Writes one message.
 pub fn write_message<T: Serialize>(w: &mut impl Write, body: &T) -> io::Result<()> {
-    let bytes = serde_json::to_vec(&Envelope {
-        version: VERSION,
-        body,
-    })
+    // The length goes in front once the body is written (no second copy of a large one).
+    let mut buf = vec![0u8; 4];
+    serde_json::to_writer(
+        &mut buf,
+        &Envelope {
+            version: VERSION,
+            body,
+        },
+    )
     .map_err(io::Error::other)?;
-    let len = u32::try_from(bytes.len()).map_err(|_| io::Error::other("message too large"))?;
-    let mut buf = Vec::with_capacity(bytes.len() + 4);
-    buf.extend_from_slice(&len.to_be_bytes());
-    buf.extend_from_slice(&bytes);
+    let len = u32::try_from(buf.len() - 4).map_err(|_| io::Error::other("message too large"))?;
+    buf[..4].copy_from_slice(&len.to_be_bytes());
     w.write_all(&buf)?;
     w.flush()
 }
@@ -362,14 +369,21 @@ pub fn decode<T: for<'de> Deserialize<'de>>(bytes: &[u8]) -> Result<T, FrameErro
     struct VersionOnly {
         version: u32,
     }
-    let v: VersionOnly =
-        serde_json::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    if v.version != VERSION {
-        return Err(FrameError::Version(v.version));
+    let check = |version| match version {
+        VERSION => Ok(()),
+        other => Err(FrameError::Version(other)),
+    };
+    // One pass when the body decodes (a `-Lnc` answer is tens of megabytes); the version is
+    // read alone only when it does not, so that a newer peer still gets a version error.
+    match serde_json::from_slice::<Envelope<T>>(bytes) {
+        Ok(env) => check(env.version).map(|()| env.body),
+        Err(e) => {
+            let v: VersionOnly =
+                serde_json::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
+            check(v.version)?;
+            Err(FrameError::Malformed(e.to_string()))
+        }
     }
-    let env: Envelope<T> =
-        serde_json::from_slice(bytes).map_err(|e| FrameError::Malformed(e.to_string()))?;
-    Ok(env.body)
 }
 
 /// A connection to `rvsd`.
@@ -393,10 +407,43 @@ impl Client {
     }
 
     /// Sends a request and waits for its response.
+    /// A listing sent in parts comes back whole, as one [`Response::Conns`].
     pub fn call(&mut self, req: &Request) -> Result<Response, FrameError> {
+        let mut all = packed::PackedConns::default();
+        match self.call_in_parts(req, &mut |p| all.append(p))? {
+            Response::Conns(last) => {
+                all.append(last);
+                Ok(Response::Conns(all))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// Like [`Client::call`], with the parts of a connection listing handed to `part` as they
+    /// arrive (to be shown while the daemon reads on); the last part is in the answer.
+    pub fn call_in_parts(
+        &mut self,
+        req: &Request,
+        part: &mut dyn FnMut(packed::PackedConns),
+    ) -> Result<Response, FrameError> {
         write_message(&mut self.stream, req).map_err(FrameError::Io)?;
-        let bytes = read_frame(&mut self.stream, MAX_RESPONSE_BYTES)?;
-        decode(&bytes)
+        let mut parted = false;
+        loop {
+            let bytes = read_frame(&mut self.stream, MAX_RESPONSE_BYTES)?;
+            match decode(&bytes)? {
+                Response::ConnsPart(p) => {
+                    parted = true;
+                    part(p);
+                }
+                resp @ Response::Conns(_) => return Ok(resp),
+                _ if parted => {
+                    return Err(FrameError::Malformed(
+                        "a connection listing ended without its last part".into(),
+                    ));
+                }
+                resp => return Ok(resp),
+            }
+        }
     }
 }
 
@@ -410,6 +457,43 @@ mod tests {
         write_message(&mut buf, &Request::Zero(None)).unwrap();
         let frame = read_frame(&mut buf.as_slice(), MAX_REQUEST_BYTES).unwrap();
         assert_eq!(decode::<Request>(&frame).unwrap(), Request::Zero(None));
+    }
+
+    #[test]
+    fn a_listing_in_parts_comes_back_whole() {
+        let view = |port| ConnView {
+            protocol: 6,
+            caddr: "10.0.0.10".parse().unwrap(),
+            cport: port,
+            vaddr: "10.0.0.240".parse().unwrap(),
+            vport: 80,
+            daddr: "10.0.0.241".parse().unwrap(),
+            dport: 80,
+            state: "ESTABLISHED".into(),
+            expires: 899,
+            pe_name: String::new(),
+            pe_data: String::new(),
+        };
+        let part = |ports: std::ops::Range<u16>| ports.map(view).collect::<packed::PackedConns>();
+        let (a, mut b) = UnixStream::pair().unwrap();
+        let mut client = Client { stream: a };
+        for r in [
+            Response::ConnsPart(part(1..4)),
+            Response::ConnsPart(part(4..5)),
+            Response::Conns(part(5..7)),
+            Response::ConnsPart(part(1..2)),
+            Response::Ok,
+        ] {
+            write_message(&mut b, &r).unwrap();
+        }
+        let Response::Conns(all) = client.call(&Request::ListConns).unwrap() else {
+            panic!("not a listing");
+        };
+        assert_eq!(all.to_views(), (1..7).map(view).collect::<Vec<_>>());
+        assert!(matches!(
+            client.call(&Request::ListConns),
+            Err(FrameError::Malformed(_))
+        ));
     }
 
     #[test]

@@ -41,10 +41,13 @@ impl<K: aya::Pod, V: aya::Pod> TableReader<K, V> {
         }
     }
 
-    /// Calls `f` with every entry, a chunk at a time. Entries changed while it reads may be
-    /// seen before or after the change (or, if moved between buckets, not at all), as with any
-    /// walk of a live table.
-    pub fn for_each(&self, mut f: impl FnMut(&[K], &[V])) -> std::io::Result<()> {
+    /// Calls `f` with every entry, a chunk at a time, until it says to stop. Entries changed
+    /// while it reads may be seen before or after the change (or, if moved between buckets,
+    /// not at all), as with any walk of a live table.
+    pub fn for_each(
+        &self,
+        mut f: impl FnMut(&[K], &[V]) -> std::ops::ControlFlow<()>,
+    ) -> std::io::Result<()> {
         // SAFETY: `Pod` types are valid for any bit pattern, zeroes included.
         let mut keys: Vec<K> = vec![unsafe { std::mem::zeroed() }; CHUNK];
         // SAFETY: as above.
@@ -74,9 +77,10 @@ impl<K: aya::Pod, V: aya::Pod> TableReader<K, V> {
             };
             let err = (rc < 0).then(std::io::Error::last_os_error);
             let n = (attr.count as usize).min(CHUNK);
-            if rc == 0 || err.as_ref().and_then(std::io::Error::raw_os_error) == Some(libc::ENOENT)
-            {
-                f(&keys[..n], &values[..n]);
+            let got = rc == 0
+                || err.as_ref().and_then(std::io::Error::raw_os_error) == Some(libc::ENOENT);
+            if got && f(&keys[..n], &values[..n]).is_break() {
+                return Ok(());
             }
             match err {
                 None => first = false,
@@ -89,7 +93,10 @@ impl<K: aya::Pod, V: aya::Pod> TableReader<K, V> {
     /// Every entry.
     pub fn entries(&self) -> std::io::Result<Vec<(K, V)>> {
         let mut out = Vec::new();
-        self.for_each(|k, v| out.extend(k.iter().copied().zip(v.iter().copied())))?;
+        self.for_each(|k, v| {
+            out.extend(k.iter().copied().zip(v.iter().copied()));
+            std::ops::ControlFlow::Continue(())
+        })?;
         Ok(out)
     }
 }

@@ -827,6 +827,7 @@ impl SweepInput {
                 for (k, v) in keys.iter().zip(vals) {
                     planner.feed(k, v);
                 }
+                std::ops::ControlFlow::Continue(())
             })
             .map_err(|e| Error::Read("RVS_CONNS", e))?;
         Ok(planner.finish())
@@ -880,34 +881,40 @@ impl Planner<'_> {
     }
 }
 
-/// `-Lnc`'s entries from one walk of the table: live entries (an entry past its timeout
-/// that the sweep has not removed yet is left out), with their dest's address from `dests`.
+/// `-Lnc`'s entries from one walk of the table: see [`live_conn_entry`].
 pub fn conn_entries_from(
     entries: &[(ConnKey, ConnVal)],
     dests: &HashMap<u32, (IpAddr, u16)>,
     now: u64,
 ) -> Vec<ConnEntry> {
-    let mut out = Vec::with_capacity(entries.len());
-    for (k, v) in entries {
-        let idle = now.saturating_sub(v.last_ns) / 1_000_000_000;
-        let Some(left) = u64::from(v.timeout).checked_sub(idle) else {
-            continue;
-        };
-        let Some(&(daddr, dport)) = dests.get(&v.dest) else {
-            continue;
-        };
-        // A template's destination port is the dest's only when it has a virtual port; a
-        // connection's is the one it was made with.
-        let dport = if k.kind == KIND_TEMPLATE && k.vport_be == 0 {
-            0
-        } else if k.kind == KIND_CONN && v.dport_be != 0 {
-            u16::from_be(v.dport_be)
-        } else {
-            dport
-        };
-        out.push(conn_entry(k, v, daddr, dport, left as u32));
-    }
-    out
+    entries
+        .iter()
+        .filter_map(|(k, v)| live_conn_entry(k, v, dests, now))
+        .collect()
+}
+
+/// `-Lnc`'s entry for one entry of the table, with its dest's address from `dests`; `None`
+/// for an entry past its timeout that the sweep has not removed yet, or one whose dest is
+/// gone.
+pub fn live_conn_entry(
+    k: &ConnKey,
+    v: &ConnVal,
+    dests: &HashMap<u32, (IpAddr, u16)>,
+    now: u64,
+) -> Option<ConnEntry> {
+    let idle = now.saturating_sub(v.last_ns) / 1_000_000_000;
+    let left = u64::from(v.timeout).checked_sub(idle)?;
+    let &(daddr, dport) = dests.get(&v.dest)?;
+    // A template's destination port is the dest's only when it has a virtual port; a
+    // connection's is the one it was made with.
+    let dport = if k.kind == KIND_TEMPLATE && k.vport_be == 0 {
+        0
+    } else if k.kind == KIND_CONN && v.dport_be != 0 {
+        u16::from_be(v.dport_be)
+    } else {
+        dport
+    };
+    Some(conn_entry(k, v, daddr, dport, left as u32))
 }
 
 fn conn_entry(k: &ConnKey, v: &ConnVal, daddr: IpAddr, dport: u16, left: u32) -> ConnEntry {

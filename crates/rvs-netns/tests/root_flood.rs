@@ -184,3 +184,41 @@ fn root_flood_keeps_established_connections() {
         .unwrap_or(0);
     assert!(evicted >= u64::from(20 * TABLE), "{st}");
 }
+
+/// `-Lnc` of more entries than rvsd sends in one part (65,536): every entry is listed once,
+/// as many as `-Ln` counts.
+#[test]
+fn root_listing_larger_than_a_part_is_whole() {
+    if !is_root() {
+        eprintln!("skipped: needs root (network namespaces, XDP, raw sockets)");
+        return;
+    }
+    let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
+    let mut lab = Lab::build(bins, 1);
+    lab.start_rvsd_sized(None, 262_144);
+    lab.adm("-A -u 10.0.0.240:8130 -s rr");
+    for rs in ["10.0.0.241", "10.0.0.242", "10.0.0.243"] {
+        lab.adm(&format!("-a -u 10.0.0.240:8130 -r {rs}:8130 -g"));
+    }
+    let probe = lab.bin("rvs-probe");
+    let out = lab.clients[0].sh(&[&probe, "udp-flood", "10.0.0.240:8130", "160000"]);
+    assert_eq!(out.trim(), "sent 160000");
+    let (shown, listed) = counts(&lab);
+    assert_eq!(shown, listed, "ActiveConn/InActConn against -Lnc");
+    let total: u64 = listed.values().map(|(a, i)| a + i).sum();
+    assert!(
+        total > 2 * 65_536,
+        "only {total} entries: the flood made too few"
+    );
+    let text = lab.adm("-Lnc");
+    // Client, virtual and real server of each entry, once.
+    let mut entries: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().skip(3).collect())
+        .collect();
+    entries.sort_unstable();
+    let n = entries.len();
+    entries.dedup();
+    assert_eq!(entries.len(), n, "an entry listed twice");
+}

@@ -11,6 +11,7 @@
 
 use std::io::{BufRead, Write};
 
+use rvs_ctl::packed::PackedConns;
 use rvs_ctl::{Request, Response};
 use rvs_model::ServiceKey;
 
@@ -28,6 +29,17 @@ use opts::{Cmd, Command, Exit, Format, Invocation, opt};
 pub trait Backend {
     /// Sends one request; `Err` carries a sentence saying why the daemon could not be asked.
     fn call(&mut self, req: &Request) -> Result<Response, String>;
+
+    /// Like `call`, with the parts of a connection listing given to `part` as they arrive
+    /// (the last one is in the answer). By default everything comes in the answer.
+    fn call_in_parts(
+        &mut self,
+        req: &Request,
+        part: &mut dyn FnMut(PackedConns),
+    ) -> Result<Response, String> {
+        let _ = part;
+        self.call(req)
+    }
 }
 
 /// The daemon at a Unix socket, connected on first use.
@@ -43,20 +55,37 @@ impl SocketBackend {
     }
 }
 
-impl Backend for SocketBackend {
-    fn call(&mut self, req: &Request) -> Result<Response, String> {
-        let path = self.path.display().to_string();
+impl SocketBackend {
+    fn client(&mut self) -> Result<&mut rvs_ctl::Client, String> {
         if self.client.is_none() {
+            let path = self.path.display();
             let c = rvs_ctl::Client::connect(&self.path).map_err(|e| {
                 format!("cannot reach rvsd at {path}: {e} (is rvsd running? RVS_SOCKET selects another socket)")
             })?;
             self.client = Some(c);
         }
-        let client = self.client.as_mut().ok_or("not connected")?;
-        client.call(req).map_err(|e| {
-            self.client = None;
-            format!("lost rvsd at {path}: {e}")
-        })
+        self.client.as_mut().ok_or_else(|| "not connected".into())
+    }
+
+    fn lost(&mut self, e: rvs_ctl::FrameError) -> String {
+        self.client = None;
+        format!("lost rvsd at {}: {e}", self.path.display())
+    }
+}
+
+impl Backend for SocketBackend {
+    fn call(&mut self, req: &Request) -> Result<Response, String> {
+        let r = self.client()?.call(req);
+        r.map_err(|e| self.lost(e))
+    }
+
+    fn call_in_parts(
+        &mut self,
+        req: &Request,
+        part: &mut dyn FnMut(PackedConns),
+    ) -> Result<Response, String> {
+        let r = self.client()?.call_in_parts(req, part);
+        r.map_err(|e| self.lost(e))
     }
 }
 
@@ -322,11 +351,7 @@ fn list(ctx: &mut Ctx<'_>, c: &Command) -> Flow {
     let f = c.format;
     let mut out = String::new();
     if c.options & opt::CONNECTION != 0 {
-        let conns = match ctx.call(&Request::ListConns)? {
-            Response::Conns(v) => v,
-            other => return listing_failed(ctx, Op::GetConns, &other),
-        };
-        list::conns(&mut out, &conns, &f, ctx.resolver);
+        return list_conns(ctx, &f);
     } else if c.options & opt::SERVICE != 0 {
         let Some(key) = c.service_key() else {
             return Err(2);
@@ -355,6 +380,53 @@ fn list(ctx: &mut Ctx<'_>, c: &Command) -> Flow {
     }
     ctx.out(&out);
     Ok(0)
+}
+
+/// `-L -c`: each part of the listing is printed as it arrives (a large table is read while
+/// the first lines are shown), the title before the first.
+fn list_conns(ctx: &mut Ctx<'_>, f: &Format) -> Flow {
+    let mut titled = false;
+    let answer = {
+        let Ctx {
+            backend,
+            stdout,
+            resolver,
+            ..
+        } = &mut *ctx;
+        let mut show = |p: &PackedConns| show_conns(&mut **stdout, &mut titled, p, f, *resolver);
+        backend.call_in_parts(&Request::ListConns, &mut |p| show(&p))
+    };
+    match answer {
+        Ok(Response::Conns(last)) => {
+            show_conns(&mut *ctx.stdout, &mut titled, &last, f, ctx.resolver);
+            let _ = ctx.stdout.flush();
+            Ok(0)
+        }
+        Ok(other) => listing_failed(ctx, Op::GetConns, &other),
+        Err(e) => {
+            let prog = ctx.prog.to_string();
+            ctx.err(&format!("{prog}: {e}"));
+            Err(2)
+        }
+    }
+}
+
+/// Prints a part of a connection listing, after the title if it is the first.
+fn show_conns(
+    stdout: &mut dyn Write,
+    titled: &mut bool,
+    p: &PackedConns,
+    f: &Format,
+    resolver: &dyn Resolver,
+) {
+    let mut out = String::new();
+    if !*titled {
+        list::conns_title(&mut out, f);
+        *titled = true;
+    }
+    list::conn_lines(&mut out, p, f, resolver);
+    // A closed stdout (`rvsadm -Lnc | head`) is not an error worth reporting.
+    let _ = stdout.write_all(out.as_bytes());
 }
 
 fn listing_failed(ctx: &mut Ctx<'_>, op: Op, resp: &Response) -> Flow {

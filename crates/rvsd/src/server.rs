@@ -130,11 +130,12 @@ fn serve_conn(mut stream: UnixStream, state: &State, path: &Path) {
             }
             Err(_) => return,
         };
-        let resp = match rvs_ctl::decode::<Request>(&frame) {
-            Ok(req) => state.handle(req, uid),
-            Err(e) => protocol_error(Errno::EPROTO, e.to_string()),
+        let sent = match rvs_ctl::decode::<Request>(&frame) {
+            // Sent in parts as the table is read.
+            Ok(Request::ListConns) => state.list_conns(&mut |r| reply(&mut stream, &r)),
+            Ok(req) => reply(&mut stream, &state.handle(req, uid)),
+            Err(e) => reply(&mut stream, &protocol_error(Errno::EPROTO, e.to_string())),
         };
-        let sent = reply(&mut stream, &resp);
         if state.is_down() {
             let _ = fs::remove_file(path);
             log("rvs down: packet path detached, pins removed, exiting");

@@ -8,9 +8,11 @@
 //! packet path's counters into the table.
 
 use std::net::IpAddr;
+use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard};
 
-use rvs_ctl::{ConnView, DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
+use rvs_ctl::packed::{ConnRef, PackedConns};
+use rvs_ctl::{DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
 use rvs_dataplane::director::{Director, SweepPlan};
 use rvs_dataplane::neigh::Neigh;
 use rvs_model::marks::{self, MarkError};
@@ -185,6 +187,37 @@ fn iface_mtu(name: &str) -> Option<u32> {
         .ok()
 }
 
+/// Entries in each part of a connection listing (about 3 MB on the wire).
+pub const CONNS_PART: usize = 65_536;
+
+/// How `-Lc` shows a connection entry.
+fn conn_ref(c: &rvs_dataplane::director::ConnEntry) -> ConnRef<'static> {
+    ConnRef {
+        protocol: c.protocol,
+        caddr: c.caddr,
+        cport: c.cport,
+        vaddr: c.vaddr,
+        vport: c.vport,
+        daddr: c.daddr,
+        dport: c.dport,
+        // Templates have their own states (NONE, ASSURED), whatever the protocol.
+        state: if c.template {
+            if c.state == rvs_common::maps::TEMPLATE_ASSURED {
+                "ASSURED"
+            } else {
+                "NONE"
+            }
+        } else if c.protocol == rvs_common::proto::TCP {
+            rvs_common::tcp::State::from_u8(c.state).map_or("NONE", rvs_common::tcp::State::name)
+        } else {
+            "UDP"
+        },
+        expires: c.expires,
+        pe_name: "",
+        pe_data: "",
+    }
+}
+
 fn service_view(s: &Service) -> ServiceView {
     ServiceView {
         config: s.config.clone(),
@@ -350,63 +383,61 @@ impl State {
         }
     }
 
-    /// `-Lnc`: the table is walked without the lock.
-    fn conn_views(&self) -> Vec<ConnView> {
+    /// `-Lnc`: the table is walked without the lock, each entry packed as it is read and
+    /// handed to `send` a part at a time ([`CONNS_PART`] entries in each
+    /// [`Response::ConnsPart`], the rest in the closing [`Response::Conns`]), so that the
+    /// client decodes one part while the next is read. Stops early, and answers false, when
+    /// `send` does (the peer is gone).
+    pub fn list_conns(&self, send: &mut dyn FnMut(Response) -> bool) -> bool {
         let taken = {
             let mut inner = self.lock();
-            let Some(p) = &mut inner.packet else {
-                return Vec::new();
-            };
-            p.director
-                .dataplane()
-                .conn_reader()
-                .map(|r| (r, p.director.dest_addrs_by_id()))
+            inner.packet.as_mut().map(|p| {
+                p.director
+                    .dataplane()
+                    .conn_reader()
+                    .map(|r| (r, p.director.dest_addrs_by_id()))
+            })
         };
-        let entries = taken.and_then(|(reader, dests)| {
-            let entries = reader
-                .entries()
-                .map_err(|e| rvs_dataplane::Error::Read("RVS_CONNS", e))?;
-            Ok(rvs_dataplane::director::conn_entries_from(
-                &entries,
-                &dests,
-                rvs_dataplane::director::monotonic_ns(),
-            ))
-        });
-        match entries {
-            Ok(entries) => entries
-                .into_iter()
-                .map(|c| ConnView {
-                    protocol: c.protocol,
-                    caddr: c.caddr,
-                    cport: c.cport,
-                    vaddr: c.vaddr,
-                    vport: c.vport,
-                    daddr: c.daddr,
-                    dport: c.dport,
-                    // Templates have their own states (NONE, ASSURED), whatever the protocol.
-                    state: if c.template {
-                        if c.state == rvs_common::maps::TEMPLATE_ASSURED {
-                            "ASSURED".to_string()
-                        } else {
-                            "NONE".to_string()
+        let mut part = PackedConns::with_capacity(CONNS_PART);
+        let mut gone = false;
+        let walked = match taken {
+            None => Ok(()),
+            Some(taken) => taken.and_then(|(reader, dests)| {
+                let now = rvs_dataplane::director::monotonic_ns();
+                reader
+                    .for_each(|keys, vals| {
+                        for (k, v) in keys.iter().zip(vals) {
+                            if let Some(c) =
+                                rvs_dataplane::director::live_conn_entry(k, v, &dests, now)
+                            {
+                                part.push(conn_ref(&c));
+                            }
                         }
-                    } else if c.protocol == rvs_common::proto::TCP {
-                        rvs_common::tcp::State::from_u8(c.state)
-                            .map_or("NONE", rvs_common::tcp::State::name)
-                            .to_string()
-                    } else {
-                        "UDP".to_string()
-                    },
-                    expires: c.expires,
-                    pe_name: String::new(),
-                    pe_data: String::new(),
-                })
-                .collect(),
-            Err(e) => {
-                log(format_args!("reading connections failed: {e}"));
-                Vec::new()
-            }
+                        if part.len() >= CONNS_PART {
+                            let full = std::mem::replace(
+                                &mut part,
+                                PackedConns::with_capacity(CONNS_PART),
+                            );
+                            gone = !send(Response::ConnsPart(full));
+                        }
+                        if gone {
+                            ControlFlow::Break(())
+                        } else {
+                            ControlFlow::Continue(())
+                        }
+                    })
+                    .map_err(|e| rvs_dataplane::Error::Read("RVS_CONNS", e))
+            }),
+        };
+        if gone {
+            return false;
         }
+        if let Err(e) = walked {
+            // The parts already sent stand; the client sees a shorter listing, as when
+            // connections end during a walk.
+            log(format_args!("reading connections failed: {e}"));
+        }
+        send(Response::Conns(part))
     }
 
     /// Runs `f` on the table under the lock, for counter updates that do not change the
@@ -485,7 +516,14 @@ impl State {
             return error(Errno::EINVAL, "a batch may only hold single changes");
         }
         if matches!(req, Request::ListConns) {
-            return Response::Conns(self.conn_views());
+            let mut all = PackedConns::default();
+            self.list_conns(&mut |r| {
+                if let Response::Conns(p) | Response::ConnsPart(p) = r {
+                    all.append(p);
+                }
+                true
+            });
+            return Response::Conns(all);
         }
         let resolved = self.resolve_new_dests(&req);
         let mut inner = self.lock();

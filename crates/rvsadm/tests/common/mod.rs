@@ -30,7 +30,7 @@ impl InProc {
 impl Backend for InProc {
     fn call(&mut self, req: &Request) -> Result<Response, String> {
         if *req == Request::ListConns {
-            return Ok(Response::Conns(self.conns.clone()));
+            return Ok(Response::Conns(self.conns.iter().collect()));
         }
         Ok(self.state.handle(req.clone(), 0))
     }
