@@ -11,8 +11,8 @@ use aya_ebpf::helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail};
 use aya_ebpf::programs::XdpContext;
 use rvs_common::maps::AF_V4;
 
-use crate::Reason;
 use crate::parse::Packet;
+use crate::reason::Reason;
 
 const ETH_LEN: usize = 14;
 

@@ -15,12 +15,15 @@ use rvs_common::conn_flags;
 use rvs_common::maps::{AF_V4, KIND_CONN, dest};
 use rvs_common::proto;
 
+use crate::conn::{CONNS, CONNS_OUT};
+use crate::dests::DESTS;
 use crate::icmp::ptr_at;
 use crate::parse::{self, Packet};
-use crate::{
-    CONNS, CONNS_OUT, DEST_STATS, DESTS, Reason, SVC_STATS, TOTAL_STATS, TUNNELS, count, count_out,
-    next_hop, scratch, transmit, tun, verdict,
-};
+use crate::reason::{Reason, verdict};
+use crate::scratch::scratch;
+use crate::stats::{DEST_STATS, SVC_STATS, TOTAL_STATS, count, count_out};
+use crate::tun::{self, TUNNELS};
+use crate::xmit::{next_hop, transmit, want_neighbour};
 
 const ETH_LEN: usize = 14;
 
@@ -150,7 +153,7 @@ fn server_side(ctx: &XdpContext, now: u64) -> Result<u32, Reason> {
     let c = unsafe { &mut *c };
     let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
     if d.flags & dest::MAC_KNOWN == 0 {
-        crate::want_neighbour(d);
+        want_neighbour(d);
         return Err(Reason::NoNeighbour);
     }
     c.last_ns = now;

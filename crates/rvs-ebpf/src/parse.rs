@@ -11,7 +11,7 @@ use aya_ebpf::programs::XdpContext;
 use rvs_common::maps::{AF_V4, AF_V6, DestVal};
 use rvs_common::proto;
 
-use crate::Reason;
+use crate::reason::Reason;
 
 const ETH_LEN: usize = 14;
 const ETH_P_IP: u16 = 0x0800;

@@ -8,13 +8,20 @@
 //! with ICMP fragmentation needed (ICMPv6 packet too big) carrying the MTU left for it.
 
 use aya_ebpf::helpers::bpf_xdp_adjust_head;
+use aya_ebpf::macros::map;
+use aya_ebpf::maps::Array;
 use aya_ebpf::programs::XdpContext;
-use rvs_common::maps::{AF_V4, DestVal, TunVal, hash_32};
+use rvs_common::maps::{AF_V4, DEST_SLOTS, DestVal, TunVal, hash_32};
 use rvs_common::{proto, tun};
 
 use crate::icmp::{fold, frag_needed, ptr_at, put, sum16};
 use crate::parse::{self, Packet};
-use crate::{Reason, transmit};
+use crate::reason::Reason;
+use crate::xmit::transmit;
+
+/// Tunnel parameters by dest id (tunnel dests only).
+#[map(name = "RVS_TUNNELS")]
+pub(crate) static TUNNELS: Array<TunVal> = Array::with_max_entries(DEST_SLOTS, 0);
 
 const ETH_LEN: usize = 14;
 const IPPROTO_IPIP: u8 = 4;

@@ -1,0 +1,289 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+//! The schedulers that look at every dest (lc, wlc, sed, nq, fo, ovf, twos, and rr's search
+//! for the next usable one): one `bpf_loop` walk over a service's dest list (or an lblcr set),
+//! its state in a per-CPU map value so that the verifier checks the callback once.
+
+use aya_ebpf::macros::map;
+use aya_ebpf::maps::PerCpuArray;
+use rvs_common::maps::{LOCAL_SET, LocalVal, MAX_DESTS, SvcVal, dest};
+
+use crate::dests::{DESTS, conn_counts, dest_at, overhead, usable_id};
+use crate::sched::locality::set_member_at;
+
+/// What a list walk computes ([`list_step`]).
+pub(crate) const WALK_LEAST: u32 = 0;
+
+pub(crate) const WALK_HIGHEST: u32 = 1;
+
+pub(crate) const WALK_RR: u32 = 2;
+
+/// twos, first pass: the sum of the usable weights.
+pub(crate) const WALK_TOTAL: u32 = 3;
+
+/// twos, second pass: the two weighted choices.
+pub(crate) const WALK_TWOS: u32 = 4;
+
+/// lblc/lblcr: is there a dest (usable or not) with fewer than half its weight active?
+pub(crate) const WALK_UNDER: u32 = 5;
+
+/// lblcr: the set member with the most overhead per weight (`ip_vs_dest_set_max`).
+pub(crate) const WALK_MOST: u32 = 6;
+
+/// The state of a walk over a list of dest ids (a service's, or an lblcr set), kept in a
+/// per-CPU map value: the verifier then checks the callback once with unknown values instead
+/// of simulating every iteration.
+#[repr(C)]
+pub(crate) struct ListWalk {
+    pub(crate) svc_id: u32,
+    /// 0: the service's dest list; 1: the lblcr set of the scratch space's `lkey`.
+    pub(crate) set: u32,
+    pub(crate) best_oh: u64,
+    pub(crate) best_w: u64,
+    /// twos: the draws left, and the second choice.
+    pub(crate) r1: i64,
+    pub(crate) r2: i64,
+    pub(crate) oh2: u64,
+    pub(crate) w2: u64,
+    /// [`WALK_LEAST`] ... [`WALK_MOST`].
+    pub(crate) mode: u32,
+    /// Cost: 0 overhead (wlc, lc), 1 active + 1 (sed, nq).
+    pub(crate) cost_active: u32,
+    pub(crate) weighted: u32,
+    pub(crate) idle_first: u32,
+    pub(crate) overflow: u32,
+    /// rr: the position the walk starts at.
+    pub(crate) start: u32,
+    pub(crate) n: u32,
+    pub(crate) found: u32,
+    pub(crate) best_id: u32,
+    /// rr: the position of the pick.
+    pub(crate) pos: u32,
+    pub(crate) found2: u32,
+    pub(crate) id2: u32,
+}
+
+/// Scratch space for list walks.
+#[map(name = "RVS_LIST_WALK")]
+pub(crate) static LIST_WALK: PerCpuArray<ListWalk> = PerCpuArray::with_max_entries(1, 0);
+
+/// One dest of a list walk; returns 1 to end the `bpf_loop`.
+///
+/// - least (wlc, lc, sed, nq; lblcr's set minimum): the usable dest with the least
+///   `cost / weight` (cross multiplied, ties to the first in list order); with `idle_first`
+///   the first dest with no active connection wins at once (nq). wlc: cost = overhead; lc:
+///   weight taken as 1; sed and nq: cost = active + 1. As in the kernel, OVERLOAD and weight
+///   0 are skipped.
+/// - highest (fo; ovf with `overflow`, which skips dests whose active count exceeds their
+///   weight): the first usable dest of the highest weight.
+/// - rr: the first usable dest from `start` on, wrapping once.
+/// - total, twos: `ip_vs_twos_schedule`'s two passes.
+/// - under, most: see the constants; these look at every dest, usable or not.
+pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(w) = LIST_WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: per-CPU scratch value, valid while the program runs.
+    let w = unsafe { &mut *w };
+    let k = index as u32;
+    if k >= w.n {
+        return 1;
+    }
+    let pos = if w.mode == WALK_RR {
+        (w.start + k) % w.n
+    } else {
+        k
+    };
+    let id = if w.set != 0 {
+        set_member_at(pos as usize)
+    } else {
+        dest_at(w.svc_id, pos as usize)
+    };
+    let Some(d) = DESTS.get(id) else { return 0 };
+    if w.mode == WALK_UNDER {
+        if (conn_counts(id).0 as i64) * 2 < d.weight as i64 {
+            w.found = 1;
+            return 1;
+        }
+        return 0;
+    }
+    if w.mode == WALK_MOST {
+        if d.weight <= 0 || d.flags & dest::AVAILABLE == 0 {
+            return 0;
+        }
+        let oh = overhead(id);
+        let wt = d.weight as u64;
+        if w.found == 0 || w.best_oh * wt < oh * w.best_w {
+            w.found = 1;
+            w.best_id = id;
+            w.best_oh = oh;
+            w.best_w = wt;
+        }
+        return 0;
+    }
+    if !usable_id(id, d) {
+        return 0;
+    }
+    match w.mode {
+        WALK_RR => {
+            w.found = 1;
+            w.best_id = id;
+            w.pos = pos;
+            1
+        }
+        WALK_HIGHEST => {
+            let over = w.overflow != 0 && conn_counts(id).0 > d.weight as u64;
+            if !over && d.weight as u64 > w.best_w {
+                w.found = 1;
+                w.best_id = id;
+                w.best_w = d.weight as u64;
+            }
+            0
+        }
+        WALK_TOTAL => {
+            w.best_w += d.weight as u64;
+            0
+        }
+        WALK_TWOS => {
+            w.r1 -= d.weight as i64;
+            w.r2 -= d.weight as i64;
+            if w.r1 <= 0 && w.found == 0 {
+                w.found = 1;
+                w.best_id = id;
+                w.best_w = d.weight as u64;
+                w.best_oh = overhead(id);
+            }
+            if w.r2 <= 0 && w.found2 == 0 {
+                w.found2 = 1;
+                w.id2 = id;
+                w.w2 = d.weight as u64;
+                w.oh2 = overhead(id);
+            }
+            i64::from(w.found != 0 && w.found2 != 0)
+        }
+        _ => {
+            let active = conn_counts(id).0;
+            if w.idle_first != 0 && active == 0 {
+                w.found = 1;
+                w.best_id = id;
+                return 1;
+            }
+            let oh = if w.cost_active != 0 {
+                active + 1
+            } else {
+                overhead(id)
+            };
+            let wt = if w.weighted != 0 { d.weight as u64 } else { 1 };
+            if w.found == 0 || w.best_oh * wt > oh * w.best_w {
+                w.found = 1;
+                w.best_id = id;
+                w.best_oh = oh;
+                w.best_w = wt;
+            }
+            0
+        }
+    }
+}
+
+/// Runs a list walk of `mode` over the service's dests (or, with `set`, over those ids);
+/// `setup` fills the mode's options.
+pub(crate) fn list_walk(
+    svc: &SvcVal,
+    set: Option<&LocalVal>,
+    mode: u32,
+    setup: impl FnOnce(&mut ListWalk),
+) -> Option<&'static ListWalk> {
+    let w = LIST_WALK.get_ptr_mut(0)?;
+    // SAFETY: per-CPU scratch value, valid while the program runs.
+    let w = unsafe { &mut *w };
+    w.svc_id = svc.id;
+    match set {
+        Some(s) => {
+            w.set = 1;
+            w.n = s.n.min(LOCAL_SET as u32);
+        }
+        None => {
+            w.set = 0;
+            w.n = svc.ndests.min(MAX_DESTS as u32);
+        }
+    }
+    w.mode = mode;
+    w.found = 0;
+    w.best_id = 0;
+    w.best_oh = 0;
+    w.best_w = 0;
+    w.cost_active = 0;
+    w.weighted = 1;
+    w.idle_first = 0;
+    w.overflow = 0;
+    w.start = 0;
+    w.pos = 0;
+    w.r1 = 0;
+    w.r2 = 0;
+    w.found2 = 0;
+    w.id2 = 0;
+    w.w2 = 0;
+    w.oh2 = 0;
+    setup(w);
+    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+    unsafe {
+        aya_ebpf::helpers::bpf_loop(
+            MAX_DESTS as u32,
+            list_step as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    Some(w)
+}
+
+pub(crate) fn least_cost(
+    svc: &SvcVal,
+    cost_active: bool,
+    weighted: bool,
+    idle_first: bool,
+) -> Option<u32> {
+    let w = list_walk(svc, None, WALK_LEAST, |w| {
+        w.cost_active = u32::from(cost_active);
+        w.weighted = u32::from(weighted);
+        w.idle_first = u32::from(idle_first);
+    })?;
+    (w.found != 0).then_some(w.best_id)
+}
+
+/// fo (the highest weight) and ovf (the highest weight among dests whose active count does
+/// not exceed their weight): `ip_vs_fo_schedule`, `ip_vs_ovf_schedule`. Ties go to the first.
+pub(crate) fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
+    let w = list_walk(svc, None, WALK_HIGHEST, |w| {
+        w.overflow = u32::from(overflow)
+    })?;
+    (w.found != 0).then_some(w.best_id)
+}
+
+/// twos: two weighted random draws over the usable dests; the less loaded per weight of the
+/// two (the second only if strictly less).
+pub(crate) fn twos(svc: &SvcVal) -> Option<u32> {
+    let total = list_walk(svc, None, WALK_TOTAL, |_| {})?.best_w;
+    if total == 0 {
+        return None;
+    }
+    // SAFETY: helper without preconditions.
+    let (a, b) = unsafe {
+        (
+            aya_ebpf::helpers::bpf_get_prandom_u32(),
+            aya_ebpf::helpers::bpf_get_prandom_u32(),
+        )
+    };
+    // Uniform in 0..=total; `checked_rem` because a panic path cannot be linked.
+    let bound = total.wrapping_add(1);
+    let w = list_walk(svc, None, WALK_TWOS, |w| {
+        w.r1 = (a as u64).checked_rem(bound).unwrap_or(0) as i64;
+        w.r2 = (b as u64).checked_rem(bound).unwrap_or(0) as i64;
+    })?;
+    if w.found == 0 {
+        return None;
+    }
+    if w.found2 != 0 && w.w2 * w.best_oh > w.best_w * w.oh2 {
+        return Some(w.id2);
+    }
+    Some(w.best_id)
+}
