@@ -11,28 +11,9 @@ use aya_ebpf::helpers::{bpf_xdp_adjust_head, bpf_xdp_adjust_tail};
 use aya_ebpf::programs::XdpContext;
 use rvs_common::maps::AF_V4;
 
+use crate::frame::{ETH_LEN, fold, ptr_at, put, sum16};
 use crate::parse::Packet;
 use crate::reason::Reason;
-
-const ETH_LEN: usize = 14;
-
-#[inline(always)]
-pub fn ptr_at<T>(ctx: &XdpContext, off: usize) -> Result<*mut T, Reason> {
-    let start = ctx.data();
-    if start + off + core::mem::size_of::<T>() > ctx.data_end() {
-        return Err(Reason::Malformed);
-    }
-    Ok((start + off) as *mut T)
-}
-
-/// Writes `bytes` at `off`.
-#[inline(always)]
-pub fn put<const N: usize>(ctx: &XdpContext, off: usize, bytes: &[u8; N]) -> Result<(), Reason> {
-    let d = ptr_at::<[u8; N]>(ctx, off)?;
-    // SAFETY: bounds checked.
-    unsafe { core::ptr::write_unaligned(d, *bytes) };
-    Ok(())
-}
 
 /// Writes the first 4 bytes of `a` (an IPv4 address in a 16-byte slot) at `off`.
 #[inline(always)]
@@ -44,24 +25,6 @@ fn put4(ctx: &XdpContext, off: usize, a: &[u8; 16]) -> Result<(), Reason> {
 #[inline(always)]
 fn put16(ctx: &XdpContext, off: usize, a: &[u8; 16]) -> Result<(), Reason> {
     put(ctx, off, a)
-}
-
-/// Adds big-endian 16-bit words of `b` to a one's complement sum.
-#[inline(always)]
-pub fn sum16(b: &[u8], mut acc: u32) -> u32 {
-    let mut i = 0;
-    while i + 1 < b.len() {
-        acc += u32::from(u16::from_be_bytes([b[i], b[i + 1]]));
-        i += 2;
-    }
-    acc
-}
-
-#[inline(always)]
-pub fn fold(mut acc: u32) -> u16 {
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    !(acc as u16)
 }
 
 /// Sums the `bytes` bytes of the frame from `off` (the ICMP message: 8 bytes of header plus

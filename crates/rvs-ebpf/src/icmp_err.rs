@@ -17,15 +17,14 @@ use rvs_common::proto;
 
 use crate::conn::{CONNS, CONNS_OUT};
 use crate::dests::DESTS;
-use crate::icmp::ptr_at;
+use crate::dr::rewrite_dr;
+use crate::frame::{ETH_LEN, csum_update, ptr_at, read};
 use crate::parse::{self, Packet};
 use crate::reason::{Reason, verdict};
 use crate::scratch::scratch;
 use crate::stats::{DEST_STATS, SVC_STATS, TOTAL_STATS, count, count_out};
 use crate::tun::{self, TUNNELS};
 use crate::xmit::{next_hop, transmit, want_neighbour};
-
-const ETH_LEN: usize = 14;
 
 /// What the error quotes, and where.
 #[repr(C)]
@@ -42,12 +41,6 @@ pub struct Quote {
     pub daddr: [u8; 16],
     pub sport_be: u16,
     pub dport_be: u16,
-}
-
-#[inline(always)]
-fn read<T: Copy>(ctx: &XdpContext, off: usize) -> Result<T, Reason> {
-    // SAFETY: `ptr_at` checked the bounds.
-    Ok(unsafe { core::ptr::read_unaligned(ptr_at::<T>(ctx, off)?) })
 }
 
 /// Fills `q` with the error's quote, if the packet is an ICMP(v6) error quoting TCP or UDP.
@@ -170,7 +163,7 @@ fn server_side(ctx: &XdpContext, now: u64) -> Result<u32, Reason> {
         }
         conn_flags::TUNNEL => Ok(tunnel(ctx, c.dest)),
         _ => {
-            parse::rewrite_dr(ctx, p, d)?;
+            rewrite_dr(ctx, p, d)?;
             transmit(ctx, d.ifindex)
         }
     }
@@ -276,7 +269,7 @@ fn translate_in_place(
     unsafe {
         let mut ic = u16::from_be_bytes(*icsum);
         let new_port = port_be.to_ne_bytes();
-        ic = parse::csum_update(ic, &*port, &new_port);
+        ic = csum_update(ic, &*port, &new_port);
         *port = new_port;
         // Each header through one pointer: the verifier then sees every access checked.
         if p.af == AF_V4 {
@@ -289,17 +282,17 @@ fn translate_in_place(
             let new = [addr[0], addr[1], addr[2], addr[3]];
             // The outer header: address and TTL.
             let old: [u8; 4] = [oh[oa], oh[oa + 1], oh[oa + 2], oh[oa + 3]];
-            let mut h = parse::csum_update(u16::from_be_bytes([oh[10], oh[11]]), &old, &new);
-            h = parse::csum_update(h, &[oh[8], 0], &[oh[8] - 1, 0]);
+            let mut h = csum_update(u16::from_be_bytes([oh[10], oh[11]]), &old, &new);
+            h = csum_update(h, &[oh[8], 0], &[oh[8] - 1, 0]);
             oh[8] -= 1;
             oh[10..12].copy_from_slice(&h.to_be_bytes());
             oh[oa..oa + 4].copy_from_slice(&new);
             // The quoted header: address and its checksum, both inside the ICMP message.
             let old: [u8; 4] = [qh[qa], qh[qa + 1], qh[qa + 2], qh[qa + 3]];
             let old_qc = [qh[10], qh[11]];
-            let nqc = parse::csum_update(u16::from_be_bytes(old_qc), &old, &new).to_be_bytes();
-            ic = parse::csum_update(ic, &old, &new);
-            ic = parse::csum_update(ic, &old_qc, &nqc);
+            let nqc = csum_update(u16::from_be_bytes(old_qc), &old, &new).to_be_bytes();
+            ic = csum_update(ic, &old, &new);
+            ic = csum_update(ic, &old_qc, &nqc);
             qh[qa..qa + 4].copy_from_slice(&new);
             qh[10..12].copy_from_slice(&nqc);
         } else {
@@ -313,10 +306,10 @@ fn translate_in_place(
             // ICMPv6's checksum covers the outer addresses (pseudo-header) too.
             let mut old = [0u8; 16];
             old.copy_from_slice(&oh[oa..oa + 16]);
-            ic = parse::csum_update(ic, &old, addr);
+            ic = csum_update(ic, &old, addr);
             oh[oa..oa + 16].copy_from_slice(addr);
             old.copy_from_slice(&qh[qa..qa + 16]);
-            ic = parse::csum_update(ic, &old, addr);
+            ic = csum_update(ic, &old, addr);
             qh[qa..qa + 16].copy_from_slice(addr);
         }
         *icsum = ic.to_be_bytes();

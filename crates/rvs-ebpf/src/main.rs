@@ -9,13 +9,14 @@
 //! that cannot be parsed, goes to the director's stack untouched (`XDP_PASS`).
 //!
 //! The stages, each a module owning the maps it uses:
-//! - [`parse`]: the frame's headers (and, for now, the DR and NAT rewrites);
+//! - [`frame`]: bounds-checked access to the frame, checksums; [`parse`]: its headers;
 //! - [`service`]: the packet's service (fwmark rules, address, port 0);
 //! - [`conn`]: the connection table, its reply index and timeouts, eviction of embryonic
 //!   entries; [`persist`]: persistence templates;
 //! - [`sched`]: every IPVS scheduler, by family; [`dests`]: the dests and their counters;
-//! - [`nat`]: NAT replies; [`tun`]: encapsulation; [`icmp`], [`icmp_err`]: ICMP errors made
-//!   and translated;
+//! - the forwarding methods: [`dr`] (MACs, TTL), [`nat`] (addresses, ports, checksums; the
+//!   replies), [`tun`] (encapsulation); [`icmp`], [`icmp_err`]: ICMP errors made and
+//!   translated;
 //! - [`xmit`]: transmit and next hops; [`stats`]: the IPVS counters; [`reason`]: why a packet
 //!   was not forwarded; [`scratch`]: per-CPU space off the stack;
 //! - [`bench`]: programs that are not the director (veth's XDP_PASS, benchmark baselines).
@@ -31,6 +32,8 @@
 mod bench;
 mod conn;
 mod dests;
+mod dr;
+mod frame;
 mod icmp;
 mod icmp_err;
 mod nat;
@@ -56,8 +59,7 @@ use crate::conn::{
     CONNS, CONNS_OUT, assure, confirm, conn_key, insert_conn, move_counts, release, timeout_of,
 };
 use crate::dests::{DESTS, conn_counts, dest_conns, set_overload};
-use crate::nat::try_reply;
-use crate::parse::Nat;
+use crate::nat::{Nat, rewrite_nat, try_reply};
 use crate::persist::persistent_pick;
 use crate::reason::{Reason, note, verdict};
 use crate::sched::schedule;
@@ -356,10 +358,10 @@ fn forward(
         return tun::encap(ctx, pkt, d, t);
     }
     if d.fwd as u32 == conn_flags::MASQ {
-        parse::rewrite_nat(ctx, pkt, Nat::In, &d.addr, rport_be, &d.mac, &d.src_mac)
+        rewrite_nat(ctx, pkt, Nat::In, &d.addr, rport_be, &d.mac, &d.src_mac)
             .map_err(|_| Reason::TtlExceeded)?;
     } else {
-        parse::rewrite_dr(ctx, pkt, d).map_err(|_| Reason::TtlExceeded)?;
+        dr::rewrite_dr(ctx, pkt, d).map_err(|_| Reason::TtlExceeded)?;
     }
     transmit(ctx, d.ifindex)
 }

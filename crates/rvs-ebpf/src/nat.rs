@@ -1,15 +1,17 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! NAT replies (real server to client): found through the reply index, stepped in the output
-//! direction, counted, rewritten to come from VIP:vport, and sent to the client's next hop.
+//! NAT (ipvs-semantics.md 13.2): the rewrite of an address and port with every checksum
+//! updated incrementally, and the replies (real server to client): found through the reply
+//! index, stepped in the output direction, counted, rewritten to come from VIP:vport, and
+//! sent to the client's next hop.
 
 use aya_ebpf::programs::XdpContext;
-use rvs_common::maps::{ConnVal, OutKey, TIMEOUT_UDP};
+use rvs_common::maps::{AF_V4, ConnVal, OutKey, TIMEOUT_UDP};
 use rvs_common::tcp::Direction;
 use rvs_common::{conn_flags, proto, tcp};
 
 use crate::conn::{CONNS, CONNS_OUT, move_counts, timeout_of};
-use crate::parse;
-use crate::parse::Nat;
+use crate::frame::{ETH_LEN, csum_update, ptr_at};
+use crate::parse::{self, Packet};
 use crate::reason::Reason;
 use crate::scratch::scratch;
 use crate::stats::{DEST_STATS, SVC_STATS, TOTAL_STATS, count_out};
@@ -78,7 +80,103 @@ pub(crate) fn reply(
     count_out(&SVC_STATS, c.svc, bytes);
     count_out(&DEST_STATS, c.dest, bytes);
     count_out(&TOTAL_STATS, 0, bytes);
-    parse::rewrite_nat(ctx, pkt, Nat::Out, &vaddr, vport, &hop.dmac, &hop.smac)
+    rewrite_nat(ctx, pkt, Nat::Out, &vaddr, vport, &hop.dmac, &hop.smac)
         .map_err(|_| Reason::TtlExceeded)?;
     transmit(ctx, hop.ifindex)
+}
+
+/// Which address and port NAT replaces.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Nat {
+    /// Client to real server: the destination (VIP:vport → RIP:rport).
+    In,
+    /// Real server to client: the source (RIP:rport → VIP:vport).
+    Out,
+}
+
+/// Rewrites the frame for NAT (ipvs-semantics.md 13.2): the destination (`Nat::In`) or source
+/// (`Nat::Out`) address and port become `addr:port_be`, the IPv4 header checksum and the
+/// TCP/UDP checksum are updated incrementally (an IPv4 UDP datagram without a checksum keeps
+/// none), the TTL or hop limit goes down by one, and the MACs are set. `Err` when the TTL would
+/// reach zero or the headers are not where the parser found them.
+#[inline(always)]
+pub(crate) fn rewrite_nat(
+    ctx: &XdpContext,
+    p: &Packet,
+    dir: Nat,
+    addr: &[u8; 16],
+    port_be: u16,
+    mac: &[u8; 6],
+    src_mac: &[u8; 6],
+) -> Result<(), Reason> {
+    let l4 = (p.l4 as usize) & 0x1fff;
+    let csum_off = if p.proto == proto::TCP {
+        l4 + 16
+    } else {
+        l4 + 6
+    };
+    let port_off = if dir == Nat::In { l4 + 2 } else { l4 };
+    let csum = ptr_at::<[u8; 2]>(ctx, csum_off)?;
+    let port = ptr_at::<[u8; 2]>(ctx, port_off)?;
+    // SAFETY: bounds checked by `ptr_at`; the frame is not aliased during the run.
+    unsafe {
+        let old_port = *port;
+        let new_port = port_be.to_ne_bytes();
+        let mut c = u16::from_be_bytes(*csum);
+        let keep_zero = p.af == AF_V4 && p.proto == proto::UDP && c == 0;
+        if p.af == AF_V4 {
+            let a_off = if dir == Nat::In {
+                ETH_LEN + 16
+            } else {
+                ETH_LEN + 12
+            };
+            let a = ptr_at::<[u8; 4]>(ctx, a_off)?;
+            let ttl = ptr_at::<u8>(ctx, ETH_LEN + 8)?;
+            let ipc = ptr_at::<[u8; 2]>(ctx, ETH_LEN + 10)?;
+            if *ttl <= 1 {
+                return Err(Reason::TtlExceeded);
+            }
+            let old = *a;
+            let new = [addr[0], addr[1], addr[2], addr[3]];
+            // The IP header: the address, and the TTL (high byte of its word).
+            let mut h = csum_update(u16::from_be_bytes(*ipc), &old, &new);
+            h = csum_update(h, &[*ttl, 0], &[*ttl - 1, 0]);
+            *ttl -= 1;
+            *ipc = h.to_be_bytes();
+            core::ptr::write_unaligned(a, new);
+            c = csum_update(c, &old, &new);
+        } else {
+            let a_off = if dir == Nat::In {
+                ETH_LEN + 24
+            } else {
+                ETH_LEN + 8
+            };
+            let a = ptr_at::<[u8; 16]>(ctx, a_off)?;
+            let hl = ptr_at::<u8>(ctx, ETH_LEN + 7)?;
+            if *hl <= 1 {
+                return Err(Reason::TtlExceeded);
+            }
+            *hl -= 1;
+            let old = core::ptr::read_unaligned(a);
+            core::ptr::write_unaligned(a, *addr);
+            c = csum_update(c, &old, addr);
+        }
+        c = csum_update(c, &old_port, &new_port);
+        if !keep_zero {
+            // UDP sends a computed zero as all ones (zero means "no checksum").
+            if c == 0 && p.proto == proto::UDP {
+                c = 0xffff;
+            }
+            *csum = c.to_be_bytes();
+        }
+        *port = new_port;
+    }
+    let dst = ptr_at::<[u8; 6]>(ctx, 0)?;
+    let src = ptr_at::<[u8; 6]>(ctx, 6)?;
+    // SAFETY: bounds checked.
+    unsafe {
+        core::ptr::write_unaligned(dst, *mac);
+        core::ptr::write_unaligned(src, *src_mac);
+    }
+    Ok(())
 }

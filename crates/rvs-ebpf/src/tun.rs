@@ -14,8 +14,10 @@ use aya_ebpf::programs::XdpContext;
 use rvs_common::maps::{AF_V4, DEST_SLOTS, DestVal, TunVal, hash_32};
 use rvs_common::{proto, tun};
 
-use crate::icmp::{fold, frag_needed, ptr_at, put, sum16};
-use crate::parse::{self, Packet};
+use crate::dr::decrement_ttl;
+use crate::frame::{ETH_LEN, fold, ptr_at, put, sum16};
+use crate::icmp::frag_needed;
+use crate::parse::Packet;
 use crate::reason::Reason;
 use crate::xmit::transmit;
 
@@ -23,7 +25,6 @@ use crate::xmit::transmit;
 #[map(name = "RVS_TUNNELS")]
 pub(crate) static TUNNELS: Array<TunVal> = Array::with_max_entries(DEST_SLOTS, 0);
 
-const ETH_LEN: usize = 14;
 const IPPROTO_IPIP: u8 = 4;
 const IPPROTO_IPV6: u8 = 41;
 const IPPROTO_GRE: u8 = 47;
@@ -60,7 +61,7 @@ pub fn encap(ctx: &XdpContext, p: &Packet, d: &DestVal, t: &TunVal) -> Result<u3
         return Err(Reason::TooBig);
     }
     // The inner packet as DR would send it (TTL/hop limit down by one), then the outer header.
-    parse::decrement_ttl(ctx, p)?;
+    decrement_ttl(ctx, p)?;
     let ttl = {
         let off = if inner_v4 { ETH_LEN + 8 } else { ETH_LEN + 7 };
         let t = ptr_at::<u8>(ctx, off)?;
