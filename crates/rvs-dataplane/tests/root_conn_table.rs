@@ -14,6 +14,7 @@ use rvs_common::maps::{self, KIND_CONN};
 use rvs_common::tcp::flags::{ACK, SYN};
 use rvs_common::{conn_flags, proto, reason, tcp};
 use rvs_dataplane::Dataplane;
+use rvs_netns::is_root;
 
 const TABLE: u32 = 16;
 

@@ -26,6 +26,7 @@ use rvs_model::sched::{self, Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::{
     DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, Timeouts, TunCsum, TunType,
 };
+use rvs_netns::is_root;
 
 /// xorshift64*: deterministic, no dependency.
 struct Rng(u64);

@@ -12,12 +12,8 @@ mod common;
 
 use common::capture::Capture;
 use rvs_model::sched::{Candidate, wlc};
+use rvs_netns::is_root;
 use rvs_netns::lab::Lab;
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 fn bins() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rvs-xdp-pass"))

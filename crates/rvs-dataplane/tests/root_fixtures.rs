@@ -12,6 +12,7 @@ use rvs_common::tcp::State;
 use rvs_common::tcp::flags::{ACK, FIN, RST, SYN};
 use rvs_common::{conn_flags, proto};
 use rvs_dataplane::Dataplane;
+use rvs_netns::is_root;
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Expect {

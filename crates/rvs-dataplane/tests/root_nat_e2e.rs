@@ -13,14 +13,10 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use common::capture::Capture;
+use rvs_netns::is_root;
 use rvs_netns::lab::wait_ready;
 use rvs_netns::rvsd::Rvsd;
 use rvs_netns::{Guard, Netns};
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 fn bins() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rvs-xdp-pass"))

@@ -10,12 +10,8 @@ use std::path::PathBuf;
 use std::process::Child;
 use std::time::{Duration, Instant};
 
+use rvs_netns::is_root;
 use rvs_netns::lab::{Lab, wait_ready};
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 fn bins() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_rvs-xdp-pass"))

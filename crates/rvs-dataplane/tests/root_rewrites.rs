@@ -11,7 +11,7 @@ mod common;
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use common::{DIRECTOR_MAC, XDP_DROP, XDP_PASS, XDP_TX, csum, is_root};
+use common::{DIRECTOR_MAC, XDP_DROP, XDP_PASS, XDP_TX, csum};
 use rvs_common::maps::{AF_V4, ConnKey};
 use rvs_common::proto;
 use rvs_common::tcp::State;
@@ -23,6 +23,7 @@ use rvs_model::{
     DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, TunCsum, TunType,
 };
 use rvs_netns::Netns;
+use rvs_netns::is_root;
 
 const XDP_REDIRECT: u32 = 4;
 const RS_MAC: [u8; 6] = [0x02, 0, 0, 1, 0, 1];

@@ -61,6 +61,18 @@ pub struct Lab {
 }
 
 impl Lab {
+    /// The lab for a root-only test, built from the binaries beside `probe` (the test's
+    /// `env!("CARGO_BIN_EXE_rvs-probe")`); `None`, after saying the test is skipped, when
+    /// this process is not root.
+    pub fn for_root_test(probe: &str, clients: usize) -> Option<Lab> {
+        if !crate::is_root() {
+            eprintln!("skipped: needs root (network namespaces, XDP)");
+            return None;
+        }
+        let bins = Path::new(probe).parent()?;
+        Some(Lab::build(bins, clients))
+    }
+
     /// Builds the topology with `clients` clients; `bins` holds rvsd, rvsadm, rvs,
     /// rvs-probe and rvs-xdp-pass.
     pub fn build(bins: &Path, clients: usize) -> Lab {

@@ -14,6 +14,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
+/// Whether this process runs as root. Root-only tests check it first and, when it is not,
+/// say "skipped: needs root (...)" and pass.
+pub fn is_root() -> bool {
+    // SAFETY: no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
 /// Runs a command, panicking with its output if it fails.
 pub fn sh(args: &[&str]) -> String {
     let out = run(args);

@@ -3,23 +3,13 @@
 //! director that has never exchanged a packet with it (no neighbour entry yet), as IPVS does;
 //! and a dest whose neighbour entry the kernel drops keeps serving while it is resolved again.
 
-use std::path::Path;
-
 use rvs_netns::lab::Lab;
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 #[test]
 fn root_first_connection_after_add() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, XDP)");
+    let Some(mut lab) = Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 1) else {
         return;
-    }
-    let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
-    let mut lab = Lab::build(bins, 1);
+    };
     lab.start_rvsd(None);
     for rs in ["10.0.0.241", "fd00::242"] {
         let n = lab.dir.sh(&["ip", "neigh", "show", rs]);

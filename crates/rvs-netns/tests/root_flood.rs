@@ -7,16 +7,10 @@
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
-use std::path::Path;
 
 use rvs_netns::lab::{Lab, wait_ready};
 
 const TABLE: u32 = 4096;
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// `-L -n --stats` Conns of the service.
 fn service_conns(lab: &Lab, svc: &str) -> u64 {
@@ -67,12 +61,9 @@ fn counts(lab: &Lab) -> (ByDest, ByDest) {
 
 #[test]
 fn root_flood_keeps_established_connections() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, XDP, raw sockets)");
+    let Some(mut lab) = Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 2) else {
         return;
-    }
-    let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
-    let mut lab = Lab::build(bins, 2);
+    };
     lab.start_rvsd_sized(None, TABLE);
     for proto in ["-t", "-u"] {
         lab.adm(&format!("-A {proto} 10.0.0.240:8130 -s wlc"));
@@ -189,12 +180,9 @@ fn root_flood_keeps_established_connections() {
 /// as many as `-Ln` counts.
 #[test]
 fn root_listing_larger_than_a_part_is_whole() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, XDP, raw sockets)");
+    let Some(mut lab) = Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 1) else {
         return;
-    }
-    let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
-    let mut lab = Lab::build(bins, 1);
+    };
     lab.start_rvsd_sized(None, 262_144);
     lab.adm("-A -u 10.0.0.240:8130 -s rr");
     for rs in ["10.0.0.241", "10.0.0.242", "10.0.0.243"] {

@@ -3,24 +3,15 @@
 //! direct-routing, a tunnelled and a masqueraded real server; a second service on the same
 //! VIP masquerades to another port. Every real server answers through its own method.
 
-use std::path::Path;
 use std::process::Command;
 
 use rvs_netns::lab::Lab;
 
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn root_mixed_methods() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, XDP)");
+    let Some(mut lab) = Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 1) else {
         return;
-    }
-    let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
-    let mut lab = Lab::build(bins, 1);
+    };
     // rs2 is tunnelled: rvs's decapsulator.
     let out = Command::new("ip")
         .args([

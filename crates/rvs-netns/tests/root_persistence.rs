@@ -13,16 +13,10 @@
 //! - A template expires on time once its connections are gone, and the client is then
 //!   scheduled afresh; while a connection still lives, the template is kept alive.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rvs_netns::Guard;
 use rvs_netns::lab::{Lab, wait_ready};
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// The real server names that answered `n` TCP connections from client `c` to `port`.
 fn tcp(lab: &Lab, c: usize, port: u16, n: usize) -> Vec<String> {
@@ -67,12 +61,9 @@ fn rs_addr(name: &str) -> String {
 
 #[test]
 fn root_persistence_end_to_end() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, XDP)");
+    let Some(mut lab) = Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 2) else {
         return;
-    }
-    let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
-    let mut lab = Lab::build(bins, 2);
+    };
     // Every real server also serves port 8131 (the second port of the fwmark service).
     let probe = lab.bin("rvs-probe");
     let mut servers = Vec::new();

@@ -15,16 +15,12 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use rvs_netns::is_root;
 use rvs_netns::lab::wait_ready;
 use rvs_netns::rvsd::Rvsd;
 use rvs_netns::{Guard, Netns};
 
 const VIP: &str = "198.18.44.110";
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 fn bins() -> PathBuf {
     Path::new(env!("CARGO_BIN_EXE_rvs-probe"))

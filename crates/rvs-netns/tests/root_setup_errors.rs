@@ -7,14 +7,10 @@
 use std::path::Path;
 use std::process::Output;
 
+use rvs_netns::is_root;
 use rvs_netns::lab::wait_ready;
 use rvs_netns::rvsd::Rvsd;
 use rvs_netns::{Guard, Netns};
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)

@@ -6,16 +6,10 @@
 //! ICMP fragmentation needed from the director, and the client's path MTU discovery completes
 //! it intact.
 
-use std::path::Path;
 use std::process::Command;
 
 use rvs_netns::Guard;
 use rvs_netns::lab::{Lab, wait_ready};
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// `rvs realserver ARGS` in real server `n`'s namespace.
 fn realserver(lab: &Lab, n: usize, args: &[&str]) -> std::process::Output {
@@ -88,12 +82,9 @@ fn answered_by_all(lab: &Lab, n: usize) {
 
 #[test]
 fn root_tunnel_end_to_end() {
-    if !is_root() {
-        eprintln!("skipped: needs root (network namespaces, XDP)");
+    let Some(mut lab) = Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 1) else {
         return;
-    }
-    let bins = Path::new(env!("CARGO_BIN_EXE_rvs-probe")).parent().unwrap();
-    let mut lab = Lab::build(bins, 1);
+    };
     for n in 0..3 {
         let out = realserver(&lab, n, &["setup", "--tunnel", "ipip"]);
         assert!(

@@ -3,11 +3,7 @@
 //! time, in a namespace of its own, and `setup` fixes it; both are idempotent.
 
 use rvs_netns::Netns;
-
-fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
+use rvs_netns::is_root;
 
 fn rvs(ns: &Netns, args: &str) -> (i32, String) {
     let mut v = vec![env!("CARGO_BIN_EXE_rvs")];

@@ -3,6 +3,7 @@
 //! accepted from uid 0, so these tests need root (CI runs as root); without it they say so
 //! and skip.
 
+use rvs_netns::is_root;
 use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
@@ -10,11 +11,6 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
 
 macro_rules! require_root {
     () => {

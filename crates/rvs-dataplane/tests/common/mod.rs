@@ -19,11 +19,6 @@ pub const VIP4: [u8; 4] = [10, 0, 0, 240];
 pub const VIP6: [u8; 16] = [0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x02, 0x40];
 pub const PORT: u16 = 8130;
 
-pub fn is_root() -> bool {
-    // SAFETY: no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// The MAC of real server `n`.
 pub fn rs_mac(n: u32) -> [u8; 6] {
     [0x02, 0, 0, 0, (n >> 8) as u8, n as u8]
