@@ -14,6 +14,7 @@
 //!   `rvsadm -e` to the packet path.
 //! - `lnc`: only the `rvsadm -Lnc` figure of `scale` (not in the default set).
 
+use rvs_common::maps::name;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -21,8 +22,9 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rvs_common::conn_flags;
-use rvs_common::maps::{AF_V4, ConnKey, ConnVal, DestVal, KIND_CONN};
+use rvs_common::maps::{AF_V4, ConnKey, ConnVal, KIND_CONN};
 use rvs_common::tcp::State;
+use rvs_dataplane::pinned::PinnedMaps;
 use rvs_dataplane::{DROP_PROGRAM, Dataplane, GEN_PROGRAM, MIN_TX_PROGRAM, SINK_PROGRAM};
 use rvs_netns::lab::Lab;
 use rvs_netns::rvsd::Rvsd;
@@ -880,15 +882,10 @@ fn live_conn(now: u64) -> ConnVal {
 fn million_lnc(lab: &Lab, runs: usize) -> (Vec<f64>, usize) {
     let pins = lab.tmp.join("bpffs/rvs/lab");
     {
-        let data = aya::maps::MapData::from_pin(pins.join("RVS_CONNS")).expect("pinned conns");
-        let mut conns: aya::maps::HashMap<_, ConnKey, ConnVal> =
-            aya::maps::HashMap::try_from(aya::maps::Map::HashMap(data)).expect("conns");
         let now = rvs_dataplane::director::monotonic_ns();
-        for i in 0..1_000_000 {
-            conns
-                .insert(conn_key(i), live_conn(now), 0)
-                .expect("insert");
-        }
+        PinnedMaps::new(&pins)
+            .insert_conns((0..1_000_000).map(|i| (conn_key(i), live_conn(now))))
+            .expect("insert");
     }
     let mut times = Vec::new();
     let mut lines = 0;
@@ -929,7 +926,7 @@ fn part_scale() -> String {
     for n in [1_000_000u32, 10_000_000] {
         let mut dp = Dataplane::load_default(n).expect("load");
         let mem =
-            dp.map_memlock("RVS_CONNS").unwrap_or(0) + dp.map_memlock("RVS_CONNS_OUT").unwrap_or(0);
+            dp.map_memlock(name::CONNS).unwrap_or(0) + dp.map_memlock(name::CONNS_OUT).unwrap_or(0);
         let now = rvs_dataplane::director::monotonic_ns();
         let t0 = Instant::now();
         for i in 0..n {
@@ -1010,9 +1007,7 @@ fn part_scale() -> String {
     lab.configure_seed();
     let pins = lab.tmp.join("bpffs/rvs/lab");
     let weight_latency = |lab: &Lab, span: Duration| {
-        let data = aya::maps::MapData::from_pin(pins.join("RVS_DESTS")).expect("pinned dests");
-        let dests: aya::maps::Array<_, DestVal> =
-            aya::maps::Array::try_from(aya::maps::Map::Array(data)).expect("array");
+        let dests = PinnedMaps::new(&pins).dests().expect("pinned dests");
         let mut v = Vec::new();
         let end = Instant::now() + span;
         let mut i = 0;
@@ -1023,7 +1018,7 @@ fn part_scale() -> String {
             lab.adm(&format!(
                 "-e -t 10.0.0.240:8130 -r 10.0.0.241:8130 -g -w {w}"
             ));
-            while dests.get(&1, 0).map(|d| d.weight).unwrap_or(0) != w {
+            while dests.get(1).map_or(0, |d| d.weight) != w {
                 std::thread::sleep(Duration::from_micros(100));
                 assert!(
                     t0.elapsed() < Duration::from_secs(30),

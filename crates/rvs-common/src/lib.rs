@@ -6,7 +6,7 @@
 //! source. It holds:
 //!
 //! * the IPVS flag and protocol numbers that appear in the control API and in map bytes
-//!   ([`proto`], [`svc_flags`], [`conn_flags`], [`dest_flags`]);
+//!   ([`proto`], [`svc_flags`], [`conn_flags`], and [`maps::dest`] for the dests);
 //! * the TCP state machine of IPVS as plain tables ([`tcp`]), stepped identically by the
 //!   packet path and by `rvs-model`.
 //!
@@ -143,14 +143,6 @@ pub mod reason {
         "connection table full (new connection dropped)",
         "embryonic entries evicted for new ones",
     ];
-}
-
-/// Destination flags, `IP_VS_DEST_F_*`.
-pub mod dest_flags {
-    /// The dest belongs to a service.
-    pub const AVAILABLE: u32 = 0x0001;
-    /// The upper threshold was reached.
-    pub const OVERLOAD: u32 = 0x0002;
 }
 
 /// Tunnel encapsulation types and flags (`IP_VS_CONN_F_TUNNEL_TYPE_*`).

@@ -174,7 +174,120 @@ pub fn hsiphash_u32(v: u32, k: u64) -> u32 {
     ((v0 ^ v1) ^ (v2 ^ v3)) as u32
 }
 
-/// [`DestVal::flags`] bits.
+/// The maps' names. The program declares each under its name (`#[map(name = ...)]` takes
+/// only a literal, so the names are written there as well; a test of `rvs-dataplane` checks
+/// the built object against [`name::DIRECTOR`]); user space opens and pins them by these.
+pub mod name {
+    /// Services by (family, protocol, VIP, port); fwmark services by mark.
+    pub const SERVICES: &str = "RVS_SERVICES";
+    /// Each service's dest ids in list order.
+    pub const SVC_DESTS: &str = "RVS_SVC_DESTS";
+    /// Dests by id.
+    pub const DESTS: &str = "RVS_DESTS";
+    /// ActiveConn, InActConn and PersistConn by dest id.
+    pub const DEST_CONNS: &str = "RVS_DEST_CONNS";
+    /// The counts user space gave back when sweeping, by dest id.
+    pub const DEST_SWEPT: &str = "RVS_DEST_SWEPT";
+    /// OVERLOAD by dest id.
+    pub const DEST_OVERLOAD: &str = "RVS_DEST_OVERLOAD";
+    /// Runtime switches (`CONFIG_*` slots).
+    pub const CONFIG: &str = "RVS_CONFIG";
+    /// Connections and persistence templates.
+    pub const CONNS: &str = "RVS_CONNS";
+    /// NAT connections by their replies' addresses.
+    pub const CONNS_OUT: &str = "RVS_CONNS_OUT";
+    /// The embryonic entries, oldest first (a ring).
+    pub const EMBRYOS: &str = "RVS_EMBRYOS";
+    /// The ring's head and tail.
+    pub const EMBRYO_CURSORS: &str = "RVS_EMBRYO_CURSORS";
+    /// Timeouts by TCP state, and UDP.
+    pub const TIMEOUTS: &str = "RVS_TIMEOUTS";
+    /// rr's and wrr's cursors by service id.
+    pub const SCHED: &str = "RVS_SCHED";
+    /// Per-CPU counters by service id.
+    pub const SVC_STATS: &str = "RVS_SVC_STATS";
+    /// Per-CPU counters by dest id.
+    pub const DEST_STATS: &str = "RVS_DEST_STATS";
+    /// Per-CPU counters of everything.
+    pub const TOTAL_STATS: &str = "RVS_TOTAL_STATS";
+    /// Per-CPU counts of why packets were not forwarded (`crate::reason`).
+    pub const REASONS: &str = "RVS_REASONS";
+    /// sh/dh/mh bucket tables by service id.
+    pub const HASH_TABS: &str = "RVS_HASH_TABS";
+    /// Persistence settings by service id.
+    pub const PERSIST: &str = "RVS_PERSIST";
+    /// The `rvs fwmark` rules, in match order.
+    pub const FWMARKS: &str = "RVS_FWMARKS";
+    /// Tunnel parameters by dest id.
+    pub const TUNNELS: &str = "RVS_TUNNELS";
+    /// lblc/lblcr entries by (service, destination address).
+    pub const LOCAL: &str = "RVS_LOCAL";
+    /// The tail-called programs, at the `JUMP_*` slots.
+    pub const JUMP: &str = "RVS_JUMP";
+    /// Next hops without a neighbour entry, for user space to resolve.
+    pub const NEED_NEIGH: &str = "RVS_NEED_NEIGH";
+    /// Per-CPU scratch space (not pinned).
+    pub const SCRATCH: &str = "RVS_SCRATCH";
+    /// The list walks' state (not pinned).
+    pub const LIST_WALK: &str = "RVS_LIST_WALK";
+    /// wrr's walk state (not pinned).
+    pub const WRR_WALK: &str = "RVS_WRR_WALK";
+    /// The benchmark generator's settings.
+    pub const GEN: &str = "RVS_GEN";
+    /// The benchmark generator's frame count.
+    pub const GEN_COUNT: &str = "RVS_GEN_COUNT";
+    /// The benchmark sink's frame count.
+    pub const SINK: &str = "RVS_SINK";
+    /// The decapsulator's settings (`rvs-decap`).
+    pub const DECAP: &str = "RVS_DECAP";
+    /// Every map of the director program (`rvs-xdp`), its benchmark programs' included.
+    pub const DIRECTOR: &[&str] = &[
+        SERVICES,
+        SVC_DESTS,
+        DESTS,
+        DEST_CONNS,
+        DEST_SWEPT,
+        DEST_OVERLOAD,
+        CONFIG,
+        CONNS,
+        CONNS_OUT,
+        EMBRYOS,
+        EMBRYO_CURSORS,
+        TIMEOUTS,
+        SCHED,
+        SVC_STATS,
+        DEST_STATS,
+        TOTAL_STATS,
+        REASONS,
+        HASH_TABS,
+        PERSIST,
+        FWMARKS,
+        TUNNELS,
+        LOCAL,
+        JUMP,
+        NEED_NEIGH,
+        SCRATCH,
+        LIST_WALK,
+        WRR_WALK,
+        GEN,
+        GEN_COUNT,
+        SINK,
+    ];
+}
+
+/// Slots of the program array [`name::JUMP`]: where the first program's tail calls go.
+pub mod jump {
+    /// `rvs_xdp_new`: a packet that starts a connection.
+    pub const NEW: u32 = 0;
+    /// `rvs_xdp_miss`: no connection entry (a NAT reply, or a packet for a service).
+    pub const MISS: u32 = 1;
+    /// `rvs_xdp_icmp`: ICMP(v6), possibly an error about a balanced connection.
+    pub const ICMP: u32 = 2;
+    /// Slots in all.
+    pub const SLOTS: u32 = 3;
+}
+
+/// [`DestVal::flags`] bits; the first two are the kernel's `IP_VS_DEST_F_*`.
 pub mod dest {
     /// The dest is in its service (AVAILABLE).
     pub const AVAILABLE: u32 = 0x1;

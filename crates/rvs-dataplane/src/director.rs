@@ -11,6 +11,7 @@
 //! dests. Anything else (SCTP, local and bypass forwarding) is left to the director's stack
 //! and reported in [`Director::notes`].
 
+use rvs_common::maps::name;
 use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
@@ -829,7 +830,7 @@ impl SweepInput {
                 }
                 std::ops::ControlFlow::Continue(())
             })
-            .map_err(|e| Error::Read("RVS_CONNS", e))?;
+            .map_err(|e| Error::Read(name::CONNS, e))?;
         Ok(planner.finish())
     }
 

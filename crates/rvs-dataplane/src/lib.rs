@@ -9,11 +9,14 @@
 //! [`director::Director`] turns the `rvs-model` table into map entries and runs the sweeper;
 //! [`neigh`] finds the dests' MAC addresses.
 
+use rvs_common::maps::{jump, name};
 use std::path::{Path, PathBuf};
 
 pub mod batch;
+pub mod decap;
 pub mod director;
 pub mod neigh;
+pub mod pinned;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
@@ -56,34 +59,34 @@ pub const PASS_PROGRAM: &str = "rvs_pass";
 /// The benchmark baseline: swap MACs and transmit.
 pub const MIN_TX_PROGRAM: &str = "rvs_min_tx";
 
-/// Every map of the program: what an instance pins, so that a restarted or upgraded rvsd adopts
-/// the connections and counters of the one before.
+/// The maps an instance pins (the program's own, not the benchmarks' or per-CPU scratch), so
+/// that a restarted or upgraded rvsd adopts the connections and counters of the one before.
 pub const MAPS: &[&str] = &[
-    "RVS_SERVICES",
-    "RVS_SVC_DESTS",
-    "RVS_DESTS",
-    "RVS_DEST_CONNS",
-    "RVS_DEST_SWEPT",
-    "RVS_DEST_OVERLOAD",
-    "RVS_CONFIG",
-    "RVS_CONNS",
-    "RVS_CONNS_OUT",
-    "RVS_EMBRYOS",
-    "RVS_EMBRYO_CURSORS",
-    "RVS_TIMEOUTS",
-    "RVS_SCHED",
-    "RVS_SVC_STATS",
-    "RVS_DEST_STATS",
-    "RVS_TOTAL_STATS",
-    "RVS_REASONS",
-    "RVS_HASH_TABS",
-    "RVS_PERSIST",
-    "RVS_FWMARKS",
-    "RVS_TUNNELS",
-    "RVS_LOCAL",
+    name::SERVICES,
+    name::SVC_DESTS,
+    name::DESTS,
+    name::DEST_CONNS,
+    name::DEST_SWEPT,
+    name::DEST_OVERLOAD,
+    name::CONFIG,
+    name::CONNS,
+    name::CONNS_OUT,
+    name::EMBRYOS,
+    name::EMBRYO_CURSORS,
+    name::TIMEOUTS,
+    name::SCHED,
+    name::SVC_STATS,
+    name::DEST_STATS,
+    name::TOTAL_STATS,
+    name::REASONS,
+    name::HASH_TABS,
+    name::PERSIST,
+    name::FWMARKS,
+    name::TUNNELS,
+    name::LOCAL,
     // Pinned also so that its slot survives rvsd: the kernel empties a program array when
     // no file refers to it any more.
-    "RVS_JUMP",
+    name::JUMP,
 ];
 
 const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
@@ -342,28 +345,32 @@ impl Dataplane {
             check_pinned_layout(object, dir)?;
         }
         let mut loader = EbpfLoader::new();
-        loader.map_max_entries("RVS_CONNS", conn_tab_size);
-        loader.map_max_entries("RVS_CONNS_OUT", conn_tab_size);
+        loader.map_max_entries(name::CONNS, conn_tab_size);
+        loader.map_max_entries(name::CONNS_OUT, conn_tab_size);
         if let Some(dir) = pin_dir {
             for name in MAPS {
                 loader.map_pin_path(name, dir.join(name));
             }
         }
-        let fresh = pin_dir.is_none_or(|d| !d.join("RVS_TIMEOUTS").exists());
+        let fresh = pin_dir.is_none_or(|d| !d.join(name::TIMEOUTS).exists());
         let mut dp = Dataplane {
             ebpf: loader.load(object)?,
         };
         dp.xdp(PROGRAM)?.load()?;
         // The programs reached by tail calls; putting this object's in the (possibly adopted)
         // slots is what upgrades the rest of the packet path.
-        for (slot, program) in [(0, NEW_PROGRAM), (1, MISS_PROGRAM), (2, ICMP_PROGRAM)] {
+        for (slot, program) in [
+            (jump::NEW, NEW_PROGRAM),
+            (jump::MISS, MISS_PROGRAM),
+            (jump::ICMP, ICMP_PROGRAM),
+        ] {
             let p = dp.xdp(program)?;
             p.load()?;
             let fd = p
                 .fd()?
                 .try_clone()
                 .map_err(|e| Error::Link(e.to_string()))?;
-            let name = "RVS_JUMP";
+            let name = name::JUMP;
             let mut jump: ProgramArray<&mut MapData> =
                 ProgramArray::try_from(dp.map(name)?).map_err(map_err(name))?;
             jump.set(slot, &fd, 0).map_err(map_err(name))?;
@@ -451,13 +458,13 @@ impl Dataplane {
 
     /// Writes the per-state timeouts (`--set` values for ESTABLISHED, FIN_WAIT and UDP).
     pub fn set_timeouts(&mut self, t: &Timeouts) -> Result<(), Error> {
-        let mut a = self.array::<u32>("RVS_TIMEOUTS")?;
+        let mut a = self.array::<u32>(name::TIMEOUTS)?;
         for s in State::ALL {
             a.set(s as u32, t.tcp_state(s), 0)
-                .map_err(map_err("RVS_TIMEOUTS"))?;
+                .map_err(map_err(name::TIMEOUTS))?;
         }
         a.set(TIMEOUT_UDP, t.udp, 0)
-            .map_err(map_err("RVS_TIMEOUTS"))
+            .map_err(map_err(name::TIMEOUTS))
     }
 
     /// Inserts or replaces a service with its dest ids in list order (the list is written
@@ -468,10 +475,10 @@ impl Dataplane {
         };
         let n = dests.len().min(MAX_DESTS);
         list.dests[..n].copy_from_slice(&dests[..n]);
-        self.array::<DestList>("RVS_SVC_DESTS")?
+        self.array::<DestList>(name::SVC_DESTS)?
             .set(val.id, list, 0)
-            .map_err(map_err("RVS_SVC_DESTS"))?;
-        let name = "RVS_SERVICES";
+            .map_err(map_err(name::SVC_DESTS))?;
+        let name = name::SERVICES;
         let mut m: HashMap<_, SvcKey, SvcVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         m.insert(key, val, 0).map_err(map_err(name))
@@ -479,29 +486,29 @@ impl Dataplane {
 
     /// A service's scheduler state.
     pub fn sched(&mut self, svc_id: u32) -> Result<SchedState, Error> {
-        self.array::<SchedState>("RVS_SCHED")?
+        self.array::<SchedState>(name::SCHED)?
             .get(&svc_id, 0)
-            .map_err(map_err("RVS_SCHED"))
+            .map_err(map_err(name::SCHED))
     }
 
     /// Sets a `CONFIG_*` switch.
     pub fn set_config(&mut self, index: u32, value: u32) -> Result<(), Error> {
-        self.array::<u32>("RVS_CONFIG")?
+        self.array::<u32>(name::CONFIG)?
             .set(index, value, 0)
-            .map_err(map_err("RVS_CONFIG"))
+            .map_err(map_err(name::CONFIG))
     }
 
     /// Writes a service's scheduler state (wrr's after a dest change).
     pub fn put_sched(&mut self, svc_id: u32, st: &SchedState) -> Result<(), Error> {
-        self.array::<SchedState>("RVS_SCHED")?
+        self.array::<SchedState>(name::SCHED)?
             .set(svc_id, st, 0)
-            .map_err(map_err("RVS_SCHED"))
+            .map_err(map_err(name::SCHED))
     }
 
     /// Deletes a connection entry; `false` if it was already gone (the program got there
     /// first, and released its count itself).
     pub fn remove_conn(&mut self, key: &ConnKey) -> Result<bool, Error> {
-        let name = "RVS_CONNS";
+        let name = name::CONNS;
         let mut m: HashMap<_, ConnKey, ConnVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         match m.remove(key) {
@@ -513,7 +520,7 @@ impl Dataplane {
 
     /// Replaces a connection entry (the sweeper re-arming a template).
     pub fn put_conn(&mut self, key: &ConnKey, val: &ConnVal) -> Result<(), Error> {
-        let name = "RVS_CONNS";
+        let name = name::CONNS;
         let mut m: HashMap<_, ConnKey, ConnVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         m.insert(key, val, 0).map_err(map_err(name))
@@ -522,7 +529,7 @@ impl Dataplane {
     /// Records that user space released one entry of a dest: a connection (active or not)
     /// or a template.
     pub fn add_swept(&mut self, dest: u32, what: Released) -> Result<(), Error> {
-        let name = "RVS_DEST_SWEPT";
+        let name = name::DEST_SWEPT;
         let mut a = self.array::<DestConns>(name)?;
         let mut v = a.get(&dest, 0).map_err(map_err(name))?;
         match what {
@@ -543,9 +550,9 @@ impl Dataplane {
     pub fn all_counts(&mut self, id: u32) -> Result<(u64, u64, u64), Error> {
         let c = self.dest_conns(id)?;
         let s = self
-            .array::<DestConns>("RVS_DEST_SWEPT")?
+            .array::<DestConns>(name::DEST_SWEPT)?
             .get(&id, 0)
-            .map_err(map_err("RVS_DEST_SWEPT"))?;
+            .map_err(map_err(name::DEST_SWEPT))?;
         Ok((
             c.active.wrapping_sub(s.active),
             c.inactive.wrapping_sub(s.inactive),
@@ -555,7 +562,7 @@ impl Dataplane {
 
     /// Writes a service's sh/dh/mh bucket table.
     pub fn put_hash_tab(&mut self, svc_id: u32, tab: &HashTab) -> Result<(), Error> {
-        let name = "RVS_HASH_TABS";
+        let name = name::HASH_TABS;
         let mut m: HashMap<_, u32, HashTab> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         m.insert(svc_id, tab, 0).map_err(map_err(name))
@@ -563,7 +570,7 @@ impl Dataplane {
 
     /// Removes a service's bucket table (if it had one).
     pub fn remove_hash_tab(&mut self, svc_id: u32) -> Result<(), Error> {
-        let name = "RVS_HASH_TABS";
+        let name = name::HASH_TABS;
         let mut m: HashMap<_, u32, HashTab> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         match m.remove(&svc_id) {
@@ -574,7 +581,7 @@ impl Dataplane {
 
     /// Removes a NAT connection's reply index entry (gone already is fine).
     pub fn remove_conn_out(&mut self, key: &OutKey) -> Result<(), Error> {
-        let name = "RVS_CONNS_OUT";
+        let name = name::CONNS_OUT;
         let mut m: HashMap<_, OutKey, ConnKey> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         match m.remove(key) {
@@ -585,7 +592,7 @@ impl Dataplane {
 
     /// Takes the next hops the program found without a neighbour entry.
     pub fn take_needed_neighbours(&mut self) -> Result<Vec<NeighKey>, Error> {
-        let name = "RVS_NEED_NEIGH";
+        let name = name::NEED_NEIGH;
         let mut m: HashMap<_, NeighKey, u32> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         let keys: Vec<NeighKey> = m.keys().filter_map(Result::ok).collect();
@@ -597,7 +604,7 @@ impl Dataplane {
 
     /// Every lblc/lblcr entry.
     pub fn local_entries(&mut self) -> Result<Vec<(LocalKey, LocalVal)>, Error> {
-        let name = "RVS_LOCAL";
+        let name = name::LOCAL;
         let m: HashMap<_, LocalKey, LocalVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         m.iter()
@@ -607,7 +614,7 @@ impl Dataplane {
 
     /// Removes an lblc/lblcr entry (gone already is fine).
     pub fn remove_local(&mut self, key: &LocalKey) -> Result<(), Error> {
-        let name = "RVS_LOCAL";
+        let name = name::LOCAL;
         let mut m: HashMap<_, LocalKey, LocalVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         match m.remove(key) {
@@ -618,21 +625,21 @@ impl Dataplane {
 
     /// Writes a tunnel dest's encapsulation parameters.
     pub fn put_tunnel(&mut self, id: u32, val: &rvs_common::maps::TunVal) -> Result<(), Error> {
-        self.array::<rvs_common::maps::TunVal>("RVS_TUNNELS")?
+        self.array::<rvs_common::maps::TunVal>(name::TUNNELS)?
             .set(id, val, 0)
-            .map_err(map_err("RVS_TUNNELS"))
+            .map_err(map_err(name::TUNNELS))
     }
 
     /// Writes a service's template parameters.
     pub fn put_persist(&mut self, svc_id: u32, val: &PersistVal) -> Result<(), Error> {
-        self.array::<PersistVal>("RVS_PERSIST")?
+        self.array::<PersistVal>(name::PERSIST)?
             .set(svc_id, val, 0)
-            .map_err(map_err("RVS_PERSIST"))
+            .map_err(map_err(name::PERSIST))
     }
 
     /// Writes the fwmark rules (slot order is match order) and how many are in use.
     pub fn set_fwmarks(&mut self, rules: &[FwmarkRule]) -> Result<(), Error> {
-        let name = "RVS_FWMARKS";
+        let name = name::FWMARKS;
         if rules.len() > FWMARK_SLOTS as usize {
             return Err(Error::Map {
                 name,
@@ -653,7 +660,7 @@ impl Dataplane {
 
     /// Removes a service.
     pub fn remove_service(&mut self, key: &SvcKey) -> Result<(), Error> {
-        let name = "RVS_SERVICES";
+        let name = name::SERVICES;
         let mut m: HashMap<_, SvcKey, SvcVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         m.remove(key).map_err(map_err(name))
@@ -661,39 +668,39 @@ impl Dataplane {
 
     /// Writes a dest slot.
     pub fn put_dest(&mut self, id: u32, val: &DestVal) -> Result<(), Error> {
-        self.array::<DestVal>("RVS_DESTS")?
+        self.array::<DestVal>(name::DESTS)?
             .set(id, val, 0)
-            .map_err(map_err("RVS_DESTS"))
+            .map_err(map_err(name::DESTS))
     }
 
     /// A dest slot.
     pub fn dest(&mut self, id: u32) -> Result<DestVal, Error> {
-        self.array::<DestVal>("RVS_DESTS")?
+        self.array::<DestVal>(name::DESTS)?
             .get(&id, 0)
-            .map_err(map_err("RVS_DESTS"))
+            .map_err(map_err(name::DESTS))
     }
 
     /// A dest's OVERLOAD flag.
     pub fn overload(&mut self, id: u32) -> Result<bool, Error> {
         Ok(self
-            .array::<u32>("RVS_DEST_OVERLOAD")?
+            .array::<u32>(name::DEST_OVERLOAD)?
             .get(&id, 0)
-            .map_err(map_err("RVS_DEST_OVERLOAD"))?
+            .map_err(map_err(name::DEST_OVERLOAD))?
             != 0)
     }
 
     /// Sets or clears a dest's OVERLOAD flag.
     pub fn set_overload(&mut self, id: u32, on: bool) -> Result<(), Error> {
-        self.array::<u32>("RVS_DEST_OVERLOAD")?
+        self.array::<u32>(name::DEST_OVERLOAD)?
             .set(id, u32::from(on), 0)
-            .map_err(map_err("RVS_DEST_OVERLOAD"))
+            .map_err(map_err(name::DEST_OVERLOAD))
     }
 
     /// A dest's ActiveConn/InActConn as the packet path counts them.
     pub fn dest_conns(&mut self, id: u32) -> Result<DestConns, Error> {
-        self.array::<DestConns>("RVS_DEST_CONNS")?
+        self.array::<DestConns>(name::DEST_CONNS)?
             .get(&id, 0)
-            .map_err(map_err("RVS_DEST_CONNS"))
+            .map_err(map_err(name::DEST_CONNS))
     }
 
     fn per_cpu_sum(&mut self, name: &'static str, id: u32) -> Result<Stats, Error> {
@@ -712,18 +719,18 @@ impl Dataplane {
 
     /// Counters of a dest, summed over CPUs.
     pub fn dest_stats(&mut self, id: u32) -> Result<Stats, Error> {
-        self.per_cpu_sum("RVS_DEST_STATS", id)
+        self.per_cpu_sum(name::DEST_STATS, id)
     }
 
     /// Counters of a service, summed over CPUs.
     pub fn service_stats(&mut self, id: u32) -> Result<Stats, Error> {
-        self.per_cpu_sum("RVS_SVC_STATS", id)
+        self.per_cpu_sum(name::SVC_STATS, id)
     }
 
     /// Why the program passed or dropped packets: counts by reason number
     /// (`rvs_common::reason`), summed over CPUs.
     pub fn reasons(&mut self) -> Result<Vec<u64>, Error> {
-        let name = "RVS_REASONS";
+        let name = name::REASONS;
         let a: PerCpuArray<_, u64> =
             PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
         (0..rvs_common::reason::COUNT)
@@ -733,12 +740,12 @@ impl Dataplane {
 
     /// Counters of everything.
     pub fn total_stats(&mut self) -> Result<Stats, Error> {
-        self.per_cpu_sum("RVS_TOTAL_STATS", 0)
+        self.per_cpu_sum(name::TOTAL_STATS, 0)
     }
 
     /// One connection entry.
     pub fn conn(&mut self, key: &ConnKey) -> Result<Option<ConnVal>, Error> {
-        let name = "RVS_CONNS";
+        let name = name::CONNS;
         let m: HashMap<_, ConnKey, ConnVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         match m.get(key, 0) {
@@ -752,14 +759,14 @@ impl Dataplane {
     pub fn conns(&mut self) -> Result<Vec<(ConnKey, ConnVal)>, Error> {
         self.conn_reader()?
             .entries()
-            .map_err(|e| Error::Read("RVS_CONNS", e))
+            .map_err(|e| Error::Read(name::CONNS, e))
     }
 
     /// A reader of the connection table with a descriptor of its own, usable without this
     /// `Dataplane` (so without the lock that guards it).
     pub fn conn_reader(&mut self) -> Result<batch::TableReader<ConnKey, ConnVal>, Error> {
         use std::os::fd::AsFd as _;
-        let name = "RVS_CONNS";
+        let name = name::CONNS;
         let data = match self.map(name)? {
             aya::maps::Map::HashMap(d) | aya::maps::Map::LruHashMap(d) => d,
             _ => return Err(Error::MissingMap(name)),
@@ -792,14 +799,14 @@ impl Dataplane {
 
     /// Sets the benchmark generator: `flows` source ports, TCP `flags`.
     pub fn set_generator(&mut self, flows: u32, flags: u8) -> Result<(), Error> {
-        let mut a = self.array::<u32>("RVS_GEN")?;
-        a.set(0, flows, 0).map_err(map_err("RVS_GEN"))?;
-        a.set(1, u32::from(flags), 0).map_err(map_err("RVS_GEN"))
+        let mut a = self.array::<u32>(name::GEN)?;
+        a.set(0, flows, 0).map_err(map_err(name::GEN))?;
+        a.set(1, u32::from(flags), 0).map_err(map_err(name::GEN))
     }
 
     /// Frames the benchmark sink has counted, over all CPUs.
     pub fn sink_count(&mut self) -> Result<u64, Error> {
-        let name = "RVS_SINK";
+        let name = name::SINK;
         let a: PerCpuArray<_, u64> =
             PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
         Ok(a.get(&0, 0).map_err(map_err(name))?.iter().sum())
@@ -869,6 +876,30 @@ impl Dataplane {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The program declares its maps under names written there again (`#[map(name)]` takes a
+    /// literal): they are those of `rvs_common::maps::name`, all of them.
+    #[test]
+    fn the_object_has_the_maps_named_in_rvs_common() {
+        let path = object_path();
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (./x build first)", path.display()));
+        let obj = aya_obj::Object::parse(&bytes).unwrap();
+        // Data sections (.rodata...) are maps to the loader too; the program's are named.
+        let mut have: Vec<&str> = obj
+            .maps
+            .keys()
+            .map(String::as_str)
+            .filter(|m| !m.starts_with('.'))
+            .collect();
+        let mut want = name::DIRECTOR.to_vec();
+        have.sort_unstable();
+        want.sort_unstable();
+        assert_eq!(have, want);
+        for m in MAPS {
+            assert!(want.contains(m), "{m} is pinned but not a map");
+        }
+    }
 
     #[test]
     fn parent_process() {

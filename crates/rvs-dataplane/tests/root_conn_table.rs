@@ -7,6 +7,7 @@
 
 mod common;
 
+use rvs_common::maps::name;
 use std::collections::HashMap;
 
 use common::*;
@@ -253,7 +254,7 @@ fn root_old_layout_is_refused() {
     let daemon = rvs_netns::rvsd::Rvsd::prepare(bins, "oldlayout");
     let pins = daemon.bpffs().join("rvs").join("old");
     std::fs::create_dir_all(&pins).unwrap();
-    pin_old_conn_table(&pins.join("RVS_CONNS"));
+    pin_old_conn_table(&pins.join(name::CONNS));
     let err = match Dataplane::load_pinned(TABLE, &pins) {
         Ok(_) => panic!("adopted an LRU connection table"),
         Err(e) => e.to_string(),

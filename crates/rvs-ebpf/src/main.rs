@@ -58,7 +58,9 @@ use aya_ebpf::helpers::bpf_ktime_get_ns;
 use aya_ebpf::macros::{map, xdp};
 use aya_ebpf::maps::ProgramArray;
 use aya_ebpf::programs::XdpContext;
-use rvs_common::maps::{CONFIG_EXPIRE_NODEST_CONN, ConnVal, DestVal, TIMEOUT_UDP, dest, out_key};
+use rvs_common::maps::{
+    CONFIG_EXPIRE_NODEST_CONN, ConnVal, DestVal, TIMEOUT_UDP, dest, jump, out_key,
+};
 use rvs_common::tcp::{Direction, State};
 use rvs_common::{conn_flags, proto, svc_flags, tcp};
 
@@ -76,19 +78,9 @@ use crate::stats::{DEST_STATS, SVC_STATS, TOTAL_STATS, count};
 use crate::tun::TUNNELS;
 use crate::xmit::{transmit, want_neighbour};
 
-/// The programs the first one hands packets to: `rvs_xdp_new` at [`JUMP_NEW`],
-/// `rvs_xdp_miss` at [`JUMP_MISS`].
+/// The programs the first ones hand packets to, at the `rvs_common::maps::jump` slots.
 #[map(name = "RVS_JUMP")]
-static JUMP: ProgramArray = ProgramArray::with_max_entries(3, 0);
-
-/// Slot of `rvs_xdp_new` in `JUMP`.
-const JUMP_NEW: u32 = 0;
-
-/// Slot of `rvs_xdp_miss` in `JUMP`.
-const JUMP_MISS: u32 = 1;
-
-/// Slot of `rvs_xdp_icmp` in `JUMP`.
-const JUMP_ICMP: u32 = 2;
+static JUMP: ProgramArray = ProgramArray::with_max_entries(jump::SLOTS, 0);
 
 /// The entry point: every outcome is decided in `try_rvs` and mapped to an action here.
 #[xdp]
@@ -96,14 +88,14 @@ pub fn rvs_xdp(ctx: XdpContext) -> u32 {
     match try_rvs(&ctx) {
         Ok(action) => action,
         Err(Reason::Miss) => {
-            // SAFETY: a tail call to the program user space put at `JUMP_MISS`; it returns
+            // SAFETY: a tail call to the program user space put at `jump::MISS`; it returns
             // only if there is none.
-            unsafe { JUMP.tail_call(&ctx, JUMP_MISS) };
+            unsafe { JUMP.tail_call(&ctx, jump::MISS) };
             verdict(Reason::NotService)
         }
         Err(Reason::Icmp) => {
-            // SAFETY: as above, for `JUMP_ICMP`.
-            unsafe { JUMP.tail_call(&ctx, JUMP_ICMP) };
+            // SAFETY: as above, for `jump::ICMP`.
+            unsafe { JUMP.tail_call(&ctx, jump::ICMP) };
             verdict(Reason::NotService)
         }
         Err(reason) => verdict(reason),
@@ -124,8 +116,8 @@ pub fn rvs_xdp_miss(ctx: XdpContext) -> u32 {
     match try_miss(&ctx) {
         Ok(action) => action,
         Err(Reason::Schedule) => {
-            // SAFETY: as above, for `JUMP_NEW`.
-            unsafe { JUMP.tail_call(&ctx, JUMP_NEW) };
+            // SAFETY: as above, for `jump::NEW`.
+            unsafe { JUMP.tail_call(&ctx, jump::NEW) };
             verdict(Reason::NoDest)
         }
         Err(reason) => verdict(reason),

@@ -10,25 +10,29 @@ use std::net::IpAddr;
 
 use crate::sched::{Candidate, gcd};
 
-/// sh and dh table size (`CONFIG_IP_VS_SH_TAB_BITS` = `CONFIG_IP_VS_DH_TAB_BITS` = 8).
-pub const SH_TAB_SIZE: usize = 256;
-/// mh table size (`CONFIG_IP_VS_MH_TAB_INDEX` = 12 selects the prime 4093).
-pub const MH_TAB_SIZE: usize = 4093;
+/// sh and dh table size (`CONFIG_IP_VS_SH_TAB_BITS` = `CONFIG_IP_VS_DH_TAB_BITS` = 8), as the
+/// program has it.
+pub const SH_TAB_SIZE: usize = rvs_common::maps::SH_TAB_SIZE as usize;
+/// mh table size (`CONFIG_IP_VS_MH_TAB_INDEX` = 12 selects the prime 4093), as the program
+/// has it.
+pub const MH_TAB_SIZE: usize = rvs_common::maps::MH_TAB_SIZE as usize;
+const _: () = assert!(SH_TAB_SIZE == 256 && MH_TAB_SIZE == 4093);
 /// Half the mh table index: the weight bits mh keeps (`IP_VS_MH_TAB_BITS`).
 const MH_TAB_BITS: u32 = 6;
 
 pub use rvs_common::maps::hash_32;
 
-/// The address as the kernel folds it: IPv4 in host order, IPv6 as the XOR of its four
-/// words (each read in network order, then `ntohl` of the XOR).
+/// The address as the kernel folds it (IPv4 in host order, IPv6 as the XOR of its four
+/// words): the program's fold (`rvs_common::maps::addr_fold`).
 pub fn addr_fold(a: &IpAddr) -> u32 {
+    use rvs_common::maps::{AF_V4, AF_V6};
     match a {
-        IpAddr::V4(v) => u32::from(*v),
-        IpAddr::V6(v) => {
-            let o = v.octets();
-            let w = |i: usize| u32::from_be_bytes([o[i], o[i + 1], o[i + 2], o[i + 3]]);
-            w(0) ^ w(4) ^ w(8) ^ w(12)
+        IpAddr::V4(v) => {
+            let mut b = [0u8; 16];
+            b[..4].copy_from_slice(&v.octets());
+            rvs_common::maps::addr_fold(AF_V4, &b)
         }
+        IpAddr::V6(v) => rvs_common::maps::addr_fold(AF_V6, &v.octets()),
     }
 }
 

@@ -9,7 +9,8 @@
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use rvs_common::{dest_flags, svc_flags};
+use rvs_common::maps::dest as dest_flags;
+use rvs_common::svc_flags;
 use serde::{Deserialize, Serialize};
 
 use crate::stats::Stats;

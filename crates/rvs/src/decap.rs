@@ -7,9 +7,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use aya::maps::Array;
-use aya::programs::links::FdLink;
-use aya::programs::{Xdp, XdpMode};
+use rvs_dataplane::decap::DecapError;
 
 /// The tunnel kinds the decapsulator takes off.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,46 +61,24 @@ pub fn attach(bpffs: &Path, dev: &str, kind: Kind) -> anyhow::Result<()> {
         .with_context(|| format!("mounting bpffs at {}", bpffs.display()))?;
     let pin = pin_path(bpffs, dev);
     std::fs::create_dir_all(pin.parent().unwrap_or(bpffs))?;
-    if pin.exists() {
-        std::fs::remove_file(&pin).with_context(|| format!("removing {}", pin.display()))?;
-    }
-    let path = object_path();
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("reading the decapsulator {} (./x build)", path.display()))?;
-    let mut ebpf = aya::Ebpf::load(&bytes).context("loading the decapsulator")?;
     let port = match kind {
-        Kind::Gue(p) => u32::from(p),
+        Kind::Gue(p) => p,
         _ => 0,
     };
-    let mut cfg: Array<_, u32> =
-        Array::try_from(ebpf.map_mut("RVS_DECAP").context("map RVS_DECAP")?)?;
-    cfg.set(0, port, 0)?;
-    let prog: &mut Xdp = ebpf
-        .program_mut("rvs_decap")
-        .context("program rvs_decap")?
-        .try_into()?;
-    prog.load()?;
-    let id = match prog.attach(dev, XdpMode::Driver) {
-        Ok(id) => id,
-        Err(_) => match prog.attach(dev, XdpMode::Skb) {
-            Ok(id) => id,
-            Err(e) => match xdp_program_on(dev) {
-                Some(other) => bail!(
-                    "{dev} already has an XDP program ({other}), and an interface holds one: \
-                     the decapsulator cannot be attached beside it. Remove that program first \
-                     (`ip link set dev {dev} xdp off`; one attached through a pinned bpf_link \
-                     goes when its pin is removed, e.g. `rvs down` for rvsd's), or put the \
-                     real server's tunnel on another interface (--dev)"
-                ),
-                None => return Err(e).context(format!("attaching the decapsulator to {dev}")),
-            },
+    match rvs_dataplane::decap::attach(&object_path(), dev, port, &pin) {
+        Ok(()) => Ok(()),
+        Err(e @ DecapError::Attach { .. }) => match xdp_program_on(dev) {
+            Some(other) => bail!(
+                "{dev} already has an XDP program ({other}), and an interface holds one: \
+                 the decapsulator cannot be attached beside it. Remove that program first \
+                 (`ip link set dev {dev} xdp off`; one attached through a pinned bpf_link \
+                 goes when its pin is removed, e.g. `rvs down` for rvsd's), or put the \
+                 real server's tunnel on another interface (--dev)"
+            ),
+            None => Err(e.into()),
         },
-    };
-    let link = FdLink::try_from(prog.take_link(id)?)
-        .map_err(|e| anyhow::anyhow!("{e} (the kernel attached without a bpf_link)"))?;
-    link.pin(&pin)
-        .map_err(|e| anyhow::anyhow!("pinning {}: {e}", pin.display()))?;
-    Ok(())
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The XDP program attached to `dev`, as "name NAME, id N, MODE mode", if there is one.

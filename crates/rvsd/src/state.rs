@@ -7,6 +7,7 @@
 //! it was and the client is told; memory and disk never disagree. Listings first bring the
 //! packet path's counters into the table.
 
+use rvs_common::maps::name;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard};
@@ -60,7 +61,7 @@ impl Packet {
         std::fs::create_dir_all(&pin_dir)
             .with_context(|| format!("creating {}", pin_dir.display()))?;
         let ids_path = opts.state_dir.join("packet-ids.json");
-        let adopting = pin_dir.join("RVS_TIMEOUTS").exists();
+        let adopting = pin_dir.join(name::TIMEOUTS).exists();
         let ids: rvs_dataplane::director::Ids = if adopting {
             match std::fs::read(&ids_path) {
                 Ok(b) => serde_json::from_slice(&b)
@@ -426,7 +427,7 @@ impl State {
                             ControlFlow::Continue(())
                         }
                     })
-                    .map_err(|e| rvs_dataplane::Error::Read("RVS_CONNS", e))
+                    .map_err(|e| rvs_dataplane::Error::Read(name::CONNS, e))
             }),
         };
         if gone {
