@@ -9,6 +9,15 @@
 //! status (ipvsadm-cli.md sections 1–5 and 9).
 //!
 //! Nothing here talks to the daemon; host and port names go through a [`Resolver`].
+//!
+//! The parts: `table` (popt's option table), `popt` (the argument walk), `values` (each
+//! option's value read and refused as ipvsadm does), `check` (the command × option matrix
+//! and the tunnel options); this file holds the types and the walk that joins them.
+
+mod check;
+mod popt;
+mod table;
+mod values;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -18,8 +27,13 @@ use rvs_model::{
     TunCsum, TunType,
 };
 
-use crate::cnum::{atoi, inet_aton, string_to_number, strtoul_full};
+use crate::cnum::{atoi, inet_aton, strtoul_full};
 use crate::names::Resolver;
+
+use check::{OPTNAMES, generic_opt_check, tunnel_opt_check};
+use popt::{Next, Popt};
+use table::Tag;
+use values::{SERVICE_ADDR, number, parse_sched_flags, parse_service, parse_timeout};
 
 /// An early end of the program: text for stderr (without newline) and the exit status.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -172,319 +186,6 @@ pub mod opt {
     pub const TUN_REMCSUM: u64 = 1 << 33;
 }
 
-const OPTNAMES: [&str; 34] = [
-    "numeric",
-    "connection",
-    "service-address",
-    "scheduler",
-    "persistent",
-    "netmask",
-    "real-server",
-    "forwarding-method",
-    "weight",
-    "u-threshold",
-    "l-threshold",
-    "mcast-interface",
-    "timeout",
-    "daemon",
-    "stats",
-    "rate",
-    "thresholds",
-    "persistent-conn",
-    "nosort",
-    "syncid",
-    "exact",
-    "ops",
-    "pe",
-    "sched-flags",
-    "mcast-group",
-    "mcast-port",
-    "mcast-ttl",
-    "sync-maxlen",
-    "tun-info",
-    "tun-type",
-    "tun-port",
-    "tun-nocsum",
-    "tun-csum",
-    "tun-remcsum",
-];
-
-/// `commands_v_options` of ipvsadm.c: one string per option row, one column per command in
-/// [`Cmd`] order. `+` required, `x` illegal, `1` at most one of the `1`s, `.` optional.
-const MATRIX: [&str; 34] = [
-    //A E D C L a d e S s d R S Z  (add edit del flush list addsrv delsrv editsrv set start stop restore save zero)
-    "xxxx.xxxxxxx.x", // numeric
-    "xxxx1xxxxxxxxx", // connection
-    "+++x1+++xxxxx.", // service-address
-    "..xxxxxxxxxxxx", // scheduler
-    "..xxxxxxxxxxxx", // persistent
-    "..xxxxxxxxxxxx", // netmask
-    "xxxxx+++xxxxxx", // real-server
-    "xxxxx.x.xxxxxx", // forwarding-method
-    "xxxxx.x.xxxxxx", // weight
-    "xxxxx.x.xxxxxx", // u-threshold
-    "xxxxx.x.xxxxxx", // l-threshold
-    "xxxxxxxxx.xxxx", // mcast-interface
-    "xxxx1xxxxxxxxx", // timeout
-    "xxxx1xxxxxxxxx", // daemon
-    "xxxx.xxxxxxxxx", // stats
-    "xxxx.xxxxxxxxx", // rate
-    "xxxx.xxxxxxxxx", // thresholds
-    "xxxx.xxxxxxxxx", // persistent-conn
-    "xxxx.xxxxxxxxx", // nosort
-    "xxxx.xxxx..xxx", // syncid
-    "xxxx.xxxxxxxxx", // exact
-    "..xxxxxxxxxxxx", // ops
-    "..xxxxxxxxxxxx", // pe
-    "..xxxxxxxxxxxx", // sched-flags
-    "xxxxxxxxx.xxxx", // mcast-group
-    "xxxxxxxxx.xxxx", // mcast-port
-    "xxxxxxxxx.xxxx", // mcast-ttl
-    "xxxxxxxxx.xxxx", // sync-maxlen
-    "xxxx.xxxxxxxxx", // tun-info
-    "xxxxx.x.xxxxxx", // tun-type
-    "xxxxx.x.xxxxxx", // tun-port
-    "xxxxx.x.xxxxxx", // tun-nocsum
-    "xxxxx.x.xxxxxx", // tun-csum
-    "xxxxx.x.xxxxxx", // tun-remcsum
-];
-
-/// Which argument an option takes.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Arg {
-    None,
-    Required,
-    Optional,
-}
-
-/// Option identities (popt's `val`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Tag {
-    Cmd(char),
-    Set,
-    StartDaemon,
-    StopDaemon,
-    Help,
-    Version,
-    Tcp,
-    Udp,
-    Sctp,
-    Fwmark,
-    Scheduler,
-    Persistent,
-    Netmask,
-    Server,
-    Masq,
-    Ipip,
-    Gatewaying,
-    Weight,
-    UThreshold,
-    LThreshold,
-    Numeric,
-    Connection,
-    McastInterface,
-    Syncid,
-    Timeout,
-    Daemon,
-    Stats,
-    Rate,
-    Thresholds,
-    PersistentConn,
-    NoSort,
-    Sort,
-    Exact,
-    Ipv6,
-    Ops,
-    Pe,
-    SchedFlags,
-    SyncMaxlen,
-    McastGroup,
-    McastPort,
-    McastTtl,
-    TunType,
-    TunPort,
-    TunNocsum,
-    TunCsum,
-    TunRemcsum,
-    TunInfo,
-}
-
-/// popt's option table: long name, short name, argument kind, tag.
-const TABLE: &[(&str, Option<char>, Arg, Tag)] = &[
-    ("add-service", Some('A'), Arg::None, Tag::Cmd('A')),
-    ("edit-service", Some('E'), Arg::None, Tag::Cmd('E')),
-    ("delete-service", Some('D'), Arg::None, Tag::Cmd('D')),
-    ("clear", Some('C'), Arg::None, Tag::Cmd('C')),
-    ("list", Some('L'), Arg::None, Tag::Cmd('L')),
-    ("list", Some('l'), Arg::None, Tag::Cmd('l')),
-    ("zero", Some('Z'), Arg::None, Tag::Cmd('Z')),
-    ("add-server", Some('a'), Arg::None, Tag::Cmd('a')),
-    ("edit-server", Some('e'), Arg::None, Tag::Cmd('e')),
-    ("delete-server", Some('d'), Arg::None, Tag::Cmd('d')),
-    ("save", Some('S'), Arg::None, Tag::Cmd('S')),
-    ("restore", Some('R'), Arg::None, Tag::Cmd('R')),
-    ("set", None, Arg::None, Tag::Set),
-    ("start-daemon", None, Arg::Required, Tag::StartDaemon),
-    ("stop-daemon", None, Arg::Required, Tag::StopDaemon),
-    ("help", Some('h'), Arg::None, Tag::Help),
-    ("version", Some('v'), Arg::None, Tag::Version),
-    ("tcp-service", Some('t'), Arg::Required, Tag::Tcp),
-    ("udp-service", Some('u'), Arg::Required, Tag::Udp),
-    ("sctp-service", None, Arg::Required, Tag::Sctp),
-    ("fwmark-service", Some('f'), Arg::Required, Tag::Fwmark),
-    ("scheduler", Some('s'), Arg::Required, Tag::Scheduler),
-    ("persistent", Some('p'), Arg::Optional, Tag::Persistent),
-    ("netmask", Some('M'), Arg::Required, Tag::Netmask),
-    ("real-server", Some('r'), Arg::Required, Tag::Server),
-    ("masquerading", Some('m'), Arg::None, Tag::Masq),
-    ("ipip", Some('i'), Arg::None, Tag::Ipip),
-    ("gatewaying", Some('g'), Arg::None, Tag::Gatewaying),
-    ("weight", Some('w'), Arg::Required, Tag::Weight),
-    ("u-threshold", Some('x'), Arg::Required, Tag::UThreshold),
-    ("l-threshold", Some('y'), Arg::Required, Tag::LThreshold),
-    ("numeric", Some('n'), Arg::None, Tag::Numeric),
-    ("connection", Some('c'), Arg::None, Tag::Connection),
-    ("mcast-interface", None, Arg::Required, Tag::McastInterface),
-    ("syncid", None, Arg::Required, Tag::Syncid),
-    ("timeout", None, Arg::None, Tag::Timeout),
-    ("daemon", None, Arg::None, Tag::Daemon),
-    ("stats", None, Arg::None, Tag::Stats),
-    ("rate", None, Arg::None, Tag::Rate),
-    ("thresholds", None, Arg::None, Tag::Thresholds),
-    ("persistent-conn", None, Arg::None, Tag::PersistentConn),
-    ("nosort", None, Arg::None, Tag::NoSort),
-    ("sort", None, Arg::None, Tag::Sort),
-    ("exact", Some('X'), Arg::None, Tag::Exact),
-    ("ipv6", Some('6'), Arg::None, Tag::Ipv6),
-    ("ops", Some('o'), Arg::None, Tag::Ops),
-    ("pe", None, Arg::Required, Tag::Pe),
-    ("sched-flags", Some('b'), Arg::Required, Tag::SchedFlags),
-    ("sync-maxlen", None, Arg::Required, Tag::SyncMaxlen),
-    ("mcast-group", None, Arg::Required, Tag::McastGroup),
-    ("mcast-port", None, Arg::Required, Tag::McastPort),
-    ("mcast-ttl", None, Arg::Required, Tag::McastTtl),
-    ("tun-type", None, Arg::Required, Tag::TunType),
-    ("tun-port", None, Arg::Required, Tag::TunPort),
-    ("tun-nocsum", None, Arg::None, Tag::TunNocsum),
-    ("tun-csum", None, Arg::None, Tag::TunCsum),
-    ("tun-remcsum", None, Arg::None, Tag::TunRemcsum),
-    ("tun-info", None, Arg::None, Tag::TunInfo),
-];
-
-/// One step of popt's option scan.
-enum Next {
-    Opt(Tag, Option<String>, String),
-    End,
-    Error(String, &'static str),
-}
-
-/// A minimal popt: options anywhere, words collected as leftovers, `--` ends options.
-struct Popt<'a> {
-    args: &'a [String],
-    next: usize,
-    /// Rest of a short-option bundle being walked, and the word it came from.
-    bundle: Option<(String, String)>,
-    leftovers: Vec<String>,
-    no_more_options: bool,
-}
-
-impl<'a> Popt<'a> {
-    fn new(args: &'a [String]) -> Popt<'a> {
-        Popt {
-            args,
-            next: 0,
-            bundle: None,
-            leftovers: Vec::new(),
-            no_more_options: false,
-        }
-    }
-
-    fn take_next_word(&mut self) -> Option<String> {
-        let w = self.args.get(self.next).cloned();
-        if w.is_some() {
-            self.next += 1;
-        }
-        w
-    }
-
-    fn get_next(&mut self) -> Next {
-        if let Some((rest, word)) = self.bundle.take() {
-            return self.short(rest, word);
-        }
-        loop {
-            let Some(word) = self.take_next_word() else {
-                return Next::End;
-            };
-            if self.no_more_options || !word.starts_with('-') || word == "-" {
-                self.leftovers.push(word);
-                continue;
-            }
-            if word == "--" {
-                self.no_more_options = true;
-                continue;
-            }
-            if let Some(long) = word.strip_prefix("--") {
-                let (name, inline) = match long.split_once('=') {
-                    Some((n, v)) => (n, Some(v.to_string())),
-                    None => (long, None),
-                };
-                let Some(&(_, _, arg, tag)) = TABLE.iter().find(|e| e.0 == name) else {
-                    return Next::Error(word, "unknown option");
-                };
-                return match (arg, inline) {
-                    (Arg::None, Some(_)) => Next::Error(word, "option does not take an argument"),
-                    (Arg::None, None) => Next::Opt(tag, None, word),
-                    (_, Some(v)) => Next::Opt(tag, Some(v), word),
-                    (Arg::Required, None) => match self.take_next_word() {
-                        Some(v) => Next::Opt(tag, Some(v), word),
-                        None => Next::Error(word, "missing argument"),
-                    },
-                    (Arg::Optional, None) => {
-                        let v = self.optional_word();
-                        Next::Opt(tag, v, word)
-                    }
-                };
-            }
-            return self.short(word[1..].to_string(), word);
-        }
-    }
-
-    fn optional_word(&mut self) -> Option<String> {
-        match self.args.get(self.next) {
-            Some(w) if !w.starts_with('-') => self.take_next_word(),
-            _ => None,
-        }
-    }
-
-    fn short(&mut self, rest: String, word: String) -> Next {
-        let mut chars = rest.chars();
-        let Some(c) = chars.next() else {
-            return Next::End;
-        };
-        let remaining: String = chars.collect();
-        let Some(&(_, _, arg, tag)) = TABLE.iter().find(|e| e.1 == Some(c)) else {
-            return Next::Error(word, "unknown option");
-        };
-        match arg {
-            Arg::None => {
-                if !remaining.is_empty() {
-                    self.bundle = Some((remaining, word.clone()));
-                }
-                Next::Opt(tag, None, word)
-            }
-            _ if !remaining.is_empty() => Next::Opt(tag, Some(remaining), word),
-            Arg::Required => match self.take_next_word() {
-                Some(v) => Next::Opt(tag, Some(v), word),
-                None => Next::Error(word, "missing argument"),
-            },
-            Arg::Optional => {
-                let v = self.optional_word();
-                Next::Opt(tag, v, word)
-            }
-        }
-    }
-}
-
 /// The service being built (`ipvs_service_t`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Svc {
@@ -586,10 +287,6 @@ pub struct Command {
     pub format: Format,
 }
 
-const MAX_TIMEOUT: i64 = 86400 * 31;
-/// Default persistence timeout of `-p` without a value.
-const PERSISTENT_TIMEOUT: u32 = 360;
-
 impl Command {
     fn set_option(&mut self, o: u64) -> Result<(), Exit> {
         if self.options & o != 0 {
@@ -648,108 +345,6 @@ impl Command {
             tun_port: self.dest.tun_port,
             tun_csum: self.dest.tun_csum,
         })
-    }
-}
-
-const SERVICE_ADDR: u8 = 1;
-const SERVICE_PORT: u8 = 2;
-
-/// ipvsadm's `parse_service`: fills `svc` and returns SERVICE_ADDR|SERVICE_PORT bits, or 0.
-fn parse_service(buf: &str, svc: &mut Svc, res: &dyn Resolver) -> u8 {
-    if buf.bytes().all(|b| b.is_ascii_digit()) {
-        return 0;
-    }
-    let mut text = buf;
-    let mut port_text: Option<&str> = None;
-    if let Some(inner) = buf.strip_prefix('[') {
-        let Some(close) = inner.find(']') else {
-            return 0;
-        };
-        let after = &inner[close + 1..];
-        let Some(p) = after.strip_prefix(':') else {
-            return 0;
-        };
-        text = &inner[..close];
-        port_text = Some(p);
-    }
-    if let Ok(a6) = text.parse::<Ipv6Addr>() {
-        svc.addr = Some(IpAddr::V6(a6));
-        svc.af = Some(Family::V6);
-        svc.netmask = 128;
-    } else {
-        // `strrchr(buf, ':')` on the (bracket-stripped) text: a port written after `]` of a
-        // bracketed IPv4 address is forgotten, as in ipvsadm.
-        port_text = None;
-        if let Some(i) = text.rfind(':') {
-            port_text = Some(&text[i + 1..]);
-            text = &text[..i];
-        }
-        let a4 = inet_aton(text).or_else(|| res.host_v4(text));
-        match a4 {
-            Some(a) => {
-                svc.addr = Some(IpAddr::V4(a));
-                svc.af = Some(Family::V4);
-            }
-            None => return 0,
-        }
-    }
-    let mut result = SERVICE_ADDR;
-    if let Some(p) = port_text {
-        result |= SERVICE_PORT;
-        if let Some(n) = string_to_number(p, 0, 65535) {
-            svc.port = n as u16;
-        } else {
-            let proto = match svc.protocol {
-                6 => "tcp",
-                17 => "udp",
-                132 => "sctp",
-                _ => return 0,
-            };
-            match res.service_port(p, proto) {
-                Some(n) => svc.port = n,
-                None => return 0,
-            }
-        }
-    }
-    result
-}
-
-fn parse_sched_flags(sched: &str, arg: &str) -> Result<u32, Exit> {
-    let scheduler = if sched.is_empty() { "wlc" } else { sched };
-    let mut flags = 0;
-    let words: Vec<&str> = arg.split(',').filter(|w| !w.is_empty()).collect();
-    if words.is_empty() {
-        return Err(fail("invalid scheduler flag `'"));
-    }
-    for flag in words {
-        let (bit, only) = match flag {
-            "flag-1" => (svc_flags::SCHED1, None),
-            "flag-2" => (svc_flags::SCHED2, None),
-            "flag-3" => (svc_flags::SCHED3, None),
-            "sh-fallback" => (svc_flags::SCHED1, Some("sh")),
-            "sh-port" => (svc_flags::SCHED2, Some("sh")),
-            "mh-fallback" => (svc_flags::SCHED1, Some("mh")),
-            "mh-port" => (svc_flags::SCHED2, Some("mh")),
-            _ => return Err(fail(format!("invalid scheduler flag `{flag}'"))),
-        };
-        flags |= bit;
-        if only.is_some_and(|s| s != scheduler) {
-            return Err(fail(format!("incompatible scheduler flag `{flag}'")));
-        }
-    }
-    Ok(flags)
-}
-
-fn number(arg: &str, min: i64, max: i64, what: &str) -> Result<i64, Exit> {
-    string_to_number(arg, min, max).ok_or_else(|| fail(format!("illegal {what} specified")))
-}
-
-fn parse_timeout(arg: Option<&str>, min: i64) -> Result<u32, Exit> {
-    match arg {
-        None => Ok(PERSISTENT_TIMEOUT),
-        Some(a) => string_to_number(a, min, MAX_TIMEOUT)
-            .map(|n| n as u32)
-            .ok_or_else(|| fail(format!("invalid timeout value `{a}' specified"))),
     }
 }
 
@@ -1112,80 +707,4 @@ pub fn parse(prog: &str, args: &[String], res: &dyn Resolver) -> Result<Invocati
         }
     }
     Ok(Invocation::Command(Box::new(c)))
-}
-
-/// The command × option matrix (`generic_opt_check`).
-fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), Exit> {
-    let col = cmd as usize;
-    let cmdname = CMDNAMES[col];
-    let mut last: Option<usize> = None;
-    for (j, row) in MATRIX.iter().enumerate() {
-        let rule = row.as_bytes()[col];
-        if options & (1 << j) == 0 {
-            if rule == b'+' {
-                return Err(fail(format!(
-                    "You need to supply the '{}' option for the '{cmdname}' command",
-                    OPTNAMES[j]
-                )));
-            }
-        } else {
-            if rule == b'x' {
-                return Err(fail(format!(
-                    "Illegal '{}' option with the '{cmdname}' command",
-                    OPTNAMES[j]
-                )));
-            }
-            if rule == b'1' {
-                if let Some(l) = last {
-                    return Err(fail(format!(
-                        "The option '{}' conflicts with the '{}' option in the '{cmdname}' command",
-                        OPTNAMES[j], OPTNAMES[l]
-                    )));
-                }
-                last = Some(j);
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The tunnel type × option matrix (ipvsadm-cli.md 4.1).
-fn tunnel_opt_check(tun: TunType, options: u64) -> Result<(), Exit> {
-    const OPTS: [(u64, &str); 4] = [
-        (opt::TUN_PORT, "tun-port"),
-        (opt::TUN_NOCSUM, "tun-nocsum"),
-        (opt::TUN_CSUM, "tun-csum"),
-        (opt::TUN_REMCSUM, "tun-remcsum"),
-    ];
-    let (rules, name) = match tun {
-        TunType::Ipip => (b"xxxx", "ipip"),
-        TunType::Gue => (b"+111", "gue"),
-        TunType::Gre => (b"x11x", "gre"),
-    };
-    let mut last: Option<&str> = None;
-    for (k, (bit, optname)) in OPTS.iter().enumerate() {
-        let rule = rules[k];
-        if options & bit == 0 {
-            if rule == b'+' {
-                return Err(fail(format!(
-                    "You need to supply the '{optname}' option for the '{name}' tunnel type"
-                )));
-            }
-        } else {
-            if rule == b'x' {
-                return Err(fail(format!(
-                    "Illegal '{optname}' option with the '{name}' tunnel type"
-                )));
-            }
-            if rule == b'1' {
-                if let Some(l) = last {
-                    return Err(fail(format!(
-                        "The option '{optname}' conflicts with the '{l}' option in the '{name}' tunnel type"
-                    )));
-                }
-                last = Some(optname);
-            }
-        }
-    }
-    Ok(())
 }
