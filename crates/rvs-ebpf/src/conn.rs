@@ -141,11 +141,17 @@ pub(crate) fn evict_embryo() -> bool {
         }
         let slot = bump(tail) as u32 & (EMBRYO_RING - 1);
         let Some(s) = scratch() else { return false };
-        match EMBRYOS.get(slot) {
-            Some(k) => s.ekey = *k,
-            None => continue,
-        }
-        let Some(c) = CONNS.get_ptr(&s.ekey) else {
+        // The key goes to the scratch space's `ekey` (nothing else writes it; `release`
+        // writes `okey`).
+        // SAFETY: as above (the rule of `scratch`).
+        let ekey: &ConnKey = unsafe {
+            match EMBRYOS.get(slot) {
+                Some(k) => (*s).ekey = *k,
+                None => continue,
+            }
+            &(*s).ekey
+        };
+        let Some(c) = CONNS.get_ptr(ekey) else {
             continue;
         };
         // SAFETY: a copy of a valid entry.
@@ -153,11 +159,11 @@ pub(crate) fn evict_embryo() -> bool {
         if c.flags & conn_flags::EMBRYO == 0 {
             continue;
         }
-        if CONNS.remove(&s.ekey).is_ok() {
-            if s.ekey.kind == KIND_TEMPLATE {
+        if CONNS.remove(ekey).is_ok() {
+            if ekey.kind == KIND_TEMPLATE {
                 add_persist(c.dest, -1);
             } else {
-                let k = s.ekey;
+                let k = *ekey;
                 release(&k, &c);
             }
             note(Reason::EmbryoEvicted);
@@ -176,8 +182,12 @@ pub(crate) fn template_of(c: &ConnVal, pkt: &parse::Packet) -> Option<*mut ConnV
         return None;
     }
     let s = scratch()?;
-    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
-    CONNS.get_ptr_mut(&s.tkey)
+    // SAFETY: the scratch space's rule (`scratch`): `tkey` is written, then borrowed for the
+    // lookup alone.
+    unsafe {
+        template_key(&mut (*s).tkey, &pkt.saddr, pkt.af, p);
+        CONNS.get_ptr_mut(&(*s).tkey)
+    }
 }
 
 /// A connection's first packet after its SYN (or first datagram) confirms it: it is no
@@ -229,8 +239,12 @@ pub(crate) fn release(key: &ConnKey, c: &ConnVal) {
         && let Some(d) = DESTS.get(c.dest)
         && let Some(s) = scratch()
     {
-        out_key(&mut s.okey, key, &d.addr, c.dport_be);
-        let _ = CONNS_OUT.remove(&s.okey);
+        // SAFETY: the scratch space's rule (`scratch`): `okey` is written, then borrowed for
+        // the removal alone.
+        unsafe {
+            out_key(&mut (*s).okey, key, &d.addr, c.dport_be);
+            let _ = CONNS_OUT.remove(&(*s).okey);
+        }
     }
     if let Some((act, inact)) = dest_conns(c.dest) {
         if c.flags & conn_flags::INACTIVE != 0 {

@@ -106,25 +106,31 @@ fn prepare(ctx: &XdpContext) -> u32 {
     let Some(s) = scratch() else {
         return verdict(Reason::NotService);
     };
-    match parse::parse_icmp(ctx) {
-        Ok(p) => s.ipkt = p,
-        Err(r) => return verdict(r),
-    }
-    if let Err(r) = quote(ctx, &s.ipkt, &mut s.quote) {
-        return verdict(r);
-    }
-    // From the client side: the quote is a packet the real server sent to the client.
-    let q = &s.quote;
-    s.tkey.caddr = q.daddr;
-    s.tkey.vaddr = q.saddr;
-    s.tkey.cport_be = q.dport_be;
-    s.tkey.vport_be = q.sport_be;
-    s.tkey.proto = q.proto;
-    s.tkey.af = s.ipkt.af;
-    s.tkey.kind = KIND_CONN;
-    s.tkey._pad = 0;
-    if CONNS.get_ptr(&s.tkey).is_some() {
-        return TO_SERVER;
+    // SAFETY: the scratch space's rule (`scratch`): this writes `ipkt`, `quote` and `tkey`,
+    // which the rest of the ICMP path then only reads (and `tkey` is written again only by
+    // `client_side`, which reads nothing of it before).
+    unsafe {
+        match parse::parse_icmp(ctx) {
+            Ok(p) => (*s).ipkt = p,
+            Err(r) => return verdict(r),
+        }
+        if let Err(r) = quote(ctx, &(*s).ipkt, &mut (*s).quote) {
+            return verdict(r);
+        }
+        // From the client side: the quote is a packet the real server sent to the client.
+        let q = &(*s).quote;
+        let t = &mut (*s).tkey;
+        t.caddr = q.daddr;
+        t.vaddr = q.saddr;
+        t.cport_be = q.dport_be;
+        t.vport_be = q.sport_be;
+        t.proto = q.proto;
+        t.af = (*s).ipkt.af;
+        t.kind = KIND_CONN;
+        t._pad = 0;
+        if CONNS.get_ptr(&(*s).tkey).is_some() {
+            return TO_SERVER;
+        }
     }
     TO_CLIENT
 }
@@ -141,7 +147,10 @@ fn to_server(ctx: &XdpContext, now: u64) -> u32 {
 #[inline(always)]
 fn server_side(ctx: &XdpContext, now: u64) -> Result<u32, Reason> {
     let s = scratch().ok_or(Reason::NotService)?;
-    let c = CONNS.get_ptr_mut(&s.tkey).ok_or(Reason::NotService)?;
+    // SAFETY: the scratch space's rule (`scratch`): `tkey` and `ipkt`, which `prepare` wrote,
+    // are borrowed; nothing on this path writes them.
+    let (tkey, p) = unsafe { (&(*s).tkey, &(*s).ipkt) };
+    let c = CONNS.get_ptr_mut(tkey).ok_or(Reason::NotService)?;
     // SAFETY: valid entry pointer for this run.
     let c = unsafe { &mut *c };
     let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
@@ -150,7 +159,6 @@ fn server_side(ctx: &XdpContext, now: u64) -> Result<u32, Reason> {
         return Err(Reason::NoNeighbour);
     }
     c.last_ns = now;
-    let p = &s.ipkt;
     let bytes = p.ip_len as u64;
     count(&SVC_STATS, c.svc, bytes, false);
     count(&DEST_STATS, c.dest, bytes, false);
@@ -176,7 +184,9 @@ fn tunnel(ctx: &XdpContext, id: u32) -> u32 {
         let s = scratch().ok_or(Reason::NotService)?;
         let d = DESTS.get(id).ok_or(Reason::DestGone)?;
         let t = TUNNELS.get(id).ok_or(Reason::NoDest)?;
-        tun::encap(ctx, &s.ipkt, d, t)
+        // SAFETY: the scratch space's rule: `ipkt`, which `prepare` wrote, is borrowed for
+        // the encapsulation, which does not write it.
+        tun::encap(ctx, unsafe { &(*s).ipkt }, d, t)
     })();
     match r {
         Ok(a) => a,
@@ -196,25 +206,30 @@ fn to_client(ctx: &XdpContext) -> u32 {
 #[inline(always)]
 fn client_side(ctx: &XdpContext) -> Result<u32, Reason> {
     let s = scratch().ok_or(Reason::NotService)?;
-    let q = &s.quote;
-    s.okey.raddr = q.daddr;
-    s.okey.caddr = q.saddr;
-    s.okey.rport_be = q.dport_be;
-    s.okey.cport_be = q.sport_be;
-    s.okey.proto = q.proto;
-    s.okey.af = s.ipkt.af;
-    s.okey._pad = [0; 2];
-    // SAFETY: read-only copy.
-    let ck = unsafe { CONNS_OUT.get(&s.okey) }.ok_or(Reason::NotService)?;
-    s.tkey = *ck;
-    let c = CONNS.get_ptr(&s.tkey).ok_or(Reason::NotService)?;
+    // SAFETY: the scratch space's rule (`scratch`): `okey` and `tkey` are written here, from
+    // `quote` and `ipkt`, which `prepare` wrote; then `ipkt` and `tkey` are borrowed, while
+    // what follows writes only `fib` and `nkey`. The reply index's value is copied.
+    let (c, ipkt, tkey) = unsafe {
+        let q = &(*s).quote;
+        let o = &mut (*s).okey;
+        o.raddr = q.daddr;
+        o.caddr = q.saddr;
+        o.rport_be = q.dport_be;
+        o.cport_be = q.sport_be;
+        o.proto = q.proto;
+        o.af = (*s).ipkt.af;
+        o._pad = [0; 2];
+        (*s).tkey = *CONNS_OUT.get(&(*s).okey).ok_or(Reason::NotService)?;
+        let c = CONNS.get_ptr(&(*s).tkey).ok_or(Reason::NotService)?;
+        (c, &(*s).ipkt, &(*s).tkey)
+    };
     // SAFETY: valid entry pointer for this run.
     let (svc, dest) = unsafe { ((*c).svc, (*c).dest) };
-    let hop = next_hop(ctx, &s.ipkt)?;
-    let (vaddr, vport) = (s.tkey.vaddr, s.tkey.vport_be);
+    let hop = next_hop(ctx, ipkt)?;
+    let (vaddr, vport) = (tkey.vaddr, tkey.vport_be);
     translate(ctx, false, &vaddr, vport)?;
     put_macs(ctx, &hop.dmac, &hop.smac)?;
-    let bytes = s.ipkt.ip_len as u64;
+    let bytes = ipkt.ip_len as u64;
     count_out(&SVC_STATS, svc, bytes);
     count_out(&DEST_STATS, dest, bytes);
     count_out(&TOTAL_STATS, 0, bytes);
@@ -247,7 +262,10 @@ fn translate(ctx: &XdpContext, in_: bool, addr: &[u8; 16], port_be: u16) -> Resu
 #[inline(never)]
 fn translate_code(ctx: &XdpContext, in_: bool, addr: &[u8; 16], port_be: u16) -> u32 {
     let Some(s) = scratch() else { return 2 };
-    match translate_in_place(ctx, &s.ipkt, &s.quote, in_, addr, port_be) {
+    // SAFETY: the scratch space's rule (`scratch`): `ipkt` and `quote`, which `prepare`
+    // wrote, are borrowed for the translation, which writes neither.
+    let (ipkt, quote) = unsafe { (&(*s).ipkt, &(*s).quote) };
+    match translate_in_place(ctx, ipkt, quote, in_, addr, port_be) {
         Ok(()) => 0,
         Err(Reason::TtlExceeded) => 1,
         Err(_) => 2,

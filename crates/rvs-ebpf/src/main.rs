@@ -270,8 +270,12 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         && let Some(s) = scratch()
     {
         // The reply index: the real server's packets find the entry through it.
-        out_key(&mut s.okey, &ckey, &d.addr, rport);
-        let _ = CONNS_OUT.insert(&s.okey, &ckey, 0);
+        // SAFETY: the scratch space's rule (`scratch`): `okey` is written, then borrowed for
+        // the insert alone.
+        unsafe {
+            out_key(&mut (*s).okey, &ckey, &d.addr, rport);
+            let _ = CONNS_OUT.insert(&(*s).okey, &ckey, 0);
+        }
     }
     if let Some((_, inact)) = dest_conns(id) {
         inact.add(1);

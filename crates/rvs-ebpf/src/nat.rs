@@ -26,19 +26,21 @@ pub(crate) fn try_reply(
     now: u64,
 ) -> Option<Result<u32, Reason>> {
     let s = scratch()?;
-    s.okey = OutKey {
-        raddr: pkt.saddr,
-        caddr: pkt.daddr,
-        rport_be: pkt.sport_be,
-        cport_be: pkt.dport_be,
-        proto: pkt.proto,
-        af: pkt.af,
-        _pad: [0; 2],
+    // SAFETY: the scratch space's rule (`scratch`): `okey` and `tkey` are written here, and
+    // the lookups that borrow them write nothing there. The reply index's value is copied.
+    let c = unsafe {
+        (*s).okey = OutKey {
+            raddr: pkt.saddr,
+            caddr: pkt.daddr,
+            rport_be: pkt.sport_be,
+            cport_be: pkt.dport_be,
+            proto: pkt.proto,
+            af: pkt.af,
+            _pad: [0; 2],
+        };
+        (*s).tkey = *CONNS_OUT.get(&(*s).okey)?;
+        CONNS.get_ptr_mut(&(*s).tkey)?
     };
-    // SAFETY: read-only copy of the value.
-    let ck = unsafe { CONNS_OUT.get(&s.okey) }?;
-    s.tkey = *ck;
-    let c = CONNS.get_ptr_mut(&s.tkey)?;
     // SAFETY: valid entry pointer for this run.
     let c = unsafe { &mut *c };
     if now.saturating_sub(c.last_ns) > c.timeout as u64 * 1_000_000_000 {
@@ -72,8 +74,8 @@ pub(crate) fn reply(
     }
     c.flags &= !conn_flags::NOOUTPUT;
     c.last_ns = now;
-    let vaddr = s.tkey.vaddr;
-    let vport = s.tkey.vport_be;
+    // SAFETY: the scratch space's rule: a read of `tkey`, which `try_reply` wrote.
+    let (vaddr, vport) = unsafe { ((*s).tkey.vaddr, (*s).tkey.vport_be) };
     let hop = next_hop(ctx, pkt)?;
     // Counted once it can be sent: what the client receives.
     let bytes = pkt.ip_len as u64;

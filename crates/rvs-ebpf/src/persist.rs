@@ -6,7 +6,7 @@ use aya_ebpf::macros::map;
 use aya_ebpf::maps::Array;
 use rvs_common::conn_flags;
 use rvs_common::maps::{
-    CONFIG_EXPIRE_QUIESCENT, ConnVal, PersistVal, SVC_SLOTS, SvcVal, dest, template_key,
+    CONFIG_EXPIRE_QUIESCENT, ConnKey, ConnVal, PersistVal, SVC_SLOTS, SvcVal, dest, template_key,
 };
 
 use crate::conn::{CONNS, insert_conn};
@@ -28,8 +28,15 @@ pub(crate) static PERSIST: Array<PersistVal> = Array::with_max_entries(SVC_SLOTS
 pub(crate) fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Option<u32> {
     let p = PERSIST.get(svc.id)?;
     let s = scratch()?;
-    template_key(&mut s.tkey, &pkt.saddr, pkt.af, p);
-    if let Some(t) = CONNS.get_ptr_mut(&s.tkey) {
+    // The template's key is built in the scratch space's `tkey` and borrowed from there for
+    // each lookup; nothing this function calls writes `tkey` (the scheduler's walks, the
+    // insert's eviction and release use other fields).
+    // SAFETY: as above (the rule of `scratch`).
+    let tkey: &ConnKey = unsafe {
+        template_key(&mut (*s).tkey, &pkt.saddr, pkt.af, p);
+        &(*s).tkey
+    };
+    if let Some(t) = CONNS.get_ptr_mut(tkey) {
         // SAFETY: valid entry pointer for this run.
         let t = unsafe { &mut *t };
         let quiescent = CONFIG.get(CONFIG_EXPIRE_QUIESCENT).copied().unwrap_or(0) != 0;
@@ -43,7 +50,7 @@ pub(crate) fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Op
             return Some(t.dest);
         }
         let old = t.dest;
-        if CONNS.remove(&s.tkey).is_ok() {
+        if CONNS.remove(tkey).is_ok() {
             add_persist(old, -1);
         }
     }
@@ -62,7 +69,7 @@ pub(crate) fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Op
         dport_be: 0,
         _pad2: [0; 4],
     };
-    if insert_conn(&s.tkey, &v) == 0 {
+    if insert_conn(tkey, &v) == 0 {
         add_persist(id, 1);
     }
     Some(id)

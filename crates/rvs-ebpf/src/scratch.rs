@@ -40,7 +40,15 @@ pub(crate) struct Scratch {
     pub(crate) _pad: [u8; 2],
 }
 
-pub(crate) fn scratch() -> Option<&'static mut Scratch> {
-    // SAFETY: this CPU's slot; a program run is not preempted by another on the same CPU.
-    SCRATCH.get_ptr_mut(0).map(|p| unsafe { &mut *p })
+/// This CPU's scratch space, as a raw pointer: never a reference to the whole of it.
+///
+/// What keeps this sound: the space is reached field by field through this pointer
+/// (`(*s).tkey.caddr = ...`). A reference to a field (a map helper's key, a parser's
+/// output, the FIB result) may be held while other fields are written, since they are other
+/// bytes, but never while that field is; each user says which fields it writes, and none of
+/// the functions it calls while it holds one writes that one. A program run is not preempted
+/// by another on the same CPU, so runs never share the space.
+#[inline(always)]
+pub(crate) fn scratch() -> Option<*mut Scratch> {
+    SCRATCH.get_ptr_mut(0)
 }

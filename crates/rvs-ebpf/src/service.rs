@@ -32,11 +32,18 @@ pub(crate) extern "C" fn fwmark_probe(index: u64, _ctx: *mut core::ffi::c_void) 
     let Some(r) = FWMARKS.get(index as u32) else {
         return 1;
     };
-    if r.af != s.af || (r.proto != 0 && r.proto != s.proto) {
+    // SAFETY: the scratch space's rule (`scratch`): [`fwmark`] wrote the packet's fields
+    // before the walk; the walk reads them and writes `mark` alone.
+    let (af, proto, dport, daddr) = unsafe { ((*s).af, (*s).proto, (*s).dport, &(*s).daddr) };
+    if r.af != af || (r.proto != 0 && r.proto != proto) {
         return 0;
     }
+    #[allow(
+        clippy::needless_range_loop,
+        reason = "three arrays walked in step, a loop the verifier bounds at a glance"
+    )]
     for i in 0..16 {
-        if s.daddr[i] & r.mask[i] != r.addr[i] {
+        if daddr[i] & r.mask[i] != r.addr[i] {
             return 0;
         }
     }
@@ -46,13 +53,14 @@ pub(crate) extern "C" fn fwmark_probe(index: u64, _ctx: *mut core::ffi::c_void) 
         if i >= n {
             break;
         }
-        if s.dport >= r.ports[i][0] && s.dport <= r.ports[i][1] {
+        if dport >= r.ports[i][0] && dport <= r.ports[i][1] {
             hit = true;
             break;
         }
     }
     if hit {
-        s.mark = r.mark;
+        // SAFETY: as above.
+        unsafe { (*s).mark = r.mark };
         return 1;
     }
     0
@@ -61,21 +69,23 @@ pub(crate) extern "C" fn fwmark_probe(index: u64, _ctx: *mut core::ffi::c_void) 
 /// The mark the `rvs fwmark` rules give the packet, 0 for none.
 pub(crate) fn fwmark(pkt: &parse::Packet, rules: u32) -> u32 {
     let Some(s) = scratch() else { return 0 };
-    s.daddr = pkt.daddr;
-    s.af = pkt.af;
-    s.proto = pkt.proto;
-    s.dport = u16::from_be(pkt.dport_be);
-    s.mark = 0;
-    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+    // SAFETY: the scratch space's rule (`scratch`): the walk's fields are written here before
+    // it starts and read after it ends; the callback, in between, writes `mark` alone. The
+    // callback follows `bpf_loop`'s contract; it takes no context.
     unsafe {
+        (*s).daddr = pkt.daddr;
+        (*s).af = pkt.af;
+        (*s).proto = pkt.proto;
+        (*s).dport = u16::from_be(pkt.dport_be);
+        (*s).mark = 0;
         aya_ebpf::helpers::bpf_loop(
             rules.min(FWMARK_SLOTS),
             fwmark_probe as *mut core::ffi::c_void,
             core::ptr::null_mut(),
             0,
-        )
-    };
-    s.mark
+        );
+        (*s).mark
+    }
 }
 
 /// The service of a packet, in the kernel's order (`ip_vs_service_find`): the fwmark service

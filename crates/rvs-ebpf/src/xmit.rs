@@ -51,29 +51,37 @@ pub(crate) static NEED_NEIGH: LruHashMap<NeighKey, u32> = LruHashMap::with_max_e
 /// which has the kernel resolve it at once (the packet is dropped; the client retransmits).
 pub(crate) fn want_neighbour(d: &DestVal) {
     if let Some(s) = scratch() {
-        s.nkey = NeighKey {
-            addr: d.addr,
-            af: d.af,
-            _pad: [0; 3],
-        };
-        let _ = NEED_NEIGH.insert(&s.nkey, &0, 0);
+        // SAFETY: the scratch space's rule (`scratch`): `nkey` is written, then borrowed for
+        // the insert alone.
+        unsafe {
+            (*s).nkey = NeighKey {
+                addr: d.addr,
+                af: d.af,
+                _pad: [0; 3],
+            };
+            let _ = NEED_NEIGH.insert(&(*s).nkey, &0, 0);
+        }
     }
 }
 
 /// The next hop towards `daddr` from the kernel's FIB: `(ifindex, dmac, smac)` in the scratch
 /// space's `fib`. Without a neighbour entry the next hop is recorded for user space to resolve
 /// and the packet is dropped (the sender retransmits); without a route it goes to the stack.
+/// The answer borrows `fib` (and this writes `nkey`): a caller holds it until the packet is
+/// sent, and nothing on the way writes either.
 pub(crate) fn next_hop(
     ctx: &XdpContext,
     pkt: &parse::Packet,
 ) -> Result<&'static FibParams, Reason> {
     let s = scratch().ok_or(Reason::Malformed)?;
-    let f = &mut s.fib;
+    // SAFETY: the scratch space's rule (`scratch`): `fib` is this function's to write.
+    let f = unsafe { &mut (*s).fib };
     f.family = if pkt.af == AF_V4 { 2 } else { 10 };
     f.l4_protocol = pkt.proto;
     f.sport = pkt.sport_be;
     f.dport = pkt.dport_be;
     f.tot_len = pkt.ip_len as u16;
+    // SAFETY: the context the kernel passed, valid for the run.
     f.ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
     f.flowinfo = 0;
     f.src = pkt.saddr;
@@ -94,12 +102,15 @@ pub(crate) fn next_hop(
         return Ok(f);
     }
     if rc == BPF_FIB_LKUP_RET_NO_NEIGH {
-        s.nkey = NeighKey {
-            addr: f.dst,
-            af: pkt.af,
-            _pad: [0; 3],
-        };
-        let _ = NEED_NEIGH.insert(&s.nkey, &f.ifindex, 0);
+        // SAFETY: the scratch space's rule: `nkey` is written, then borrowed for the insert.
+        unsafe {
+            (*s).nkey = NeighKey {
+                addr: f.dst,
+                af: pkt.af,
+                _pad: [0; 3],
+            };
+            let _ = NEED_NEIGH.insert(&(*s).nkey, &f.ifindex, 0);
+        }
         return Err(Reason::NoNeighbour);
     }
     Err(Reason::NoRoute)

@@ -40,23 +40,29 @@ pub(crate) fn hash_usable(id: u32) -> bool {
 /// `index` is the offset; returns 1 to end the walk.
 pub(crate) extern "C" fn hash_probe(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     let Some(s) = scratch() else { return 1 };
-    // SAFETY: read-only use of a value user space replaces whole.
-    let Some(tab) = (unsafe { HASH_TABS.get(&s.svc_id) }) else {
-        return 1;
+    // SAFETY: the scratch space's rule (`scratch`): [`hashed`] wrote the walk's fields before
+    // it started; a probe reads them and writes `id` alone. The table is read-only here, a
+    // value user space replaces whole.
+    let (tab, sched, ihash, addr, port) = unsafe {
+        let Some(tab) = HASH_TABS.get(&(*s).svc_id) else {
+            return 1;
+        };
+        (tab, (*s).sched, (*s).ihash, (*s).addr, (*s).port)
     };
-    let b = if s.sched == sched::SH {
-        let roffset = (index as u32).wrapping_add(s.ihash) % SH_TAB_SIZE;
-        sh_bucket(s.addr, s.port, roffset)
+    let b = if sched == sched::SH {
+        let roffset = (index as u32).wrapping_add(ihash) % SH_TAB_SIZE;
+        sh_bucket(addr, port, roffset)
     } else {
-        let roffset = (index as u32).wrapping_add(s.ihash) % MH_TAB_SIZE;
-        mh_slot(s.addr, s.port, roffset)
+        let roffset = (index as u32).wrapping_add(ihash) % MH_TAB_SIZE;
+        mh_slot(addr, port, roffset)
     };
     let id = bucket(tab, b);
     if id == 0 {
         return 1;
     }
     if hash_usable(id) {
-        s.id = id;
+        // SAFETY: as above.
+        unsafe { (*s).id = id };
         return 1;
     }
     0
@@ -94,20 +100,23 @@ pub(crate) fn hashed(svc: &SvcVal, pkt: &parse::Packet) -> Option<u32> {
         return None;
     }
     let s = scratch()?;
-    s.svc_id = svc.id;
-    s.sched = svc.sched;
-    s.addr = addr;
-    s.port = port;
-    s.ihash = ihash;
-    s.id = 0;
-    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
-    unsafe {
+    // SAFETY: the scratch space's rule (`scratch`): the walk's fields are written here before
+    // it starts and `id` read after it ends; the probes, in between, write `id` alone. The
+    // callback follows `bpf_loop`'s contract; it takes no context.
+    let id = unsafe {
+        (*s).svc_id = svc.id;
+        (*s).sched = svc.sched;
+        (*s).addr = addr;
+        (*s).port = port;
+        (*s).ihash = ihash;
+        (*s).id = 0;
         aya_ebpf::helpers::bpf_loop(
             size,
             hash_probe as *mut core::ffi::c_void,
             core::ptr::null_mut(),
             0,
-        )
+        );
+        (*s).id
     };
-    (s.id != 0).then_some(s.id)
+    (id != 0).then_some(id)
 }

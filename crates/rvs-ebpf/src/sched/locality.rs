@@ -20,9 +20,11 @@ pub(crate) fn set_member_at(i: usize) -> u32 {
     // SAFETY: reading a local.
     let i = unsafe { core::ptr::read_volatile(&i) } & (LOCAL_SET - 1);
     let Some(s) = scratch() else { return 0 };
-    // SAFETY: read-only use during the run.
+    // SAFETY: the scratch space's rule (`scratch`): `lkey` is borrowed for the lookup, while
+    // nothing writes it ([`locality_id`] wrote it before the walk). The entry is read in
+    // place, with no reference made.
     LOCAL
-        .get_ptr(&s.lkey)
+        .get_ptr(unsafe { &(*s).lkey })
         .map_or(0, |e| unsafe { (*e).dests[i] })
 }
 
@@ -54,27 +56,41 @@ pub(crate) fn locality(
 #[inline(never)]
 pub(crate) fn locality_id(svc: &SvcVal, pkt: &parse::Packet, now: u64, replicate: bool) -> u32 {
     let Some(s) = scratch() else { return 0 };
-    s.lkey = LocalKey {
-        addr: pkt.daddr,
-        svc: svc.id,
-        af: pkt.af,
-        _pad: [0; 3],
+    // The key goes to the scratch space's `lkey`, which nothing writes until this returns
+    // (the set walks read it); the new entry, if one is made, is built in `lval`.
+    // SAFETY: as above (the rule of `scratch`).
+    let lkey: &LocalKey = unsafe {
+        (*s).lkey = LocalKey {
+            addr: pkt.daddr,
+            svc: svc.id,
+            af: pkt.af,
+            _pad: [0; 3],
+        };
+        &(*s).lkey
     };
-    if let Some(e) = LOCAL.get_ptr_mut(&s.lkey) {
-        // SAFETY: valid entry pointer for this run.
-        let e = unsafe { &mut *e };
-        e.lastuse_ns = now;
+    if let Some(ep) = LOCAL.get_ptr_mut(lkey) {
+        // The entry is changed through `ep` with references that end before each walk (whose
+        // callback reads the set in place).
+        // SAFETY: a valid entry pointer for this run.
+        let n = unsafe {
+            (*ep).lastuse_ns = now;
+            (*ep).n
+        };
         if replicate {
-            let min = list_walk(svc, Some(e), WALK_LEAST, |_| {})
+            let min = list_walk(svc, Some(n), WALK_LEAST, |_| {})
                 .and_then(|w| (w.found != 0).then_some(w.best_id));
             let expiration = CONFIG
                 .get(CONFIG_LBLCR_EXPIRATION)
                 .copied()
                 .unwrap_or(86_400) as u64;
-            if e.n > 1 && now > e.lastmod_ns + expiration * 1_000_000_000 {
-                let most = list_walk(svc, Some(e), WALK_MOST, |_| {})
+            // SAFETY: as above.
+            let lastmod = unsafe { (*ep).lastmod_ns };
+            if n > 1 && now > lastmod + expiration * 1_000_000_000 {
+                let most = list_walk(svc, Some(n), WALK_MOST, |_| {})
                     .and_then(|w| (w.found != 0).then_some(w.best_id));
                 if let Some(m) = most {
+                    // SAFETY: as above; no walk runs while this reference lives.
+                    let e = unsafe { &mut *ep };
                     set_erase(e, m);
                     e.lastmod_ns = now;
                 }
@@ -86,7 +102,8 @@ pub(crate) fn locality_id(svc: &SvcVal, pkt: &parse::Packet, now: u64, replicate
                 return id;
             }
         } else {
-            let id = e.dests[0];
+            // SAFETY: as above.
+            let id = unsafe { (*ep).dests[0] };
             if let Some(d) = DESTS.get(id)
                 && d.flags & dest::AVAILABLE != 0
                 && d.flags & dest::REACHABLE != 0
@@ -99,6 +116,8 @@ pub(crate) fn locality_id(svc: &SvcVal, pkt: &parse::Packet, now: u64, replicate
         let Some(id) = least_cost(svc, false, true, false) else {
             return 0;
         };
+        // SAFETY: as above; no walk runs while this reference lives.
+        let e = unsafe { &mut *ep };
         if replicate {
             set_insert(e, id, now);
         } else {
@@ -111,13 +130,17 @@ pub(crate) fn locality_id(svc: &SvcVal, pkt: &parse::Packet, now: u64, replicate
         return 0;
     };
     // The new entry is built in the scratch space: the stack is all taken.
-    s.lval.lastuse_ns = now;
-    s.lval.lastmod_ns = now;
-    s.lval.n = 1;
-    s.lval._pad = 0;
-    s.lval.dests = [0; LOCAL_SET];
-    s.lval.dests[0] = id;
-    let _ = LOCAL.insert(&s.lkey, &s.lval, 0);
+    // SAFETY: the scratch space's rule: `lval` is written here alone, then borrowed (with
+    // `lkey`) for the insert.
+    unsafe {
+        (*s).lval.lastuse_ns = now;
+        (*s).lval.lastmod_ns = now;
+        (*s).lval.n = 1;
+        (*s).lval._pad = 0;
+        (*s).lval.dests = [0; LOCAL_SET];
+        (*s).lval.dests[0] = id;
+        let _ = LOCAL.insert(lkey, &(*s).lval, 0);
+    }
     id
 }
 

@@ -113,26 +113,31 @@ pub(crate) extern "C" fn wrr_step(_index: u64, _ctx: *mut core::ffi::c_void) -> 
 /// wrr: `ip_vs_wrr_schedule`, its nested loops flattened into one `bpf_loop` walk.
 pub(crate) fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
     let st = SCHED.get_ptr_mut(svc.id)?;
-    let w = WRR_WALK.get_ptr_mut(0)?;
-    // SAFETY: map values valid while the program runs; the scratch is this CPU's.
-    let (st, w) = unsafe { (&mut *st, &mut *w) };
+    let wp = WRR_WALK.get_ptr_mut(0)?;
+    // SAFETY: the service's slot, valid while the program runs (the walk does not touch it).
+    let st = unsafe { &mut *st };
     let n = (svc.ndests as i32).min(MAX_DESTS as i32);
     if st.mw <= 0 || n == 0 {
         return None;
     }
-    w.svc_id = svc.id;
-    w.cw = st.cw;
-    w.mw = st.mw;
-    w.di = st.di;
-    w.cursor = st.cursor;
-    w.n = n;
-    w.last = st.cursor;
-    w.i = if st.cursor < 0 { 0 } else { st.cursor + 1 };
-    w.stop = -2;
-    w.last_pass = 0;
-    w.restarted = 0;
-    w.done = 0;
-    w.id = 0;
+    {
+        // SAFETY: this CPU's walk state. The reference ends before the walk, whose callback
+        // takes its own.
+        let w = unsafe { &mut *wp };
+        w.svc_id = svc.id;
+        w.cw = st.cw;
+        w.mw = st.mw;
+        w.di = st.di;
+        w.cursor = st.cursor;
+        w.n = n;
+        w.last = st.cursor;
+        w.i = if st.cursor < 0 { 0 } else { st.cursor + 1 };
+        w.stop = -2;
+        w.last_pass = 0;
+        w.restarted = 0;
+        w.done = 0;
+        w.id = 0;
+    }
     // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
     unsafe {
         aya_ebpf::helpers::bpf_loop(
@@ -142,6 +147,8 @@ pub(crate) fn weighted_round_robin(svc: &SvcVal) -> Option<u32> {
             0,
         )
     };
+    // SAFETY: the walk is over: no other reference to the state is left.
+    let w = unsafe { &*wp };
     st.cw = w.cw;
     st.cursor = w.cursor;
     if w.done == 1 { Some(w.id) } else { None }

@@ -5,7 +5,7 @@
 
 use aya_ebpf::macros::map;
 use aya_ebpf::maps::PerCpuArray;
-use rvs_common::maps::{LOCAL_SET, LocalVal, MAX_DESTS, SvcVal, dest};
+use rvs_common::maps::{LOCAL_SET, MAX_DESTS, SvcVal, dest};
 
 use crate::dests::{DESTS, conn_counts, dest_at, overhead, usable_id};
 use crate::sched::locality::set_member_at;
@@ -184,46 +184,50 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
     }
 }
 
-/// Runs a list walk of `mode` over the service's dests (or, with `set`, over those ids);
-/// `setup` fills the mode's options.
+/// Runs a list walk of `mode` over the service's dests (or, with `set`, over the first that
+/// many ids of the lblcr set whose key is in the scratch space); `setup` fills the mode's
+/// options.
 pub(crate) fn list_walk(
     svc: &SvcVal,
-    set: Option<&LocalVal>,
+    set: Option<u32>,
     mode: u32,
     setup: impl FnOnce(&mut ListWalk),
 ) -> Option<&'static ListWalk> {
-    let w = LIST_WALK.get_ptr_mut(0)?;
-    // SAFETY: per-CPU scratch value, valid while the program runs.
-    let w = unsafe { &mut *w };
-    w.svc_id = svc.id;
-    match set {
-        Some(s) => {
-            w.set = 1;
-            w.n = s.n.min(LOCAL_SET as u32);
+    let wp = LIST_WALK.get_ptr_mut(0)?;
+    {
+        // SAFETY: this CPU's value, valid while the program runs. The reference ends before
+        // the walk, whose callback takes its own.
+        let w = unsafe { &mut *wp };
+        w.svc_id = svc.id;
+        match set {
+            Some(n) => {
+                w.set = 1;
+                w.n = n.min(LOCAL_SET as u32);
+            }
+            None => {
+                w.set = 0;
+                w.n = svc.ndests.min(MAX_DESTS as u32);
+            }
         }
-        None => {
-            w.set = 0;
-            w.n = svc.ndests.min(MAX_DESTS as u32);
-        }
+        w.mode = mode;
+        w.found = 0;
+        w.best_id = 0;
+        w.best_oh = 0;
+        w.best_w = 0;
+        w.cost_active = 0;
+        w.weighted = 1;
+        w.idle_first = 0;
+        w.overflow = 0;
+        w.start = 0;
+        w.pos = 0;
+        w.r1 = 0;
+        w.r2 = 0;
+        w.found2 = 0;
+        w.id2 = 0;
+        w.w2 = 0;
+        w.oh2 = 0;
+        setup(w);
     }
-    w.mode = mode;
-    w.found = 0;
-    w.best_id = 0;
-    w.best_oh = 0;
-    w.best_w = 0;
-    w.cost_active = 0;
-    w.weighted = 1;
-    w.idle_first = 0;
-    w.overflow = 0;
-    w.start = 0;
-    w.pos = 0;
-    w.r1 = 0;
-    w.r2 = 0;
-    w.found2 = 0;
-    w.id2 = 0;
-    w.w2 = 0;
-    w.oh2 = 0;
-    setup(w);
     // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
     unsafe {
         aya_ebpf::helpers::bpf_loop(
@@ -233,7 +237,8 @@ pub(crate) fn list_walk(
             0,
         )
     };
-    Some(w)
+    // SAFETY: the walk is over: no other reference to the value is left.
+    Some(unsafe { &*wp })
 }
 
 pub(crate) fn least_cost(
