@@ -105,17 +105,19 @@ pub mod reason {
     pub const TTL_EXCEEDED: u32 = 6;
     /// Two copies of one SYN raced; the second was dropped.
     pub const CONN_INSERT: u32 = 7;
-    /// A new connection handed to the scheduling program (not counted).
+    /// Not counted: once how the first programs handed a new connection on (they now say
+    /// so apart from the reasons); the number stays so that the others keep theirs.
     pub const SCHEDULE: u32 = 8;
     /// A next hop or dest without a neighbour entry yet (dropped; resolved by user space).
     pub const NO_NEIGHBOUR: u32 = 9;
     /// A NAT reply without a route (to the stack).
     pub const NO_ROUTE: u32 = 10;
-    /// No connection entry: handed to the second program (not counted).
+    /// Not counted: as [`SCHEDULE`], for a packet without a connection entry.
     pub const MISS: u32 = 11;
     /// Too big to encapsulate without DF.
     pub const TOO_BIG: u32 = 12;
-    /// ICMP handed to the ICMP program (not counted).
+    /// ICMP where only TCP and UDP were expected (a new connection's program met it; the
+    /// first program hands ICMP to its own, uncounted).
     pub const ICMP: u32 = 13;
     /// The connection table is full of confirmed entries: a new connection was refused
     /// (dropped; the client retransmits).

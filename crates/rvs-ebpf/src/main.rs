@@ -82,46 +82,63 @@ use crate::xmit::{transmit, want_neighbour};
 #[map(name = "RVS_JUMP")]
 static JUMP: ProgramArray = ProgramArray::with_max_entries(jump::SLOTS, 0);
 
-/// The entry point: every outcome is decided in `try_rvs` and mapped to an action here.
-#[xdp]
-pub fn rvs_xdp(ctx: XdpContext) -> u32 {
-    match try_rvs(&ctx) {
+/// The monotonic clock the connection timestamps use (`bpf_ktime_get_ns`).
+#[inline(always)]
+fn now_ns() -> u64 {
+    // SAFETY: a helper without preconditions.
+    unsafe { bpf_ktime_get_ns() }
+}
+
+/// Besides an XDP action, `try_rvs` and `try_miss` may answer "go on in the program at this
+/// slot of `JUMP`" ([`go_on`]): a value above every action.
+const GO_ON: u32 = 0x100;
+
+/// The answer that hands the packet to the program at `slot` of `JUMP`.
+#[inline(always)]
+const fn go_on(slot: u32) -> u32 {
+    GO_ON | slot
+}
+
+/// An entry point's last step: the action decided, the program the packet goes on in, or
+/// the verdict for why it is not forwarded. A tail call that fails (no program at the slot:
+/// user space has not put it there) is handled alike in every program: the packet gets the
+/// verdict of `fallback`.
+#[inline(always)]
+fn finish(ctx: &XdpContext, decided: Result<u32, Reason>, fallback: Reason) -> u32 {
+    match decided {
+        Ok(a) if a & GO_ON != 0 => {
+            // SAFETY: a tail call to a program user space put in `JUMP`; it returns only if
+            // there is none.
+            unsafe { JUMP.tail_call(ctx, a & !GO_ON) };
+            verdict(fallback)
+        }
         Ok(action) => action,
-        Err(Reason::Miss) => {
-            // SAFETY: a tail call to the program user space put at `jump::MISS`; it returns
-            // only if there is none.
-            unsafe { JUMP.tail_call(&ctx, jump::MISS) };
-            verdict(Reason::NotService)
-        }
-        Err(Reason::Icmp) => {
-            // SAFETY: as above, for `jump::ICMP`.
-            unsafe { JUMP.tail_call(&ctx, jump::ICMP) };
-            verdict(Reason::NotService)
-        }
         Err(reason) => verdict(reason),
     }
+}
+
+/// The entry point: every outcome is decided in `try_rvs`. Packets without a connection
+/// entry go on in [`rvs_xdp_miss`], ICMP in [`rvs_xdp_icmp`]; if those are missing, to the
+/// stack.
+#[xdp]
+pub fn rvs_xdp(ctx: XdpContext) -> u32 {
+    finish(&ctx, try_rvs(&ctx), Reason::NotService)
 }
 
 /// The fourth program, reached from [`rvs_xdp`] by a tail call: ICMP(v6), which may be an
 /// error about a balanced connection (`icmp_err`).
 #[xdp]
 pub fn rvs_xdp_icmp(ctx: XdpContext) -> u32 {
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now_ns();
     icmp_err::handle(&ctx, now)
 }
 
-/// The second program, reached from [`rvs_xdp`] by a tail call: no connection entry.
+/// The second program, reached from [`rvs_xdp`] by a tail call: no connection entry. A
+/// packet that may start a connection goes on in [`rvs_xdp_new`]; if that is missing, it is
+/// dropped as when no dest can take it.
 #[xdp]
 pub fn rvs_xdp_miss(ctx: XdpContext) -> u32 {
-    match try_miss(&ctx) {
-        Ok(action) => action,
-        Err(Reason::Schedule) => {
-            // SAFETY: as above, for `jump::NEW`.
-            unsafe { JUMP.tail_call(&ctx, jump::NEW) };
-            verdict(Reason::NoDest)
-        }
-        Err(reason) => verdict(reason),
-    }
+    finish(&ctx, try_miss(&ctx), Reason::NoDest)
 }
 
 /// The third program, reached from [`rvs_xdp_miss`] by a tail call: new connections.
@@ -133,16 +150,16 @@ pub fn rvs_xdp_new(ctx: XdpContext) -> u32 {
     }
 }
 
-/// The first program: packets of known connections. A packet that may start a connection
-/// for a service is handed to [`rvs_xdp_new`] (`Reason::Schedule`), so that neither program
-/// is too large for the verifier.
+/// The first program: packets of known connections. Any other goes on in [`rvs_xdp_miss`]
+/// (and from there, if it may start a connection for a service, in [`rvs_xdp_new`]), so that
+/// no program is too large for the verifier; ICMP goes on in [`rvs_xdp_icmp`].
 fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     let pkt = match parse::parse(ctx) {
-        Err(Reason::Icmp) => return Err(Reason::Icmp),
+        Err(Reason::Icmp) => return Ok(go_on(jump::ICMP)),
         r => r?,
     };
     let ckey = conn_key(&pkt);
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now_ns();
     let is_tcp = pkt.proto == proto::TCP;
     let new_conn_pkt =
         !is_tcp || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
@@ -172,19 +189,20 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     // An expired entry that the sweeper has not removed yet: release its dest count first
     // (only if we are the one that deletes it).
     if let Some(old) = CONNS.get_ptr(&ckey) {
+        // SAFETY: a copy of a valid entry.
         let old = unsafe { *old };
         if CONNS.remove(&ckey).is_ok() {
             release(&ckey, &old);
         }
     }
-    Err(Reason::Miss)
+    Ok(go_on(jump::MISS))
 }
 
 /// The second program, for packets without a connection entry: a NAT reply (found through
 /// `CONNS_OUT`), or a packet for a service, which goes on to [`rvs_xdp_new`] if it may start
 /// a connection.
 fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now_ns();
     let pkt = match parse::parse(ctx) {
         Err(Reason::Icmp) => return Err(Reason::NotService),
         r => r?,
@@ -198,7 +216,7 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
     if !new_conn_pkt {
         return Err(Reason::NoConnNotSyn);
     }
-    Err(Reason::Schedule)
+    Ok(go_on(jump::NEW))
 }
 
 /// The second program: a packet that starts a connection. Schedules it (through a
@@ -209,7 +227,7 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
 fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
     let pkt = parse::parse(ctx)?;
     let svc = find_service(&pkt).ok_or(Reason::NotService)?;
-    let now = unsafe { bpf_ktime_get_ns() };
+    let now = now_ns();
     let is_tcp = pkt.proto == proto::TCP;
     let picked = if svc.flags & svc_flags::PERSISTENT != 0 {
         persistent_pick(svc, &pkt, now)
@@ -361,10 +379,9 @@ fn forward(
         return tun::encap(ctx, pkt, d, t);
     }
     if d.fwd as u32 == conn_flags::MASQ {
-        rewrite_nat(ctx, pkt, Nat::In, &d.addr, rport_be, &d.mac, &d.src_mac)
-            .map_err(|_| Reason::TtlExceeded)?;
+        rewrite_nat(ctx, pkt, Nat::In, &d.addr, rport_be, &d.mac, &d.src_mac)?;
     } else {
-        dr::rewrite_dr(ctx, pkt, d).map_err(|_| Reason::TtlExceeded)?;
+        dr::rewrite_dr(ctx, pkt, d)?;
     }
     transmit(ctx, d.ifindex)
 }

@@ -82,8 +82,7 @@ pub(crate) fn reply(
     count_out(&SVC_STATS, c.svc, bytes);
     count_out(&DEST_STATS, c.dest, bytes);
     count_out(&TOTAL_STATS, 0, bytes);
-    rewrite_nat(ctx, pkt, Nat::Out, &vaddr, vport, &hop.dmac, &hop.smac)
-        .map_err(|_| Reason::TtlExceeded)?;
+    rewrite_nat(ctx, pkt, Nat::Out, &vaddr, vport, &hop.dmac, &hop.smac)?;
     transmit(ctx, hop.ifindex)
 }
 

@@ -42,6 +42,8 @@ pub struct Packet {
 #[inline(always)]
 pub fn parse(ctx: &XdpContext) -> Result<Packet, Reason> {
     let len = ctx.data_end() - ctx.data();
+    // A frame too short for an Ethernet header is no service's: the stack gets it, counted
+    // as such (not as malformed, which is for the headers of a service's protocols).
     let ethertype = be16(read::<[u8; 2]>(ctx, 12).map_err(|_| Reason::NotService)?);
     let mut p = Packet {
         af: 0,

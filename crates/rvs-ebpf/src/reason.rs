@@ -27,8 +27,6 @@ pub(crate) enum Reason {
     ConnInsert = reason::CONN_INSERT,
     NoNeighbour = reason::NO_NEIGHBOUR,
     NoRoute = reason::NO_ROUTE,
-    Schedule = reason::SCHEDULE,
-    Miss = reason::MISS,
     TooBig = reason::TOO_BIG,
     Icmp = reason::ICMP,
     TableFull = reason::TABLE_FULL,

@@ -16,7 +16,9 @@ use crate::scratch::scratch;
 
 /// Sends the rewritten frame out of `ifindex`: back where it came from, or redirected.
 pub(crate) fn transmit(ctx: &XdpContext, ifindex: u32) -> Result<u32, Reason> {
+    // SAFETY: the context the kernel passed, valid for the run.
     if ifindex != 0 && ifindex != unsafe { (*ctx.ctx).ingress_ifindex } {
+        // SAFETY: a helper without preconditions.
         return Ok(unsafe { bpf_redirect(ifindex, 0) } as u32);
     }
     Ok(XDP_TX)
