@@ -14,7 +14,6 @@
 //!   `rvsadm -e` to the packet path.
 //! - `lnc`: only the `rvsadm -Lnc` figure of `scale` (not in the default set).
 
-use rvs_common::maps::name;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,7 +21,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use rvs_common::conn_flags;
-use rvs_common::maps::{AF_V4, ConnKey, ConnVal, KIND_CONN};
+use rvs_common::maps::{AF_V4, ConnKey, ConnVal, KIND_CONN, name};
 use rvs_common::tcp::State;
 use rvs_dataplane::pinned::PinnedMaps;
 use rvs_dataplane::{DROP_PROGRAM, Dataplane, GEN_PROGRAM, MIN_TX_PROGRAM, SINK_PROGRAM};

@@ -11,22 +11,20 @@
 //! dests. Anything else (SCTP, local and bypass forwarding) is left to the director's stack
 //! and reported in [`Director::notes`].
 
-use rvs_common::maps::name;
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::Duration;
 
 use rvs_common::conn_flags;
 use rvs_common::maps::{
-    self, AF_V4, AF_V6, ConnKey, ConnVal, DestVal, HashTab, KIND_CONN, KIND_TEMPLATE, MAX_DESTS,
-    PersistVal, SchedState, SvcKey, SvcVal,
+    self, AF_V4, ConnKey, ConnVal, DestVal, KIND_CONN, KIND_TEMPLATE, PersistVal, SchedState, name,
 };
-use rvs_model::hashing::{self, MhDest};
 use rvs_model::persist::KEEP_ALIVE;
 use rvs_model::sched::{Candidate, RoundRobin, WeightedRoundRobin};
 use rvs_model::stats::Counters;
-use rvs_model::{FwdMethod, Protocol, ServiceKey, Table, TunCsum, TunType};
+use rvs_model::{ServiceKey, Table};
 
+use crate::image::{self, Image, Memory, Switches};
 use crate::neigh::{self, Neigh};
 use crate::{Dataplane, Error, Released};
 
@@ -55,17 +53,6 @@ pub struct ConnEntry {
     pub expires: u32,
 }
 
-fn addr16(a: &IpAddr) -> ([u8; 16], u8) {
-    match a {
-        IpAddr::V4(v) => {
-            let mut x = [0u8; 16];
-            x[..4].copy_from_slice(&v.octets());
-            (x, AF_V4)
-        }
-        IpAddr::V6(v) => (v.octets(), AF_V6),
-    }
-}
-
 fn from16(b: &[u8; 16], af: u8) -> IpAddr {
     if af == AF_V4 {
         IpAddr::from([b[0], b[1], b[2], b[3]])
@@ -85,8 +72,6 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-type DestKey = (ServiceKey, IpAddr, u16);
-
 /// The ids a director gave out. Connections in the (pinned) maps refer to dests by id, so a
 /// restarted rvsd must give every service and dest the id it had.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -100,28 +85,14 @@ pub struct Ids {
 /// The packet path and the bookkeeping that maps the model onto it.
 pub struct Director {
     dp: Dataplane,
-    svc_ids: HashMap<ServiceKey, u32>,
-    dest_ids: HashMap<DestKey, u32>,
-    next_svc: u32,
-    next_dest: u32,
-    /// Services as last written, with their dest id lists.
-    installed: HashMap<SvcKey, (SvcVal, Vec<u32>)>,
-    live_dests: HashSet<u32>,
+    /// Ids given out, mh's last weights.
+    memory: Memory,
+    /// The image as last written (`None` before the first write).
+    written: Option<Image>,
     neigh: HashMap<IpAddr, Neigh>,
-    /// The dest slots as last configured (kept after removal).
+    /// The dest slots as last configured, kept after a dest's removal (as the kernel keeps
+    /// the dest object while connections refer to it).
     dest_vals: HashMap<u32, DestVal>,
-    /// `Service::dest_changes` as last written, per service.
-    dest_changes: HashMap<SvcKey, u64>,
-    /// Tunnel parameters as last written, by dest id.
-    tunnels: HashMap<u32, maps::TunVal>,
-    /// mh's `last_weight` per dest id.
-    last_weight: HashMap<u32, i32>,
-    /// Bucket tables as last written, by service id.
-    hash_tabs: HashMap<u32, Box<HashTab>>,
-    /// Template parameters as last written, by service id.
-    persist: HashMap<u32, PersistVal>,
-    /// The fwmark rules as last written.
-    marks: Option<Vec<maps::FwmarkRule>>,
     /// The `expire_quiescent_template` sysctl (written by [`Director::apply`]).
     pub expire_quiescent_template: bool,
     /// Why parts of the configuration are not in the packet path, for `rvs status`.
@@ -133,20 +104,10 @@ impl Director {
     pub fn new(dp: Dataplane) -> Director {
         Director {
             dp,
-            svc_ids: HashMap::new(),
-            dest_ids: HashMap::new(),
-            next_svc: 1,
-            next_dest: 1,
-            installed: HashMap::new(),
-            live_dests: HashSet::new(),
+            memory: Memory::new(),
+            written: None,
             neigh: HashMap::new(),
-            dest_changes: HashMap::new(),
             dest_vals: HashMap::new(),
-            last_weight: HashMap::new(),
-            tunnels: HashMap::new(),
-            hash_tabs: HashMap::new(),
-            persist: HashMap::new(),
-            marks: None,
             expire_quiescent_template: false,
             notes: Vec::new(),
         }
@@ -155,22 +116,24 @@ impl Director {
     /// A director that carries on with the ids of an earlier one.
     pub fn with_ids(dp: Dataplane, ids: Ids) -> Director {
         let mut d = Director::new(dp);
-        d.svc_ids = ids.services.into_iter().collect();
-        d.dest_ids = ids
+        let m = &mut d.memory;
+        m.svc_ids = ids.services.into_iter().collect();
+        m.dest_ids = ids
             .dests
             .into_iter()
             .map(|(k, a, p, id)| ((k, a, p), id))
             .collect();
-        d.next_svc = d.svc_ids.values().max().map_or(1, |m| m + 1);
-        d.next_dest = d.dest_ids.values().max().map_or(1, |m| m + 1);
+        m.next_svc = m.svc_ids.values().max().map_or(1, |m| m + 1);
+        m.next_dest = m.dest_ids.values().max().map_or(1, |m| m + 1);
         d
     }
 
     /// The ids given out so far.
     pub fn ids(&self) -> Ids {
-        let mut services: Vec<_> = self.svc_ids.iter().map(|(k, id)| (*k, *id)).collect();
+        let m = &self.memory;
+        let mut services: Vec<_> = m.svc_ids.iter().map(|(k, id)| (*k, *id)).collect();
         services.sort_by_key(|x| x.1);
-        let mut dests: Vec<_> = self
+        let mut dests: Vec<_> = m
             .dest_ids
             .iter()
             .map(|((k, a, p), id)| (*k, *a, *p, *id))
@@ -182,25 +145,6 @@ impl Director {
     /// The program and maps.
     pub fn dataplane(&mut self) -> &mut Dataplane {
         &mut self.dp
-    }
-
-    fn id_for<K: std::hash::Hash + Eq>(
-        ids: &mut HashMap<K, u32>,
-        next: &mut u32,
-        key: K,
-        limit: u32,
-    ) -> Option<u32> {
-        if let Some(&id) = ids.get(&key) {
-            return Some(id);
-        }
-        // Ids start at 1 and are never reused (they are saved across restarts), so a
-        // connection of a deleted dest can never be sent to a new one.
-        let id = (*next).max(1);
-        (id < limit).then(|| {
-            ids.insert(key, id);
-            *next = id + 1;
-            id
-        })
     }
 
     /// Next hops the program met without a neighbour entry (NAT replies to new clients):
@@ -262,292 +206,61 @@ impl Director {
         changed
     }
 
-    /// Writes the table into the maps.
+    /// Writes the table into the maps: its image ([`image::image`]), as far as it differs
+    /// from the one written last.
     pub fn apply(&mut self, table: &Table, expire_nodest_conn: bool) -> Result<(), Error> {
-        self.dp.set_timeouts(&table.timeouts)?;
-        self.dp.set_config(
-            maps::CONFIG_EXPIRE_NODEST_CONN,
-            u32::from(expire_nodest_conn),
-        )?;
-        self.dp.set_config(
-            maps::CONFIG_LBLCR_EXPIRATION,
-            rvs_model::locality::EXPIRATION as u32,
-        )?;
-        self.dp.set_config(
-            maps::CONFIG_EXPIRE_QUIESCENT,
-            u32::from(self.expire_quiescent_template),
-        )?;
-        let marks: Vec<maps::FwmarkRule> = table.marks.iter().map(fwmark_rule).collect();
-        if self.marks.as_ref() != Some(&marks) {
-            self.dp.set_fwmarks(&marks)?;
-            self.marks = Some(marks);
+        let switches = Switches {
+            expire_nodest_conn,
+            expire_quiescent_template: self.expire_quiescent_template,
+        };
+        let img = image::image(table, &self.neigh, switches, &mut self.memory);
+        self.write(img)
+    }
+
+    /// Writes what differs between `img` and the image written last (everything, the first
+    /// time), in an order that keeps every state a packet can meet consistent: dests before
+    /// the services that list them, services before what is removed.
+    fn write(&mut self, mut img: Image) -> Result<(), Error> {
+        let first = self.written.is_none();
+        let old = self.written.take().unwrap_or_default();
+        if first || old.timeouts != img.timeouts {
+            self.dp.set_timeouts(&img.timeouts)?;
         }
-        let mut notes = Vec::new();
-        let mut wanted: HashMap<SvcKey, (SvcVal, Vec<u32>)> = HashMap::new();
-        let mut live = HashSet::new();
-        let mut wrr_states = Vec::new();
-        let mut generations: HashMap<SvcKey, u64> = HashMap::new();
-        let mut hash_tabs: HashMap<u32, Box<HashTab>> = HashMap::new();
-        let mut persist: HashMap<u32, PersistVal> = HashMap::new();
-        for s in table.services() {
-            let cfg = &s.config;
-            let label = match cfg.key {
-                ServiceKey::Addr { addr, port, .. } => SocketAddr::new(addr, port).to_string(),
-                ServiceKey::Fwmark { mark, .. } => format!("fwmark {mark}"),
-            };
-            // The service's key: fwmark services are keyed by (mark, family) with protocol 0.
-            let (proto, vaddr, af, port) = match cfg.key {
-                ServiceKey::Addr {
-                    protocol,
-                    addr,
-                    port,
-                } => {
-                    let proto = match protocol {
-                        Protocol::Tcp => rvs_common::proto::TCP,
-                        Protocol::Udp => rvs_common::proto::UDP,
-                        Protocol::Sctp => {
-                            notes.push(format!("SCTP service {label}: not in the packet path yet"));
-                            continue;
-                        }
-                    };
-                    let (a, af) = addr16(&addr);
-                    (proto, a, af, port)
-                }
-                ServiceKey::Fwmark { mark, ipv6 } => {
-                    let mut a = [0u8; 16];
-                    a[..4].copy_from_slice(&mark.to_be_bytes());
-                    (0, a, if ipv6 { AF_V6 } else { AF_V4 }, 0)
-                }
-            };
-            let sched = match cfg.scheduler.as_str() {
-                "rr" => maps::sched::RR,
-                "wrr" => maps::sched::WRR,
-                "lc" => maps::sched::LC,
-                "wlc" => maps::sched::WLC,
-                "sed" => maps::sched::SED,
-                "nq" => maps::sched::NQ,
-                "fo" => maps::sched::FO,
-                "ovf" => maps::sched::OVF,
-                "sh" => maps::sched::SH,
-                "dh" => maps::sched::DH,
-                "mh" => maps::sched::MH,
-                "lblc" => maps::sched::LBLC,
-                "lblcr" => maps::sched::LBLCR,
-                "twos" => maps::sched::TWOS,
-                other => {
-                    notes.push(format!(
-                        "{label}: scheduler {other} not in the packet path yet"
-                    ));
-                    continue;
-                }
-            };
-            let Some(svc_id) = Self::id_for(
-                &mut self.svc_ids,
-                &mut self.next_svc,
-                cfg.key,
-                maps::SVC_SLOTS,
-            ) else {
-                notes.push(format!("{label}: no service slot left"));
-                continue;
-            };
-            let mut val = SvcVal {
-                id: svc_id,
-                sched,
-                ndests: 0,
-                flags: cfg.flags,
-            };
-            let mut list_ids: Vec<u32> = Vec::new();
-            let mut cands = Vec::new();
-            let mut mh_dests = Vec::new();
-            for d in &s.dests {
-                let dc = &d.config;
-                let fwd = match dc.fwd {
-                    FwdMethod::Route => conn_flags::DROUTE,
-                    FwdMethod::Masq => conn_flags::MASQ,
-                    FwdMethod::Tunnel => conn_flags::TUNNEL,
-                    _ => {
-                        notes.push(format!(
-                            "{label} -> {}: local and bypass forwarding are not in the packet path",
-                            dc.addr
-                        ));
-                        continue;
-                    }
-                };
-                if val.ndests as usize >= MAX_DESTS {
-                    notes.push(format!(
-                        "{label}: more than {MAX_DESTS} dests; the rest get no traffic"
-                    ));
-                    break;
-                }
-                let Some(id) = Self::id_for(
-                    &mut self.dest_ids,
-                    &mut self.next_dest,
-                    (cfg.key, dc.addr, dc.port),
-                    maps::DEST_SLOTS,
-                ) else {
-                    notes.push(format!("{label}: no dest slot left"));
-                    continue;
-                };
-                let (daddr, af) = addr16(&dc.addr);
-                let mut dv = DestVal {
-                    addr: daddr,
-                    weight: dc.weight,
-                    flags: maps::dest::AVAILABLE,
-                    ifindex: 0,
-                    port_be: dc.port.to_be(),
-                    mac: [0; 6],
-                    src_mac: [0; 6],
-                    af,
-                    fwd: fwd as u8,
-                    _pad: [0; 4],
-                    u_threshold: dc.u_threshold,
-                    l_threshold: dc.l_threshold,
-                };
-                match self.neigh.get(&dc.addr) {
-                    Some(Neigh::Known { path, .. })
-                        if path.via_gateway && fwd == conn_flags::DROUTE =>
-                    {
-                        notes.push(format!(
-                            "dest {}: behind a gateway, and direct routing needs it on-link; it \
-                             takes no new connections",
-                            dc.addr
-                        ));
-                    }
-                    Some(Neigh::Known { path, .. })
-                        if fwd == conn_flags::TUNNEL
-                            && path.src.is_none_or(|a| a.is_ipv4() != dc.addr.is_ipv4()) =>
-                    {
-                        notes.push(format!(
-                            "dest {}: no source address towards it for the tunnel; it takes no \
-                             new connections",
-                            dc.addr
-                        ));
-                    }
-                    Some(Neigh::Known {
-                        mac,
-                        ifindex,
-                        src_mac,
-                        path,
-                        ..
-                    }) => {
-                        dv.flags |= maps::dest::MAC_KNOWN;
-                        dv.mac = *mac;
-                        dv.src_mac = *src_mac;
-                        dv.ifindex = *ifindex;
-                        if fwd == conn_flags::TUNNEL {
-                            let t = maps::TunVal {
-                                saddr: path.src.map_or([0; 16], |a| addr16(&a).0),
-                                mtu: path.mtu,
-                                port_be: dc.tun_port.to_be(),
-                                kind: match dc.tun_type {
-                                    TunType::Ipip => rvs_common::tun::TYPE_IPIP,
-                                    TunType::Gue => rvs_common::tun::TYPE_GUE,
-                                    TunType::Gre => rvs_common::tun::TYPE_GRE,
-                                },
-                                af,
-                            };
-                            if self.tunnels.get(&id) != Some(&t) {
-                                self.dp.put_tunnel(id, &t)?;
-                                self.tunnels.insert(id, t);
-                            }
-                            if dc.tun_csum != TunCsum::Nocsum {
-                                notes.push(format!(
-                                    "dest {}: tunnel checksums are not computed (sent as \
-                                     --tun-nocsum)",
-                                    dc.addr
-                                ));
-                            }
-                        }
-                    }
-                    Some(Neigh::Unknown(why)) => notes.push(format!(
-                        "dest {}: {why}; it takes no new connections",
-                        dc.addr
-                    )),
-                    Some(Neigh::Pending(why)) => {
-                        dv.flags |= maps::dest::RESOLVING;
-                        notes.push(format!(
-                            "dest {}: {why}; its packets are dropped (the clients retransmit) \
-                             until it answers",
-                            dc.addr
-                        ));
-                    }
-                    None => {
-                        dv.flags |= maps::dest::RESOLVING;
-                        notes.push(format!(
-                            "dest {}: MAC address not resolved yet; its packets are dropped (the \
-                             clients retransmit) until it is",
-                            dc.addr
-                        ));
-                    }
-                }
-                let prev = self.dest_vals.get(&id).copied();
-                if prev != Some(dv) || !self.live_dests.contains(&id) {
-                    // `__ip_vs_update_dest`: a removed or raised upper threshold clears
-                    // OVERLOAD (compared with the dest's last settings, kept after removal
-                    // as the kernel keeps the dest object).
-                    let old_u = prev.map_or(0, |p| p.u_threshold);
-                    if dc.u_threshold == 0 || dc.u_threshold > old_u {
-                        self.dp.set_overload(id, false)?;
-                    }
-                    self.dp.put_dest(id, &dv)?;
-                    self.dest_vals.insert(id, dv);
-                }
-                live.insert(id);
-                list_ids.push(id);
-                val.ndests += 1;
-                cands.push(Candidate {
-                    weight: dc.weight,
-                    ..Candidate::default()
-                });
-                // mh builds on the last non-zero weight (a dest added at 0 has none).
-                let lw = if dc.weight > 0 {
-                    dc.weight
-                } else {
-                    self.last_weight.get(&id).copied().unwrap_or(0)
-                };
-                self.last_weight.insert(id, lw);
-                mh_dests.push(MhDest {
-                    addr: dc.addr,
-                    port: dc.port,
-                    last_weight: lw,
-                });
+        for &(slot, v) in &img.config {
+            if first || !old.config.contains(&(slot, v)) {
+                self.dp.set_config(slot, v)?;
             }
-            let key = SvcKey {
-                addr: vaddr,
-                port_be: port.to_be(),
-                proto,
-                af,
-            };
-            let list = &list_ids;
-            let buckets = match sched {
-                maps::sched::SH => Some(hashing::sh_table(&cands)),
-                maps::sched::DH => Some(hashing::dh_table(list.len())),
-                maps::sched::MH => Some(hashing::mh_table(&mh_dests)),
-                _ => None,
-            };
-            if let Some(b) = buckets {
-                let mut tab = Box::new(HashTab {
-                    dests: [0; maps::HASH_TAB_SLOTS],
-                });
-                for (slot, i) in tab.dests.iter_mut().zip(b) {
-                    *slot = i.map_or(0, |i| list[i]);
-                }
-                hash_tabs.insert(svc_id, tab);
-            }
-            persist.insert(svc_id, persist_val(cfg, af));
-            if sched == maps::sched::WRR {
-                wrr_states.push((key, cands));
-            }
-            generations.insert(key, s.dest_changes);
-            wanted.insert(key, (val, list_ids));
         }
-        for (key, (val, dests)) in &wanted {
-            let old = self.installed.get(key);
-            if old.is_none_or(|(v, d)| v != val || d != dests) {
+        if first || old.marks != img.marks {
+            self.dp.set_fwmarks(&img.marks)?;
+        }
+        for (id, t) in &img.tunnels {
+            if old.tunnels.get(id) != Some(t) {
+                self.dp.put_tunnel(*id, t)?;
+            }
+        }
+        let old_live = old.live_dests();
+        for (&id, &dv) in &img.dests {
+            let prev = self.dest_vals.get(&id).copied();
+            if prev != Some(dv) || !old_live.contains(&id) {
+                // `__ip_vs_update_dest`: a removed or raised upper threshold clears
+                // OVERLOAD (compared with the dest's last settings, kept after removal
+                // as the kernel keeps the dest object).
+                let old_u = prev.map_or(0, |p| p.u_threshold);
+                if dv.u_threshold == 0 || dv.u_threshold > old_u {
+                    self.dp.set_overload(id, false)?;
+                }
+                self.dp.put_dest(id, &dv)?;
+                self.dest_vals.insert(id, dv);
+            }
+        }
+        for (key, (val, dests)) in &img.services {
+            let before = old.services.get(key);
+            if before.is_none_or(|(v, d)| v != val || d != dests) {
                 self.dp.put_service(key, val, dests)?;
             }
             // The scheduler's update hooks, as the kernel runs them on a dest change.
-            let cur = match old {
+            let cur = match before {
                 Some(_) => self.dp.sched(val.id)?,
                 None => SchedState {
                     cursor: -1,
@@ -559,7 +272,7 @@ impl Director {
                     let mut rr = RoundRobin {
                         cursor: usize::try_from(cur.cursor).ok(),
                     };
-                    match old.map(|(_, o)| list_change(o, dests)) {
+                    match before.map(|(_, o)| list_change(o, dests)) {
                         Some(ListChange::Same) => {}
                         Some(ListChange::Added) => rr.dest_added(),
                         Some(ListChange::Removed(j)) => rr.dest_removed(j),
@@ -571,15 +284,11 @@ impl Director {
                     }
                 }
                 maps::sched::WRR => {
-                    let cands = wrr_states
-                        .iter()
-                        .find(|(k, _)| k == key)
-                        .map(|(_, c)| c.as_slice())
-                        .unwrap_or(&[]);
-                    let touched = self.dest_changes.get(key) != generations.get(key);
-                    if old.is_some() && !touched {
+                    let cands = img.wrr.get(key).map_or(&[][..], Vec::as_slice);
+                    let touched = old.dest_changes.get(key) != img.dest_changes.get(key);
+                    if before.is_some() && !touched {
                         cur
-                    } else if old.is_none() {
+                    } else if before.is_none() {
                         wrr_state(cands)
                     } else {
                         let mut w = WeightedRoundRobin::from_parts(cur.cw, cur.mw, cur.di);
@@ -595,55 +304,51 @@ impl Director {
                 }
                 _ => cur,
             };
-            if next != cur || old.is_none() {
+            if next != cur || before.is_none() {
                 self.dp.put_sched(val.id, &next)?;
             }
         }
-        self.dest_changes = generations;
-        for (id, p) in &persist {
-            if self.persist.get(id) != Some(p) {
+        for (id, p) in &img.persist {
+            if old.persist.get(id) != Some(p) {
                 self.dp.put_persist(*id, p)?;
             }
         }
-        for (id, t) in &hash_tabs {
-            if self.hash_tabs.get(id) != Some(t) {
+        for (id, t) in &img.hash_tabs {
+            if old.hash_tabs.get(id) != Some(t) {
                 self.dp.put_hash_tab(*id, t)?;
             }
         }
-        for id in self.hash_tabs.keys() {
-            if !hash_tabs.contains_key(id) {
+        for id in old.hash_tabs.keys() {
+            if !img.hash_tabs.contains_key(id) {
                 self.dp.remove_hash_tab(*id)?;
             }
         }
-        self.persist = persist;
-        self.hash_tabs = hash_tabs;
-        for key in self.installed.keys() {
-            if !wanted.contains_key(key) {
+        for key in old.services.keys() {
+            if !img.services.contains_key(key) {
                 self.dp.remove_service(key)?;
             }
         }
         // Dests that left their service: their connections see a dest that is not AVAILABLE;
         // the thresholds stay, for the OVERLOAD rules of the connections still bound to it.
-        for gone in self.live_dests.difference(&live) {
+        for gone in old_live.difference(&img.live_dests()) {
             let mut dv = self.dest_vals.get(gone).copied().unwrap_or_default();
             dv.flags &= !maps::dest::AVAILABLE;
             self.dp.put_dest(*gone, &dv)?;
         }
-        let masq = self
-            .dest_vals
-            .iter()
-            .any(|(id, d)| live.contains(id) && u32::from(d.fwd) == conn_flags::MASQ);
+        let masq = img
+            .dests
+            .values()
+            .any(|d| u32::from(d.fwd) == conn_flags::MASQ);
         let forwarding = |path: &str| std::fs::read_to_string(path).is_ok_and(|v| v.trim() == "1");
         if masq && !forwarding("/proc/sys/net/ipv4/ip_forward") {
-            notes.push(
+            img.notes.push(
                 "NAT dests: replies are not forwarded until net.ipv4.ip_forward=1 (the FIB \
                  lookup refuses)"
                     .into(),
             );
         }
-        self.installed = wanted;
-        self.live_dests = live;
-        self.notes = notes;
+        self.notes = img.notes.clone();
+        self.written = Some(img);
         Ok(())
     }
 
@@ -662,7 +367,11 @@ impl Director {
     pub fn sweep_input(&mut self) -> Result<SweepInput, Error> {
         Ok(SweepInput {
             reader: self.dp.conn_reader()?,
-            persist: self.persist.clone(),
+            persist: self
+                .written
+                .as_ref()
+                .map(|i| i.persist.clone())
+                .unwrap_or_default(),
         })
     }
 
@@ -730,7 +439,11 @@ impl Director {
     /// Returns how many were removed.
     pub fn collect_local(&mut self) -> Result<usize, Error> {
         let now = monotonic_ns();
-        let live: HashSet<u32> = self.installed.values().map(|(v, _)| v.id).collect();
+        let live: HashSet<u32> = self
+            .written
+            .iter()
+            .flat_map(|i| i.services.values().map(|(v, _)| v.id))
+            .collect();
         let limit = rvs_model::locality::EXPIRATION * 1_000_000_000;
         let mut removed = 0;
         for (k, v) in self.dp.local_entries()? {
@@ -746,8 +459,8 @@ impl Director {
     pub fn refresh(&mut self, table: &mut Table) -> Result<(), Error> {
         let total = self.dp.total_stats()?;
         table.total.raw = counters(&total);
-        let svc_ids = self.svc_ids.clone();
-        let dest_ids = self.dest_ids.clone();
+        let svc_ids = self.memory.svc_ids.clone();
+        let dest_ids = self.memory.dest_ids.clone();
         for s in table.services_mut() {
             let Some(&sid) = svc_ids.get(&s.config.key) else {
                 continue;
@@ -781,7 +494,8 @@ impl Director {
 
     /// Each dest id's address and port (dests since removed included).
     pub fn dest_addrs_by_id(&self) -> HashMap<u32, (IpAddr, u16)> {
-        self.dest_ids
+        self.memory
+            .dest_ids
             .iter()
             .map(|((_, a, p), id)| (*id, (*a, *p)))
             .collect()
@@ -931,62 +645,6 @@ fn conn_entry(k: &ConnKey, v: &ConnVal, daddr: IpAddr, dport: u16, left: u32) ->
         template: k.kind == KIND_TEMPLATE,
         expires: left,
     }
-}
-
-/// A marking rule in the program's layout.
-fn fwmark_rule(r: &rvs_model::marks::MarkRule) -> maps::FwmarkRule {
-    let (addr, af) = addr16(&r.dst);
-    let mut v = maps::FwmarkRule {
-        addr,
-        mask: r.mask_bytes(),
-        mark: r.mark,
-        af,
-        proto: r.protocol.map_or(0, Protocol::number),
-        nports: r.ports.len().min(maps::FWMARK_PORT_RANGES) as u8,
-        ..maps::FwmarkRule::default()
-    };
-    for (slot, (l, h)) in v.ports.iter_mut().zip(&r.ports) {
-        *slot = [*l, *h];
-    }
-    v
-}
-
-/// What the program needs to make a service's template keys (ipvs-semantics.md 10.1).
-fn persist_val(cfg: &rvs_model::ServiceConfig, af: u8) -> PersistVal {
-    if !cfg.persistent() {
-        return PersistVal::default();
-    }
-    let mut p = PersistVal {
-        timeout: cfg.timeout.max(1),
-        ..PersistVal::default()
-    };
-    if af == AF_V4 {
-        p.mask[..4].copy_from_slice(&cfg.netmask.to_be_bytes());
-    } else {
-        let bits = cfg.netmask.min(128);
-        let m = if bits == 0 {
-            0
-        } else {
-            u128::MAX << (128 - bits)
-        };
-        p.mask = m.to_be_bytes();
-    }
-    match cfg.key {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => {
-            p.vaddr = addr16(&addr).0;
-            p.proto = protocol.number();
-            // FTP's template has port 0, so that its data connections follow it.
-            p.vport_be = if port == 21 { 0 } else { port.to_be() };
-        }
-        ServiceKey::Fwmark { mark, .. } => {
-            p.vaddr[..4].copy_from_slice(&mark.to_be_bytes());
-        }
-    }
-    p
 }
 
 fn counters(s: &maps::Stats) -> Counters {

@@ -9,12 +9,12 @@
 //! [`director::Director`] turns the `rvs-model` table into map entries and runs the sweeper;
 //! [`neigh`] finds the dests' MAC addresses.
 
-use rvs_common::maps::{jump, name};
 use std::path::{Path, PathBuf};
 
 pub mod batch;
 pub mod decap;
 pub mod director;
+pub mod image;
 pub mod neigh;
 pub mod pinned;
 
@@ -24,7 +24,7 @@ use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
     CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestList, DestVal, FWMARK_SLOTS, FwmarkRule,
     HashTab, LocalKey, LocalVal, MAX_DESTS, NeighKey, OutKey, PersistVal, SchedState, Stats,
-    SvcKey, SvcVal, TIMEOUT_UDP,
+    SvcKey, SvcVal, TIMEOUT_UDP, jump, name,
 };
 use rvs_common::tcp::State;
 use rvs_model::Timeouts;

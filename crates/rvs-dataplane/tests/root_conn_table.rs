@@ -7,11 +7,10 @@
 
 mod common;
 
-use rvs_common::maps::name;
 use std::collections::HashMap;
 
 use common::*;
-use rvs_common::maps::{self, KIND_CONN};
+use rvs_common::maps::{self, KIND_CONN, name};
 use rvs_common::tcp::flags::{ACK, SYN};
 use rvs_common::{conn_flags, proto, reason, tcp};
 use rvs_dataplane::Dataplane;

@@ -13,6 +13,7 @@
 use std::path::PathBuf;
 
 pub mod housekeeping;
+pub mod packet;
 pub mod persist;
 pub mod server;
 pub mod state;
@@ -176,7 +177,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         log("no --interface given: running the control plane only (no packet path)");
         None
     } else {
-        Some(state::Packet::start(&opts)?)
+        Some(packet::Packet::start(&opts)?)
     };
     let state = std::sync::Arc::new(state::State::new(table, store, opts.conn_tab_size, packet));
     if state.has_packet_path() {

@@ -91,14 +91,23 @@ impl Store {
             table,
         })
         .map_err(std::io::Error::other)?;
-        let tmp = self.dir.join(format!("{FILE}.tmp"));
-        let mut f = File::create(&tmp)?;
-        f.write_all(&bytes)?;
-        f.sync_all()?;
-        drop(f);
-        fs::rename(&tmp, self.dir.join(FILE))?;
-        File::open(&self.dir)?.sync_all()
+        write_atomically(&self.dir.join(FILE), &bytes)
     }
+}
+
+/// Replaces `path` with `bytes` so that a crash leaves the old file or the new one, never
+/// a mix: a temporary file beside it, fsynced, renamed over it, and the directory fsynced.
+pub fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".tmp");
+    let tmp = path.with_file_name(name);
+    let mut f = File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    File::open(dir.unwrap_or(std::path::Path::new(".")))?.sync_all()
 }
 
 #[derive(Serialize)]

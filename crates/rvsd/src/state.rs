@@ -7,11 +7,11 @@
 //! it was and the client is told; memory and disk never disagree. Listings first bring the
 //! packet path's counters into the table.
 
-use rvs_common::maps::name;
 use std::net::IpAddr;
 use std::ops::ControlFlow;
 use std::sync::{Mutex, MutexGuard};
 
+use rvs_common::maps::name;
 use rvs_ctl::packed::{ConnRef, PackedConns};
 use rvs_ctl::{DestView, ErrorReply, Info, Request, Response, ServiceView, StatusView};
 use rvs_dataplane::director::{Director, SweepPlan};
@@ -19,8 +19,9 @@ use rvs_dataplane::neigh::Neigh;
 use rvs_model::marks::{self, MarkError};
 use rvs_model::{Errno, Service, Table};
 
+use crate::log;
+use crate::packet::{PACKET_PATH, Packet};
 use crate::persist::Store;
-use crate::{Options, log};
 
 /// How long rvsd waits for the kernel to resolve the MAC addresses of new dests before it
 /// answers the change anyway (their packets are then dropped until the answer comes, and the
@@ -32,106 +33,6 @@ const SWEEP_SLICE: usize = 512;
 
 /// At most this many new dest addresses are resolved before a change is answered.
 pub const RESOLVE_MAX: usize = 256;
-
-/// What `rvs status` says without a packet path.
-pub const PACKET_PATH: &str = "control plane only (no --interface)";
-
-/// The XDP program, attached, and what the daemon knows about it.
-pub struct Packet {
-    director: Director,
-    attached: Vec<(String, &'static str)>,
-    expire_nodest_conn: bool,
-    pin_dir: std::path::PathBuf,
-    ids_path: std::path::PathBuf,
-    saved_ids: rvs_dataplane::director::Ids,
-}
-
-impl Packet {
-    /// Loads the program with its maps pinned in the instance's directory (adopting what an
-    /// earlier rvsd left there) and attaches it to every `--interface` through pinned links,
-    /// so that forwarding goes on while no rvsd runs.
-    pub fn start(opts: &Options) -> anyhow::Result<Packet> {
-        use anyhow::Context;
-        if rvs_dataplane::ensure_bpffs(&opts.bpffs)
-            .with_context(|| format!("bpffs at {}", opts.bpffs.display()))?
-        {
-            log(format_args!("mounted bpffs at {}", opts.bpffs.display()));
-        }
-        let pin_dir = opts.pin_dir();
-        std::fs::create_dir_all(&pin_dir)
-            .with_context(|| format!("creating {}", pin_dir.display()))?;
-        let ids_path = opts.state_dir.join("packet-ids.json");
-        let adopting = pin_dir.join(name::TIMEOUTS).exists();
-        let ids: rvs_dataplane::director::Ids = if adopting {
-            match std::fs::read(&ids_path) {
-                Ok(b) => serde_json::from_slice(&b)
-                    .with_context(|| format!("{} is not readable", ids_path.display()))?,
-                Err(_) => Default::default(),
-            }
-        } else {
-            Default::default()
-        };
-        let path = rvs_dataplane::object_path();
-        let mut dp = rvs_dataplane::Dataplane::load_pinned(opts.conn_tab_size, &pin_dir)
-            .with_context(|| format!("loading the XDP program from {}", path.display()))?;
-        if adopting {
-            log(format_args!(
-                "adopted the maps pinned in {}",
-                pin_dir.display()
-            ));
-        }
-        let mut attached = Vec::new();
-        for iface in &opts.interfaces {
-            let mode = dp
-                .attach_pinned(rvs_dataplane::PROGRAM, iface, &pin_dir)
-                .with_context(|| format!("attaching XDP to {iface}"))?;
-            if mode == "adopted" {
-                log(format_args!(
-                    "XDP on {iface}: adopted the pinned link, program replaced"
-                ));
-            } else {
-                log(format_args!("XDP attached to {iface} in {mode} mode"));
-            }
-            attached.push((iface.clone(), mode));
-        }
-        let mut director = Director::with_ids(dp, ids.clone());
-        director.expire_quiescent_template = opts.expire_quiescent_template;
-        Ok(Packet {
-            director,
-            attached,
-            expire_nodest_conn: opts.expire_nodest_conn,
-            pin_dir,
-            ids_path,
-            saved_ids: ids,
-        })
-    }
-
-    /// Saves the director's ids when they changed (atomically, like the configuration).
-    fn save_ids(&mut self) {
-        let ids = self.director.ids();
-        if ids == self.saved_ids {
-            return;
-        }
-        let tmp = self.ids_path.with_extension("json.tmp");
-        let r = serde_json::to_vec(&ids)
-            .map_err(std::io::Error::other)
-            .and_then(|b| std::fs::write(&tmp, b))
-            .and_then(|()| std::fs::rename(&tmp, &self.ids_path));
-        match r {
-            Ok(()) => self.saved_ids = ids,
-            Err(e) => log(format_args!("saving {}: {e}", self.ids_path.display())),
-        }
-    }
-
-    fn describe(&self) -> String {
-        let ifaces: Vec<String> = self
-            .attached
-            .iter()
-            .map(|(i, m)| format!("{i} ({m})"))
-            .collect();
-        format!("XDP on {}", ifaces.join(", "))
-    }
-}
 
 struct Inner {
     table: Table,
