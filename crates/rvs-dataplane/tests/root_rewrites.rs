@@ -446,75 +446,53 @@ fn root_nat_rewrites() {
         let needed = d.needed_neighbours().unwrap();
         assert!(needed.contains(&ip("10.0.0.11")), "{needed:?}");
         // ICMP errors about the connection (ipvs-semantics.md 6), checksums from scratch.
-        // From the client side, about the server's reply (VIP:8130 -> client): to the real
-        // server, translated back to what it sent (RIP:82).
         let v = [10, 0, 0, 240];
         let c = [10, 0, 0, 10];
         let r = [10, 0, 1, 1];
-        run(
-            &mut d,
-            "fragmentation needed from the client side",
-            icmp4(
-                DIRECTOR_MAC,
-                CLIENT_MAC,
-                c,
-                v,
-                64,
-                [3, 4, 0, 0, 5, 0x78],
-                quoted(v, 8130, c, 40000),
+        let frag_needed = [3, 4, 0, 0, 5, 0x78];
+        let port_unreachable = [3, 3, 0, 0, 0, 0];
+        // (name, [dst MAC, src MAC], source, destination, TTL, ICMP head, quote) in, the
+        // action, and the same out (the head and TTL-1 implied) when it is forwarded.
+        type Icmp = ([[u8; 6]; 2], [u8; 4], [u8; 4], Vec<u8>);
+        type Row = (&'static str, Icmp, [u8; 6], u32, Option<Icmp>);
+        let rows: [Row; 3] = [
+            (
+                // From the client side, about the server's reply (VIP:8130 -> client): to
+                // the real server, translated back to what it sent (RIP:82).
+                "fragmentation needed from the client side",
+                ([DIRECTOR_MAC, CLIENT_MAC], c, v, quoted(v, 8130, c, 40000)),
+                frag_needed,
+                XDP_TX,
+                Some(([RS_MAC, DIRECTOR_MAC], c, r, quoted(r, 82, c, 40000))),
             ),
-            XDP_TX,
-            Some(icmp4(
-                RS_MAC,
-                DIRECTOR_MAC,
-                c,
-                r,
-                63,
-                [3, 4, 0, 0, 5, 0x78],
-                quoted(r, 82, c, 40000),
-            )),
-        );
-        // From the real server, about the client's packet (client -> RIP:82): to the client,
-        // as from the VIP about VIP:8130.
-        run(
-            &mut d,
-            "port unreachable from the real server",
-            icmp4(
-                DIRECTOR_MAC,
-                RS_MAC,
-                r,
-                c,
-                64,
-                [3, 3, 0, 0, 0, 0],
-                quoted(c, 40000, r, 82),
+            (
+                // From the real server, about the client's packet (client -> RIP:82): to
+                // the client, as from the VIP about VIP:8130.
+                "port unreachable from the real server",
+                ([DIRECTOR_MAC, RS_MAC], r, c, quoted(c, 40000, r, 82)),
+                port_unreachable,
+                XDP_REDIRECT,
+                Some(([CLIENT_MAC, o0_mac], v, c, quoted(c, 40000, v, 8130))),
             ),
-            XDP_REDIRECT,
-            Some(icmp4(
-                CLIENT_MAC,
-                o0_mac,
-                v,
-                c,
-                63,
-                [3, 3, 0, 0, 0, 0],
-                quoted(c, 40000, v, 8130),
-            )),
-        );
-        // An error about no connection is the director's own business.
-        run(
-            &mut d,
-            "unrelated ICMP error",
-            icmp4(
-                DIRECTOR_MAC,
-                CLIENT_MAC,
-                c,
-                v,
-                64,
-                [3, 4, 0, 0, 5, 0x78],
-                quoted(v, 8130, c, 49999),
+            (
+                // An error about no connection is the director's own business.
+                "unrelated ICMP error",
+                ([DIRECTOR_MAC, CLIENT_MAC], c, v, quoted(v, 8130, c, 49999)),
+                frag_needed,
+                XDP_PASS,
+                None,
             ),
-            XDP_PASS,
-            None,
-        );
+        ];
+        for (name, (macs, src, dst, quote), head, action, out) in rows {
+            let want = out.map(|(m, s, d, q)| icmp4(m[0], m[1], s, d, 63, head, q));
+            run(
+                &mut d,
+                name,
+                icmp4(macs[0], macs[1], src, dst, 64, head, quote),
+                action,
+                want,
+            );
+        }
         // Expiring the entry takes its reply index with it: a late reply is not translated.
         assert!(d.expire(&tcp_key).unwrap());
         run(
