@@ -25,7 +25,8 @@ pub(crate) static DEST_CONNS: Array<DestConns> = Array::with_max_entries(DEST_SL
 pub(crate) static DEST_SWEPT: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
 
 /// OVERLOAD by dest id (1 = set): set by the program when a connection is bound, cleared by
-/// whichever side releases one (ipvs-semantics.md section 8), and by user space on an edit.
+/// whichever side releases one (below the lower threshold, or below 3/4 of the upper when
+/// there is no lower one, as `ip_vs_unbind_dest` does), and by user space on an edit.
 #[map(name = "RVS_DEST_OVERLOAD")]
 pub(crate) static DEST_OVERLOAD: Array<u32> = Array::with_max_entries(DEST_SLOTS, 0);
 

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! Direct routing (ipvs-semantics.md 13.1): the frame goes to the real server unchanged but
+//! Direct routing (`ip_vs_dr_xmit`): the frame goes to the real server unchanged but
 //! for its MACs and its TTL or hop limit. The TTL step is tunnels' too.
 
 use aya_ebpf::programs::XdpContext;

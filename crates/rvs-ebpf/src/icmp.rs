@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! ICMP port unreachable for a new connection that no dest can take (ipvs-semantics.md 2.3,
-//! "leave": the kernel answers the client with ICMP / ICMPv6 port unreachable from the VIP).
+//! ICMP port unreachable for a new connection that no dest can take (IPVS "leaves" such a
+//! packet: the kernel answers the client with ICMP / ICMPv6 port unreachable from the VIP).
 //!
 //! What belongs here: turning the client's frame, in place, into that answer. The frame is
 //! grown at the head by exactly the new IP and ICMP headers (28 bytes for IPv4, 48 for IPv6),

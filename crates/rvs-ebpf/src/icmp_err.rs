@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! ICMP errors about balanced connections (ipvs-semantics.md section 6).
+//! ICMP errors about balanced connections, sent on to the side they concern as
+//! `ip_vs_in_icmp` and `ip_vs_out_icmp` do.
 //!
 //! An error from the client side about a packet a real server sent (embedded `VIP:vport →
 //! CIP:cport`) goes to that real server: unchanged for DR (new MACs) and TUN (encapsulated);

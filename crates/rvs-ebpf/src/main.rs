@@ -219,8 +219,8 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
     Ok(go_on(jump::NEW))
 }
 
-/// The second program: a packet that starts a connection. Schedules it (through a
-/// persistence template on persistent services), enters it and forwards the packet.
+/// The third program ([`rvs_xdp_new`]): a packet that starts a connection. Schedules it
+/// (through a persistence template on persistent services), enters it and forwards the packet.
 // Inlined into its entry point: returned out of a subprogram, the `Result` travels through a
 // pointer to the caller's stack, which the verifier refuses to see returned.
 #[inline(always)]
@@ -235,14 +235,14 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         schedule(svc, &pkt, now)
     };
     let Some(id) = picked else {
-        // "leave" (ipvs-semantics.md 2.3): tell the client the port is unreachable.
+        // No dest: IPVS "leaves" the packet and tells the client the port is unreachable.
         note(Reason::NoDest);
         return icmp::port_unreachable(ctx, &pkt);
     };
     let d = DESTS.get(id).ok_or(Reason::NoDest)?;
     if !is_tcp && svc.flags & svc_flags::ONEPACKET != 0 {
         // One-packet scheduling (`-o`): the datagram's connection is freed as soon as it is
-        // sent, so nothing goes into the table (ipvs-semantics.md 10.5).
+        // sent, so nothing goes into the table (`IP_VS_CONN_F_ONE_PACKET`).
         let bytes = pkt.ip_len as u64;
         count(&SVC_STATS, svc.id, bytes, true);
         count(&DEST_STATS, id, bytes, true);

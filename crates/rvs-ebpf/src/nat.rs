@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! NAT (ipvs-semantics.md 13.2): the rewrite of an address and port with every checksum
-//! updated incrementally, and the replies (real server to client): found through the reply
-//! index, stepped in the output direction, counted, rewritten to come from VIP:vport, and
-//! sent to the client's next hop.
+//! NAT (masquerading, as `ip_vs_nat_xmit` does it): the rewrite of an address and port with
+//! every checksum updated incrementally, and the replies (real server to client): found
+//! through the reply index, stepped in the output direction, counted, rewritten to come from
+//! VIP:vport, and sent to the client's next hop.
 
 use aya_ebpf::programs::XdpContext;
 use rvs_common::maps::{AF_V4, ConnVal, OutKey, TIMEOUT_UDP};
@@ -95,11 +95,12 @@ pub(crate) enum Nat {
     Out,
 }
 
-/// Rewrites the frame for NAT (ipvs-semantics.md 13.2): the destination (`Nat::In`) or source
-/// (`Nat::Out`) address and port become `addr:port_be`, the IPv4 header checksum and the
-/// TCP/UDP checksum are updated incrementally (an IPv4 UDP datagram without a checksum keeps
-/// none), the TTL or hop limit goes down by one, and the MACs are set. `Err` when the TTL would
-/// reach zero or the headers are not where the parser found them.
+/// Rewrites the frame for NAT (`ip_vs_nat_xmit`, and the reply's source as IPVS rewrites it):
+/// the destination (`Nat::In`) or source (`Nat::Out`) address and port become `addr:port_be`,
+/// the IPv4 header checksum and the TCP/UDP checksum are updated incrementally (an IPv4 UDP
+/// datagram without a checksum keeps none), the TTL or hop limit goes down by one, and the
+/// MACs are set. `Err` when the TTL would reach zero or the headers are not where the parser
+/// found them.
 #[inline(always)]
 pub(crate) fn rewrite_nat(
     ctx: &XdpContext,

@@ -20,7 +20,7 @@ use crate::service::CONFIG;
 #[map(name = "RVS_PERSIST")]
 pub(crate) static PERSIST: Array<PersistVal> = Array::with_max_entries(SVC_SLOTS, 0);
 
-/// A new connection's dest on a persistent service (ipvs-semantics.md 10.2): the template's
+/// A new connection's dest on a persistent service (`ip_vs_sched_persist`): the template's
 /// if it is valid (its dest still in the service and, with `expire_quiescent_template`, not
 /// at weight 0; OVERLOAD is not looked at), else the scheduler's, with a new template.
 /// A template past its timeout that the sweeper has not expired yet is still used (the

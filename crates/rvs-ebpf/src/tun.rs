@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
-//! Tunnel forwarding (ipvs-semantics.md 13.3): the client's packet, its TTL or hop limit
+//! Tunnel forwarding (`ip_vs_tunnel_xmit`): the client's packet, its TTL or hop limit
 //! decremented, inside a new outer header to the real server: IPIP (IPv4 or IPv6 outer, by
 //! the dest's family), GUE (outer UDP to `--tun-port` and a 4-byte GUE header) or GRE (a
 //! 4-byte GRE header). The outer TOS copies the inner DSCP and ECN (CE becomes ECT(0)), DF and
