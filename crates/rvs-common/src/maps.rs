@@ -473,7 +473,8 @@ const _: () = assert!(core::mem::size_of::<ConnKey>() == 40);
 /// [`ConnKey::kind`] of a connection.
 pub const KIND_CONN: u8 = 0;
 /// [`ConnKey::kind`] of a persistence template: `(protocol or 0, client network, 0, VIP or
-/// fwmark, vport or 0)` (ipvs-semantics.md 10.1).
+/// fwmark, vport or 0)`, keyed as the kernel keys it: an fwmark service's template has
+/// protocol 0 and the mark as its address, and port-0 and FTP services' templates vport 0.
 pub const KIND_TEMPLATE: u8 = 1;
 
 /// [`ConnVal::state`] of a template: created.

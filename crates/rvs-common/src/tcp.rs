@@ -2,8 +2,8 @@
 //! The IPVS TCP state machine as data.
 //!
 //! IPVS keeps a coarse per-connection TCP state only to choose a timeout and to count the
-//! connection as active or inactive (ipvs-semantics.md section 3). The tables below are the
-//! normal-mode tables of `net/netfilter/ipvs/ip_vs_proto_tcp.c` (`tcp_states`) and the
+//! connection as active or inactive; it never checks sequence numbers. The tables below are
+//! the normal-mode tables of `net/netfilter/ipvs/ip_vs_proto_tcp.c` (`tcp_states`) and the
 //! `secure_tcp` ones (`tcp_states_dos`); both the eBPF program and `rvs-model` step
 //! connections with [`next_state`], so they cannot disagree.
 
@@ -80,7 +80,8 @@ impl State {
         }
     }
 
-    /// Whether a connection in this state counts in ActiveConn (current kernels, spec 3.1).
+    /// Whether a connection in this state counts in ActiveConn: the handshake states and
+    /// ESTABLISHED, as current kernels count them (before about Linux 4.7 only ESTABLISHED).
     pub const fn is_active(self) -> bool {
         matches!(
             self,
@@ -106,7 +107,7 @@ impl State {
     }
 }
 
-/// The event a segment is classified as (spec 3.2): RST > SYN > FIN > ACK.
+/// The event a segment is classified as: the first of RST > SYN > FIN > ACK that is set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Event {
@@ -148,7 +149,8 @@ pub const fn classify(tcp_flags: u8) -> Option<Event> {
     }
 }
 
-/// Which table a packet is stepped with (spec 3.3).
+/// Which table a packet is stepped with: chosen by its direction and, for client packets,
+/// by whether the entry has seen a server packet yet (`NOOUTPUT` cleared).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub enum Direction {
@@ -197,7 +199,8 @@ const NORMAL: [[[State; STATE_COUNT]; 4]; 3] = [
     ],
 ];
 
-/// The `secure_tcp` tables (spec 3.5), same layout as the normal ones.
+/// The `secure_tcp` tables, used while that defence is active (they delay ESTABLISHED until
+/// the handshake has completed), same layout as the normal ones.
 const SECURE: [[[State; STATE_COUNT]; 4]; 3] = [
     // INPUT
     [

@@ -354,7 +354,7 @@ impl Director {
 
     /// Removes connection entries idle for longer than their timeout and gives their dest
     /// counts back; a template that still controls a live connection of its dest is kept for
-    /// [`KEEP_ALIVE`] seconds instead, and its timeout stays at that (ipvs-semantics.md 10.3).
+    /// [`KEEP_ALIVE`] seconds instead, and its timeout stays at that, as in the kernel.
     /// Returns how many entries were removed. (rvsd splits this in three: [`Director::
     /// sweep_input`] under its lock, the walk ([`SweepInput::walk`]) without, then
     /// [`Director::apply_sweep`] in slices under the lock again.)

@@ -208,8 +208,8 @@ impl Sim {
             })
             .collect();
         let pick = if self.svc.flags & svc_flags::PERSISTENT != 0 {
-            // Through the service's templates (ipvs-semantics.md 10.2); time does not pass
-            // here, so none expires.
+            // Through the service's persistence templates, as the kernel's
+            // `ip_vs_sched_persist` does; time does not pass here, so none expires.
             let f = NewFlow {
                 protocol: Protocol::Tcp,
                 caddr: IpAddr::from([10, 0, 0, client]),

@@ -61,7 +61,7 @@ fn root_nat_seed_two_interfaces() {
     guards.push(Guard(server));
     daemon.start(&dir, None, "nat", &["dout", "din"], 1 << 20);
     let adm = |args: &str| daemon.adm(args);
-    // The seed's NAT service (ipvsadm-cli.md's example).
+    // The seed example's NAT service.
     adm("-A -t 198.18.147.4:8282 -s wlc");
     adm("-a -t 198.18.147.4:8282 -r 10.0.153.42:82 -m -w 1");
     let listing = adm("-Ln");

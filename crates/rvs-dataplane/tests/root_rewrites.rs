@@ -445,7 +445,9 @@ fn root_nat_rewrites() {
         );
         let needed = d.needed_neighbours().unwrap();
         assert!(needed.contains(&ip("10.0.0.11")), "{needed:?}");
-        // ICMP errors about the connection (ipvs-semantics.md 6), checksums from scratch.
+        // ICMP errors about the connection, translated both ways like its packets (outer and
+        // quoted headers, as the kernel's ip_vs_in_icmp and ip_vs_out_icmp do); checksums
+        // from scratch.
         let v = [10, 0, 0, 240];
         let c = [10, 0, 0, 10];
         let r = [10, 0, 1, 1];

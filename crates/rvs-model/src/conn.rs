@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! One connection entry's protocol state (ipvs-semantics.md sections 1.3, 3, 4, 8).
+//! One connection entry's protocol state: TCP or UDP state, flags and idle timeout, and
+//! whether the entry counts in its dest's ActiveConn or InActConn.
 //!
 //! The packet path keeps these fields in its connection map and steps them with the same
 //! tables (`rvs_common::tcp`); this is the readable statement it is tested against.

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! Errors of configuration operations, each tied to the errno the kernel answers with, because
-//! `ipvsadm` chooses its message from the operation and the errno (ipvsadm-cli.md section 7).
+//! `ipvsadm` chooses its message from the operation and the errno (libipvs's `ipvs_strerror`).
 
 use serde::{Deserialize, Serialize};
 

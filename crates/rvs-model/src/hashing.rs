@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The hashing schedulers: sh, dh and mh (ipvs-semantics.md 11.11–11.13).
+//! The hashing schedulers: sh, dh and mh (the kernel's `ip_vs_sh.c`, `ip_vs_dh.c`, `ip_vs_mh.c`).
 //!
 //! Each builds a lookup table from the dest list (user space computes it on every dest
 //! change) and picks by hashing an address: the source for sh and mh, the destination for

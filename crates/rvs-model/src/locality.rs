@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The locality schedulers lblc and lblcr (ipvs-semantics.md 11.9, 11.10).
+//! The locality schedulers lblc and lblcr (the kernel's `ip_vs_lblc.c`, `ip_vs_lblcr.c`).
 //!
 //! Both keep, per service, an entry per packet destination address: lblc the dest it last
 //! used, lblcr a set of dests. A dest is named by a key `K` the caller chooses (an id that

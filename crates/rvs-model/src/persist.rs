@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Persistence templates (ipvs-semantics.md section 10), as plain data and functions.
+//! Persistence templates (`-p`, `-M`, port-0 and fwmark services), as plain data and functions.
 //!
 //! A persistent service maps a client network to a dest through a template, kept in the same
 //! table as connections. This module states which template a packet uses ([`template_key`]),
@@ -55,7 +55,8 @@ pub fn client_net(svc: &ServiceConfig, caddr: &IpAddr) -> IpAddr {
     }
 }
 
-/// The template a new flow uses (spec 10.1's table).
+/// The template a new flow uses, keyed by the kind of service as the kernel's
+/// `ip_vs_sched_persist` keys it.
 pub fn template_key(svc: &ServiceConfig, f: &NewFlow) -> TemplateKey {
     let cnet = client_net(svc, &f.caddr);
     match svc.key {
@@ -79,9 +80,9 @@ pub fn template_key(svc: &ServiceConfig, f: &NewFlow) -> TemplateKey {
     }
 }
 
-/// The real-server port of a connection made through a template (spec 10.2 step 4): the
-/// packet's port, replaced by the dest's only when the packet went to the service port and
-/// the dest has a port.
+/// The real-server port of a connection made through a template: the packet's port,
+/// replaced by the dest's only when the packet went to the service port and the dest has a
+/// port.
 pub fn conn_port(svc: &ServiceConfig, f: &NewFlow, dest_port: u16) -> u16 {
     if f.dport == svc.key.port() && dest_port != 0 {
         dest_port
@@ -133,14 +134,14 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Whether a template may be used (spec 10.2 step 2): its dest is still in the service,
-    /// and, with `expire_quiescent_template`, has a weight. OVERLOAD is not looked at.
+    /// Whether a template may be used: its dest is still in the service, and, with
+    /// `expire_quiescent_template`, has a weight. OVERLOAD is not looked at.
     pub fn usable(&self, dest: DestStatus) -> bool {
         dest.available && !(self.expire_quiescent && dest.weight == 0)
     }
 
-    /// Schedules a new connection of `f` on a persistent service (spec 10.2): through a usable
-    /// template if there is one, else through `pick` (the scheduler), creating a template.
+    /// Schedules a new connection of `f` on a persistent service: through a usable template
+    /// if there is one, else through `pick` (the scheduler), creating a template.
     /// Returns the dest; the template then controls one more connection and is re-armed to
     /// `now + timeout`. `None` when there is no template and the scheduler finds no dest.
     pub fn schedule(
@@ -192,8 +193,8 @@ impl Templates {
         }
     }
 
-    /// Fires the timers due at `now` (spec 10.3): a template that still controls connections
-    /// is kept for [`KEEP_ALIVE`] seconds and its timeout stays at that; the others go.
+    /// Fires the timers due at `now`: a template that still controls connections is kept
+    /// for [`KEEP_ALIVE`] seconds and its timeout stays at that; the others go.
     /// Returns the templates removed.
     pub fn expire(&mut self, now: u64) -> Vec<TemplateKey> {
         let mut gone = Vec::new();

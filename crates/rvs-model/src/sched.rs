@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Schedulers: which dest a new connection goes to (ipvs-semantics.md section 11).
+//! Schedulers: which dest a new connection goes to (rr, wrr, lc, wlc, sed, nq, fo, ovf and
+//! twos; the hashing and locality schedulers have modules of their own).
 //!
 //! Each function receives the service's dests in list order (newest first) as
 //! [`Candidate`]s and returns the index of the chosen one, or `None` for "no destination

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Counters and the IPVS rate estimator (ipvs-semantics.md section 12).
+//! Counters and the IPVS rate estimator, kept per service and per dest as the kernel does.
 //!
 //! Counters only ever grow; `-Z` records the current values as a new zero point
 //! ([`Stats::zero`]) instead of resetting them, as the kernel does. The estimator is the

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! The IPVS table: services, their dests (newest first), timeouts and sync daemons, with the
-//! kernel's validation and errno for every operation (ipvs-semantics.md sections 1, 8, 9;
-//! `ip_vs_ctl.c`).
+//! kernel's validation and errno for every operation (`ip_vs_ctl.c`), and each dest's
+//! connection counts, thresholds and OVERLOAD flag.
 //!
 //! Every operation either succeeds completely or returns an [`Error`] and leaves the table
 //! untouched: all checks run before the first change.
@@ -32,7 +32,7 @@ pub struct Dest {
     pub inact_conns: u32,
     /// Persistence templates pointing here.
     pub persist_conns: u32,
-    /// `OVERLOAD` flag (spec 8).
+    /// `OVERLOAD` flag, set once the dest's connections reach `u_threshold`; schedulers skip it.
     pub overload: bool,
     /// Counters.
     pub stats: Stats,
@@ -67,7 +67,7 @@ impl Dest {
     }
 
     /// A new connection (not a template) is bound to the dest: count it and maybe set
-    /// OVERLOAD (`ip_vs_bind_dest`). New entries start inactive (spec 8).
+    /// OVERLOAD (`ip_vs_bind_dest`). New entries start inactive, as in the kernel.
     pub fn bind_conn(&mut self) {
         self.inact_conns += 1;
         if rvs_common::maps::overload_on_bind(
@@ -382,7 +382,8 @@ impl Table {
     }
 
     /// `--start-daemon`. `iface_mtu` is the MTU of `cfg.mcast_ifn`, `None` if there is no such
-    /// interface; the kernel's defaults are filled in (spec 14.1).
+    /// interface; the kernel's defaults are filled in (group 224.0.0.81, port 8848, TTL 1, and
+    /// a maxlen from the role and the MTU).
     pub fn start_daemon(
         &mut self,
         mut cfg: DaemonConfig,

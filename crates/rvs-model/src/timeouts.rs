@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Per-state timeouts (ipvs-semantics.md section 7).
+//! Per-state idle timeouts: the kernel's defaults, and the three that `--set` changes (TCP
+//! ESTABLISHED, TCP FIN_WAIT and UDP).
 
 use rvs_common::tcp::State;
 use serde::{Deserialize, Serialize};

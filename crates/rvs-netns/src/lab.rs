@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! The lab: the seed topology of ipvs-semantics.md 13.1 / selftest-and-dr.md 4 in namespaces.
+//! The lab: the seed's direct-routing topology, real servers set up for DR, in namespaces.
 //!
 //! One bridge (in a "switch" namespace) joins clients, the director and three real servers.
 //! The real servers hold the VIP (10.0.0.240, fd00::240) on `lo` as host addresses with

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Root-only: persistence end to end (ipvs-semantics.md section 10) with real TCP and UDP
-//! clients in namespaces, through the XDP packet path in direct-routing mode.
+//! Root-only: persistence end to end (templates holding each client network on one real
+//! server) with real TCP and UDP clients in namespaces, through the XDP packet path in
+//! direct-routing mode.
 //!
 //! - A persistent rr service keeps each client on one real server across many connections,
 //!   while a second client gets its own template (rr moves on); `-Lnc` shows the templates

@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Root-only: the kernel's IPVS selftest scenarios (selftest-and-dr.md sections 1 and 2)
-//! written as our own test against rvs: the same three namespaces and two L2 segments, the
-//! same ipvsadm commands (through rvsadm), the same 32 random bytes sent from the client to
-//! the VIP and compared with what the real server received. The selftest's public VIP
-//! 207.175.44.110 is replaced by the benchmark address 198.18.44.110.
+//! Root-only: the kernel's IPVS selftest scenarios (`ipvs.sh` in the kernel's netfilter
+//! selftests: DR, NAT and TUN, one after the other on a fresh topology) written as our own
+//! test against rvs: the same three namespaces and two L2 segments, the same ipvsadm
+//! commands (through rvsadm), the same 32 random bytes sent from the client to the VIP and
+//! compared with what the real server received. The selftest's public VIP 207.175.44.110 is
+//! replaced by the benchmark address 198.18.44.110.
 //!
-//! Differences an XDP director needs (section 3 of the spec): rvsd runs the program on both
+//! Differences an XDP director needs, compared with kernel IPVS: rvsd runs the program on both
 //! director interfaces, and the veth peers that receive frames the program sends (the client
 //! bridge's port and the real server's server-side interface) carry an XDP_PASS program; the
 //! endpoints compute their own TCP checksums. For TUN, this kernel has no IPIP module:
@@ -170,7 +171,7 @@ fn vip_on_lo(ns: &Netns) {
     ]);
 }
 
-/// `ipvsadm -Ln` as section 2.4 gives it, for the method shown.
+/// What `ipvsadm -Ln` shows on the director during a scenario, for the method shown.
 fn listing(method: &str) -> String {
     format!(
         "IP Virtual Server version 1.2.1 (size=1048576)\n\

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! `rvs realserver setup|check`: the direct-routing recipe on a real server
-//! (selftest-and-dr.md 4.1), and with `--tunnel ipip|gue|gre` the tunnel one: relaxed
-//! reverse-path filtering and rvs's decapsulator on the interface ([`crate::decap`]).
+//! `rvs realserver setup|check`: the usual LVS direct-routing setup of a real server, and
+//! with `--tunnel ipip|gue|gre` the tunnel one: relaxed reverse-path filtering and rvs's
+//! decapsulator on the interface ([`crate::decap`]).
 //!
 //! For each VIP: `net.ipv4.conf.all.arp_ignore=1` and `arp_announce=2` (and on the interface
 //! facing the VIP network, where the kernel takes the larger of `all` and the interface), set

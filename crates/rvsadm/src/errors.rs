@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! ipvsadm's words for a refusal: `ipvs_strerror` of libipvs picks a message from the
-//! operation and the errno, and falls back to `strerror` (ipvsadm-cli.md section 7).
+//! operation and the errno, and falls back to `strerror` for a pair its table lacks.
 
 use std::ffi::CStr;
 

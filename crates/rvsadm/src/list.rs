@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Listing and save output, byte for byte as ipvsadm 1.31 prints it (ipvsadm-cli.md sections
-//! 8.2 and 10): titles, service and server lines in every mode, `print_largenum` scaling, name
-//! truncation, and libipvs's sort order including its wrap-around comparisons.
+//! Listing (`-L`) and save (`-S`) output, byte for byte as ipvsadm 1.31 prints it: titles,
+//! service and server lines in every mode, `print_largenum` scaling, name truncation, and
+//! libipvs's sort order including its wrap-around comparisons.
 
 use std::fmt::Write as _;
 use std::net::IpAddr;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! Every error case of ipvsadm-cli.md sections 1, 3, 4, 5, 7 and 9: the text on stderr and the
-//! exit status, and that a refused command changes nothing.
+//! Every error ipvsadm 1.31 prints for a misplaced command, a bad address, option value or
+//! option combination, and a refusal by the daemon: the text on stderr and the exit status,
+//! and that a refused command changes nothing.
 
 mod common;
 
@@ -8,7 +9,7 @@ use common::{InProc, ok, run_in};
 
 /// (arguments, exit status, stderr)
 const LOCAL: &[(&str, i32, &str)] = &[
-    // Section 1 and 9: the command comes first; popt errors.
+    // The command comes first; popt errors.
     (
         "-nL",
         255,
@@ -54,7 +55,7 @@ const LOCAL: &[(&str, i32, &str)] = &[
         2,
         "invalid timeout value `2678401' specified\n",
     ),
-    // Section 3: addresses.
+    // Service and real-server addresses and ports.
     (
         "-A -t 80",
         2,
@@ -115,7 +116,7 @@ const LOCAL: &[(&str, i32, &str)] = &[
         2,
         "Different address family is allowed only for tunneling servers\n",
     ),
-    // Section 3.5: fwmark and -6.
+    // fwmark and -6.
     ("-A -f 0", 2, "invalid fwmark value `0' specified\n"),
     (
         "-A -f 4294967296",
@@ -126,7 +127,7 @@ const LOCAL: &[(&str, i32, &str)] = &[
     ("-A -f -1", 2, "invalid fwmark value `-1' specified\n"),
     ("-A -6 -f 1", 2, "-6 used before -f\n\n"),
     ("-A -t 1.2.3.4:80 -6", 2, "-6 used before -f\n\n"),
-    // Section 4: parameters.
+    // Option values.
     (
         "-A -t 1.2.3.4:80 -p 0",
         2,
@@ -233,7 +234,7 @@ const LOCAL: &[(&str, i32, &str)] = &[
         2,
         "illegal mcast-ttl specified\n",
     ),
-    // Section 4.1: tunnels.
+    // Tunnel options by tunnel type.
     (
         "-a -t 1.2.3.4:80 -r 10.0.0.1 -i --tun-type foo",
         2,
@@ -279,7 +280,7 @@ const LOCAL: &[(&str, i32, &str)] = &[
         2,
         "Tunnel options conflict with forward method\n",
     ),
-    // Section 5: the matrix and repeated options.
+    // The command × option matrix and repeated options.
     (
         "-A",
         2,
@@ -433,7 +434,7 @@ fn accepted_forms() {
     }
 }
 
-/// Section 7: what the daemon refuses, in ipvsadm's words, exit 255 (1 for listings).
+/// What the daemon refuses, in ipvsadm's words, exit 255 (1 for listings).
 #[test]
 fn daemon_refusals() {
     let mut b = InProc::new();
@@ -549,8 +550,8 @@ fn daemon_refusals() {
     );
 }
 
-/// Section 8.1: -R runs each line; ipvsadm's own checks stop it (status 2) with earlier lines
-/// applied; daemon refusals are printed and the next line runs; the status is the last line's.
+/// `-R` runs each line; ipvsadm's own checks stop it (status 2) with earlier lines applied;
+/// daemon refusals are printed and the next line runs; the status is the last line's.
 #[test]
 fn restore_semantics() {
     let mut b = InProc::new();

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! ipvsadm-cli.md section 10: number scaling, name truncation, service flags text, tunnel
+//! ipvsadm 1.31's listing output: number scaling, name truncation, service flags text, tunnel
 //! info, daemons, sorting (with the wrap-around comparison) and name resolution.
 
 mod common;
@@ -13,15 +13,14 @@ fn num(v: u64, exact: bool) -> String {
     s
 }
 
-/// Section 10.5: decimal K/M/G/T steps at 10^8, 10^9, 10^11, 10^14, truncating.
+/// `print_largenum`: decimal K/M/G/T steps at 10^8, 10^9, 10^11, 10^14, truncating.
 #[test]
 fn largenum_scaling() {
     assert_eq!(num(0, false), "        0");
     assert_eq!(num(99_999_999, false), " 99999999");
     assert_eq!(num(100_000_000, false), "  100000K");
     assert_eq!(num(999_999_999, false), "  999999K");
-    // The spec's prose shows "     1000M" (ten columns); the format `%8lluM` and the spec's
-    // own worked example give nine, which is what ipvsadm prints.
+    // Still nine columns: `%8llu` of the quotient, then the letter.
     assert_eq!(num(1_000_000_000, false), "    1000M");
     assert_eq!(num(99_999_999_999, false), "   99999M");
     assert_eq!(num(100_000_000_000, false), "     100G");
@@ -33,8 +32,8 @@ fn largenum_scaling() {
     assert_eq!(num(9_876_543_210, true), " 9876543210");
 }
 
-/// Section 10.3/10.7: IPv4 service names are cut to 33 characters, IPv4 servers to 28;
-/// IPv6 names are not cut; FWM IPv6 services say so.
+/// IPv4 service names are cut to 33 characters, IPv4 servers to 28; IPv6 names are not cut;
+/// FWM IPv6 services say so.
 #[test]
 fn names_truncation_and_ipv6() {
     let mut b = InProc::new();
@@ -134,7 +133,7 @@ fn tunnel_info_and_save() {
     );
 }
 
-/// Section 10.8: fwmark, then family, protocol, address, port; the address comparison wraps
+/// Sort order: fwmark, then family, protocol, address, port; the address comparison wraps
 /// like libipvs's `int` subtraction, so 200.0.0.1 sorts before 10.0.0.1.
 #[test]
 fn sorting() {
@@ -297,7 +296,7 @@ fn port_names_follow_the_service_protocol() {
     );
 }
 
-/// Section 3: address forms accepted by inet_aton and the bracket rules.
+/// Address forms accepted by inet_aton and the bracket rules.
 #[test]
 fn address_forms() {
     let mut b = InProc::new();
@@ -351,8 +350,8 @@ fn real_server_port_rules() {
     assert!(ok(&mut b, "-Sn").starts_with("-A -t 10.0.0.1:80 -s wlc\n"));
 }
 
-/// Section 10.11's example line: what a current kernel reports for a master started with
-/// ipvsadm's defaults (interface eth0, everything else filled in by the kernel rules).
+/// The `-L --daemon` line a current kernel reports for a master started with ipvsadm's
+/// defaults (interface eth0, everything else filled in by the kernel rules).
 #[test]
 fn daemon_line_with_kernel_defaults() {
     let mut t = rvs_model::Table::new();
@@ -374,8 +373,8 @@ fn daemon_line_with_kernel_defaults() {
     );
 }
 
-/// Section 10.9: `-c --persistent-conn` adds the PE columns; entries without PE data keep the
-/// plain line.
+/// Connection listing: `-c --persistent-conn` adds the PE columns; entries without PE data
+/// keep the plain line.
 #[test]
 fn connection_listing_with_pe_columns() {
     let mut b = InProc::new();

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
-//! ipvsadm-cli.md section 11, the worked example, byte for byte in every listing mode. The
-//! configuration goes through the real command line and rvsd's request handling; the
-//! invented counters of the spec are then put into the table, as the packet path will.
+//! A worked example (NAT with thresholds, persistent DR, sh with flags, fwmark), byte for
+//! byte as ipvsadm 1.31 prints it in every listing mode. The configuration goes through the
+//! real command line and rvsd's request handling; made-up counters are then put into the
+//! table, as the packet path will.
 
 mod common;
 
@@ -260,7 +261,7 @@ fn connection_listing() {
     assert_text(&ok(&mut example(), "-Lcn"), &golden("worked-Lcn"));
 }
 
-/// The fwmark template line of section 11: protocol `IP`, mark as an address, minutes > 99.
+/// A persistent fwmark service's template line: protocol `IP`, mark as an address, minutes > 99.
 #[test]
 fn fwmark_template_line() {
     let mut b = example();

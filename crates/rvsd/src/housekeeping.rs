@@ -2,9 +2,9 @@
 //! What the kernel's IPVS does with timers, done by one thread: every second expire idle
 //! connections (less often once a walk of the table takes more than 40 ms: the sweep stays
 //! within 4% of a core, and an entry past its timeout is treated as absent by the packet path
-//! until it is removed) and follow the neighbour table; every two seconds bring counters back from the
-//! packet path and step the rate estimators (ipvs-semantics.md 12.2); every minute collect
-//! lblc/lblcr entries.
+//! until it is removed) and follow the neighbour table; every two seconds bring counters back
+//! from the packet path and step the rate estimators (the kernel's fixed-point moving
+//! averages, each step weighted 1/4); every minute collect lblc/lblcr entries.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

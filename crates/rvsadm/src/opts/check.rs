@@ -118,7 +118,9 @@ pub(super) fn generic_opt_check(cmd: Cmd, options: u64) -> Result<(), Exit> {
     Ok(())
 }
 
-/// The tunnel type × option matrix (ipvsadm-cli.md 4.1).
+/// The tunnel type × option matrix of `-a`/`-e`: ipip takes no tunnel option, gue needs
+/// `--tun-port` and at most one checksum option, gre at most one of `--tun-csum` and
+/// `--tun-nocsum`.
 pub(super) fn tunnel_opt_check(tun: TunType, options: u64) -> Result<(), Exit> {
     const OPTS: [(u64, &str); 4] = [
         (opt::TUN_PORT, "tun-port"),

@@ -6,7 +6,8 @@
 //! checks each value as it is met; then the whole invocation is checked in ipvsadm's order
 //! (`--set` values, leftover words, `-b`, the command × option matrix, port 0 and `-o`, the
 //! dest checks, list conflicts). The first failure wins and carries ipvsadm's text and exit
-//! status (ipvsadm-cli.md sections 1–5 and 9).
+//! status (2 for a refused value or combination, 255 when the first word is not a command
+//! or popt rejects an option).
 //!
 //! Nothing here talks to the daemon; host and port names go through a [`Resolver`].
 //!

@@ -95,7 +95,7 @@ pub fn ok(b: &mut dyn Backend, args: &str) -> String {
     o.stdout
 }
 
-/// A golden file with `$` marking line ends, as in the spec.
+/// A golden file with `$` marking line ends, so that trailing spaces show.
 pub fn golden(name: &str) -> String {
     let path = format!("{}/tests/golden/{name}.txt", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
