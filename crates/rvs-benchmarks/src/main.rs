@@ -143,7 +143,9 @@ fn part_packet() -> String {
         "## Per-packet cost, no I/O\n\n\
          `BPF_PROG_TEST_RUN` of the loaded program, one run per call (the program changes the \
          TTL, so repeating one buffer would drift onto another path); the per-call timer \
-         overhead is in every figure, baselines included. The director is configured by the real \
+         overhead is in every figure, baselines included. The last column takes it out: each \
+         figure less an empty program's (XDP_PASS) in the same round, that is, the program's \
+         own cost (the MAC swap's is a few ns, within the noise of the difference). The director is configured by the real \
          `Director` from a table: one service per scheduler with 100 DR dests of weights 1–4, \
          plus UDP, IPv6, NAT and tunnel services; every SYN is a new flow. A NAT reply's next hop comes \
          from the FIB (`bpf_fib_lookup`), and it leaves by another interface than test runs \

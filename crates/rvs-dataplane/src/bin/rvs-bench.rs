@@ -12,7 +12,8 @@
 //! kernel reuses the packet buffer across repetitions: the program's own changes (TTL) would
 //! otherwise move later repetitions onto another path (the "repeat pitfall"). The per-call
 //! timer overhead is therefore in every figure, baseline included; the table shows the time
-//! above the baseline too.
+//! above the baseline too, and above an empty program (XDP_PASS): the program's own cost, the
+//! call's overhead taken out.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,7 +21,7 @@ use std::net::IpAddr;
 use rvs_common::svc_flags;
 use rvs_dataplane::director::Director;
 use rvs_dataplane::neigh::Neigh;
-use rvs_dataplane::{DROP_PROGRAM, Dataplane, MIN_TX_PROGRAM, PROGRAM};
+use rvs_dataplane::{DROP_PROGRAM, Dataplane, MIN_TX_PROGRAM, PASS_PROGRAM, PROGRAM};
 use rvs_model::{
     DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table, TunCsum, TunType,
 };
@@ -295,6 +296,7 @@ fn main() {
     let mut names = vec![
         "minimal XDP_TX (MAC swap)".to_string(),
         "XDP_DROP".to_string(),
+        "empty program (XDP_PASS)".to_string(),
         "rvs: established DR packet".to_string(),
         "rvs: established DR packet, UDP".to_string(),
         "rvs: established DR packet, IPv6".to_string(),
@@ -333,15 +335,18 @@ fn main() {
         results[1].push(measure_action(dp, DROP_PROGRAM, 1, &mut || {
             frame(10, 1, BASE_PORT + 3, 0x10)
         }));
-        results[2].push(measure(dp, PROGRAM, &mut || {
+        results[2].push(measure_action(dp, PASS_PROGRAM, 2, &mut || {
             frame(10, 1, BASE_PORT + 3, 0x10)
         }));
-        results[3].push(measure(dp, PROGRAM, &mut || udp_frame(1)));
-        results[4].push(measure(dp, PROGRAM, &mut || v6_frame(1, 0x10)));
-        results[5].push(measure(dp, PROGRAM, &mut || frame(10, 1, NAT_PORT, 0x10)));
-        results[6].push(measure(dp, PROGRAM, &mut || frame(10, 1, TUN_PORT, 0x10)));
+        results[3].push(measure(dp, PROGRAM, &mut || {
+            frame(10, 1, BASE_PORT + 3, 0x10)
+        }));
+        results[4].push(measure(dp, PROGRAM, &mut || udp_frame(1)));
+        results[5].push(measure(dp, PROGRAM, &mut || v6_frame(1, 0x10)));
+        results[6].push(measure(dp, PROGRAM, &mut || frame(10, 1, NAT_PORT, 0x10)));
+        results[7].push(measure(dp, PROGRAM, &mut || frame(10, 1, TUN_PORT, 0x10)));
         if nat_out {
-            results[7].push(measure_action(dp, PROGRAM, reply_action, &mut || {
+            results[8].push(measure_action(dp, PROGRAM, reply_action, &mut || {
                 reply_frame(1, 0x10)
             }));
         }
@@ -349,16 +354,19 @@ fn main() {
             results[fixed + k].push(measure(dp, PROGRAM, &mut || next(*port)));
         }
     }
-    // Ratios pair by pair: each round's figure over the same round's baseline.
+    // Ratios pair by pair: each round's figure over the same round's baseline, and each
+    // round's figure less the same round's empty program (the call's own overhead).
     let base = results[0].clone();
+    let empty = results[2].clone();
     println!(
-        "| path | ns/packet median | min | max | ratio to minimal XDP_TX (median, min–max over rounds) | ns above it |"
+        "| path | ns/packet median | min | max | ratio to minimal XDP_TX (median, min–max over rounds) | ns above it | ns above the empty program |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (name, r) in names.iter().zip(results.iter()) {
         let mut v = r.clone();
         let mut ratios: Vec<f64> = r.iter().zip(&base).map(|(x, b)| x / b).collect();
         let mut above: Vec<f64> = r.iter().zip(&base).map(|(x, b)| x - b).collect();
+        let mut own: Vec<f64> = r.iter().zip(&empty).map(|(x, e)| x - e).collect();
         let (lo, hi) = (
             ratios.iter().copied().fold(f64::INFINITY, f64::min),
             ratios.iter().copied().fold(0.0, f64::max),
@@ -366,10 +374,11 @@ fn main() {
         let min = v.iter().copied().fold(f64::INFINITY, f64::min);
         let max = v.iter().copied().fold(0.0, f64::max);
         println!(
-            "| {name} | {:.0} | {min:.0} | {max:.0} | {:.2} ({lo:.2}–{hi:.2}) | {:.0} |",
+            "| {name} | {:.0} | {min:.0} | {max:.0} | {:.2} ({lo:.2}–{hi:.2}) | {:.0} | {:.0} |",
             median(&mut v),
             median(&mut ratios),
-            median(&mut above)
+            median(&mut above),
+            median(&mut own)
         );
     }
     println!(
