@@ -220,9 +220,27 @@ impl Director {
     /// Writes what differs between `img` and the image written last (everything, the first
     /// time), in an order that keeps every state a packet can meet consistent: dests before
     /// the services that list them, services before what is removed.
-    fn write(&mut self, mut img: Image) -> Result<(), Error> {
-        let first = self.written.is_none();
-        let old = self.written.take().unwrap_or_default();
+    fn write(&mut self, img: Image) -> Result<(), Error> {
+        // The image written last stays the reference until this one is all written: after a
+        // failed write the next compares with it again, so nothing it must remove is missed
+        // (the writes are idempotent).
+        let old = self.written.take();
+        match self.write_difference(old.as_ref(), img) {
+            Ok(img) => {
+                self.written = Some(img);
+                Ok(())
+            }
+            Err(e) => {
+                self.written = old;
+                Err(e)
+            }
+        }
+    }
+
+    fn write_difference(&mut self, old: Option<&Image>, mut img: Image) -> Result<Image, Error> {
+        let first = old.is_none();
+        let empty = Image::default();
+        let old = old.unwrap_or(&empty);
         if first || old.timeouts != img.timeouts {
             self.dp.set_timeouts(&img.timeouts)?;
         }
@@ -348,8 +366,7 @@ impl Director {
             );
         }
         self.notes = img.notes.clone();
-        self.written = Some(img);
-        Ok(())
+        Ok(img)
     }
 
     /// Removes connection entries idle for longer than their timeout and gives their dest
