@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 pub mod packed;
 
 /// The protocol version this crate speaks.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Requests longer than this are refused (and the connection closed).
 pub const MAX_REQUEST_BYTES: u32 = 16 << 20;
 /// Responses longer than this are refused by clients.
@@ -420,7 +420,8 @@ impl Client {
     }
 
     /// Like [`Client::call`], with the parts of a connection listing handed to `part` as they
-    /// arrive (to be shown while the daemon reads on); the last part is in the answer.
+    /// arrive (to be shown while the daemon reads on); the last part is in the answer, or an
+    /// error if the daemon could not read on.
     pub fn call_in_parts(
         &mut self,
         req: &Request,
@@ -435,7 +436,7 @@ impl Client {
                     parted = true;
                     part(p);
                 }
-                resp @ Response::Conns(_) => return Ok(resp),
+                resp @ (Response::Conns(_) | Response::Error(_)) => return Ok(resp),
                 _ if parted => {
                     return Err(FrameError::Malformed(
                         "a connection listing ended without its last part".into(),
@@ -483,6 +484,11 @@ mod tests {
             Response::Conns(part(5..7)),
             Response::ConnsPart(part(1..2)),
             Response::Ok,
+            Response::ConnsPart(part(1..2)),
+            Response::Error(ErrorReply {
+                errno: 5,
+                message: "reading the connection table".into(),
+            }),
         ] {
             write_message(&mut b, &r).unwrap();
         }
@@ -493,6 +499,11 @@ mod tests {
         assert!(matches!(
             client.call(&Request::ListConns),
             Err(FrameError::Malformed(_))
+        ));
+        // A listing the daemon could not read to its end closes with the error.
+        assert!(matches!(
+            client.call(&Request::ListConns),
+            Ok(Response::Error(ErrorReply { errno: 5, .. }))
         ));
     }
 
@@ -516,7 +527,7 @@ mod tests {
             Err(FrameError::TooLarge(256))
         ));
         assert!(matches!(
-            decode::<Request>(b"{\"version\":1,\"body\":\"nope\"}"),
+            decode::<Request>(b"{\"version\":2,\"body\":\"nope\"}"),
             Err(FrameError::Malformed(_))
         ));
         assert!(matches!(

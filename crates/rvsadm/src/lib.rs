@@ -402,8 +402,13 @@ fn list_conns(ctx: &mut Ctx<'_>, f: &Format) -> Flow {
             let _ = ctx.stdout.flush();
             Ok(0)
         }
-        Ok(other) => listing_failed(ctx, Op::GetConns, &other),
+        Ok(other) => {
+            // Lines already shown come before the error.
+            let _ = ctx.stdout.flush();
+            listing_failed(ctx, Op::GetConns, &other)
+        }
         Err(e) => {
+            let _ = ctx.stdout.flush();
             let prog = ctx.prog.to_string();
             ctx.err(&format!("{prog}: {e}"));
             Err(2)

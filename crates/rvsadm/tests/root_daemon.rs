@@ -368,18 +368,18 @@ fn root_malformed_requests_change_nothing() {
     // Not JSON: an error reply, and the connection keeps working.
     let (mut s, reply) = raw_exchange(&sock, &frame("{not json"), false);
     assert_eq!(errno_of(&reply.unwrap()), 71);
-    s.write_all(&frame(r#"{"version":1,"body":"info"}"#))
+    s.write_all(&frame(r#"{"version":2,"body":"info"}"#))
         .unwrap();
     let mut len = [0u8; 4];
     s.read_exact(&mut len).unwrap();
 
     // Valid JSON, wrong shape; a wrong version; a bad value inside a valid request.
     for bad in [
-        r#"{"version":1,"body":{"add_service":{"key":"nope"}}}"#,
-        r#"{"version":2,"body":"flush"}"#,
-        r#"{"version":1}"#,
-        r#"{"version":1,"body":{"add_dest":{"service":{"addr":{"protocol":"tcp","addr":"10.0.0.1","port":80}},"dest":{"addr":"10.0.0.2","port":80,"fwd":"route","weight":-5,"u_threshold":0,"l_threshold":0}}}}"#,
-        r#"{"version":1,"body":{"batch":["flush","info"]}}"#,
+        r#"{"version":2,"body":{"add_service":{"key":"nope"}}}"#,
+        r#"{"version":3,"body":"flush"}"#,
+        r#"{"version":2}"#,
+        r#"{"version":2,"body":{"add_dest":{"service":{"addr":{"protocol":"tcp","addr":"10.0.0.1","port":80}},"dest":{"addr":"10.0.0.2","port":80,"fwd":"route","weight":-5,"u_threshold":0,"l_threshold":0}}}}"#,
+        r#"{"version":2,"body":{"batch":["flush","info"]}}"#,
     ] {
         let (_, reply) = raw_exchange(&sock, &frame(bad), false);
         let e = errno_of(&reply.unwrap());
@@ -391,7 +391,7 @@ fn root_malformed_requests_change_nothing() {
     assert_eq!(errno_of(&reply.unwrap()), 90);
 
     // Truncated: the length promises more than arrives.
-    let mut t = frame(r#"{"version":1,"body":"flush"}"#);
+    let mut t = frame(r#"{"version":2,"body":"flush"}"#);
     t.truncate(12);
     let (_, reply) = raw_exchange(&sock, &t, true);
     assert_eq!(errno_of(&reply.unwrap()), 71);

@@ -335,9 +335,13 @@ impl State {
             return false;
         }
         if let Err(e) = walked {
-            // The parts already sent stand; the client sees a shorter listing, as when
-            // connections end during a walk.
+            // The listing ends with the error rather than looking whole (the parts already
+            // sent have been shown).
             log(format_args!("reading connections failed: {e}"));
+            return send(error(
+                Errno::EIO,
+                format!("reading the connection table: {e}"),
+            ));
         }
         send(Response::Conns(part))
     }
