@@ -122,6 +122,16 @@ pub enum Request {
     /// Changes applied one after the other, each answered on its own (as `-R` lines are), and
     /// saved once at the end. Only changing requests may be batched.
     Batch(Vec<Request>),
+    /// Read a keepalived.conf and apply its virtual servers (changes only), starting and
+    /// stopping checkers to match (`rvs reload`, SIGHUP); with `dry_run`, only say what
+    /// would change (`rvs apply FILE --dry-run`). `path: None` is rvsd's `--config` file; a
+    /// different file is only read with `dry_run`. Answered with [`Response::Plan`].
+    LoadConfig {
+        /// The file, absolute; `None`: rvsd's own.
+        path: Option<std::path::PathBuf>,
+        /// Change nothing.
+        dry_run: bool,
+    },
 }
 
 impl Request {
@@ -171,6 +181,70 @@ pub enum Response {
     Batch(Vec<Response>),
     /// Answer to [`Request::ListMarks`], in match order.
     Marks(Vec<MarkRule>),
+    /// Answer to [`Request::LoadConfig`].
+    Plan(ConfigPlan),
+}
+
+/// What applying a configuration file changes (or changed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigPlan {
+    /// The file read.
+    pub file: String,
+    /// One line per change: services, dests, weights, checkers. Empty: nothing to do.
+    pub changes: Vec<String>,
+    /// Parts of the file rvs does not use, one line each.
+    pub notes: Vec<String>,
+    /// Whether the changes were only computed.
+    pub dry_run: bool,
+}
+
+/// The configuration file rvsd follows (`--config`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigView {
+    /// The file.
+    pub file: String,
+    /// When it was last applied (seconds since the epoch), if ever.
+    pub applied_at: Option<u64>,
+    /// Why the last reading failed (`file:line: ...`); the configuration before it stands.
+    pub error: Option<String>,
+    /// Parts of the file rvs does not use.
+    pub notes: Vec<String>,
+}
+
+/// One checker of a real server and what it last found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CheckerView {
+    /// keepalived's name (`HTTP_GET`, `TCP_CHECK`, ...).
+    pub kind: String,
+    /// What it checks (`10.0.0.1:80 /health`, a command line).
+    pub target: String,
+    /// Passing.
+    pub up: bool,
+    /// Since when (seconds since the epoch): its start, or its last change.
+    pub since: u64,
+    /// When it last ran (seconds since the epoch).
+    pub last_check: Option<u64>,
+    /// The last failure's reason, kept after it recovers.
+    pub last_error: Option<String>,
+    /// A weight set by `misc_dynamic`.
+    pub dynamic_weight: Option<i32>,
+}
+
+/// A real server of a configured virtual server and its health.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RealServerHealth {
+    /// The virtual server, as the file names it (`10.0.0.1 80`, `group web`).
+    pub virtual_server: String,
+    /// Real server address.
+    pub addr: IpAddr,
+    /// Real server port.
+    pub port: u16,
+    /// Every checker passes (or it has none).
+    pub up: bool,
+    /// Since when (seconds since the epoch).
+    pub since: u64,
+    /// Its checkers.
+    pub checkers: Vec<CheckerView>,
 }
 
 /// A refusal: the errno the kernel would give (so `rvsadm` prints ipvsadm's message) and a
@@ -280,6 +354,12 @@ pub struct StatusView {
     /// because the connection table was full, embryonic entries evicted.
     #[serde(default)]
     pub packet_counters: Vec<(String, u64)>,
+    /// The keepalived.conf rvsd follows, if any.
+    #[serde(default)]
+    pub config: Option<ConfigView>,
+    /// The real servers of its virtual servers, with their checkers.
+    #[serde(default)]
+    pub health: Vec<RealServerHealth>,
 }
 
 /// Framing failures.

@@ -54,6 +54,8 @@ pub struct Lab {
     /// The real servers.
     pub rs: Vec<Netns>,
     procs: Vec<Guard>,
+    /// Each real server's TCP server (port 8130), `None` while stopped.
+    tcp_servers: Vec<Option<Guard>>,
     /// The director's rvsd and its private directory.
     pub daemon: Rvsd,
     /// The private directory (the daemon's): socket, state, bpffs, captures.
@@ -96,6 +98,7 @@ impl Lab {
             clients: Vec::new(),
             rs: Vec::new(),
             procs: Vec::new(),
+            tcp_servers: Vec::new(),
             daemon,
             tmp,
         };
@@ -161,8 +164,10 @@ impl Lab {
             ]);
             r.sh(&["ip", "addr", "add", "fd00::240/128", "dev", "lo", "nodad"]);
             let name = format!("rs{n}");
+            let mut tcp = r.spawn(&[&probe, "tcp-server", "[::]:8130", &name]);
+            wait_ready(&mut tcp);
+            lab.tcp_servers.push(Some(Guard(tcp)));
             for (kind, addr) in [
-                ("tcp-server", "[::]:8130"),
                 ("udp-server", "10.0.0.240:8130"),
                 ("udp-server", "[fd00::240]:8130"),
             ] {
@@ -181,6 +186,23 @@ impl Lab {
         wait_ready(&mut pass);
         lab.procs.push(Guard(pass));
         lab
+    }
+
+    /// Stops real server `n`'s (0-based) TCP server: its port 8130 then refuses connections.
+    pub fn stop_tcp_server(&mut self, n: usize) {
+        self.tcp_servers[n] = None;
+    }
+
+    /// Starts real server `n`'s TCP server again.
+    pub fn start_tcp_server(&mut self, n: usize) {
+        let mut c = self.rs[n].spawn(&[
+            &self.bin("rvs-probe"),
+            "tcp-server",
+            "[::]:8130",
+            &format!("rs{}", n + 1),
+        ]);
+        wait_ready(&mut c);
+        self.tcp_servers[n] = Some(Guard(c));
     }
 
     /// The path of a binary, as a string.
@@ -277,5 +299,6 @@ impl Drop for Lab {
         // The daemon first, then the servers; the private directory goes with `daemon`.
         self.daemon.stop(libc::SIGKILL);
         self.procs.clear();
+        self.tcp_servers.clear();
     }
 }

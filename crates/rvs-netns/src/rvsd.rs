@@ -17,6 +17,8 @@ pub struct Rvsd {
     pub bins: PathBuf,
     /// The private directory.
     pub dir: PathBuf,
+    /// More arguments for rvsd (e.g. `--config FILE`), given at every start.
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -41,6 +43,7 @@ impl Rvsd {
         Rvsd {
             bins: bins.to_path_buf(),
             dir,
+            extra_args: Vec::new(),
             child: None,
         }
     }
@@ -94,6 +97,7 @@ impl Rvsd {
         for i in interfaces {
             cmd.args(["--interface", i]);
         }
+        cmd.args(&self.extra_args);
         let child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -18,6 +18,8 @@ use rvs_model::ServiceKey;
 
 const USAGE: &str = "\
 usage: rvs status [--json]
+       rvs reload [--dry-run]
+       rvs apply FILE [--dry-run]
        rvs down [--pin-dir DIR]
        rvs realserver setup|check --vip VIP [--vip VIP]... [--dev IF]
                               [--tunnel ipip|gue|gre [--port N]] [--bpffs DIR]
@@ -27,6 +29,13 @@ usage: rvs status [--json]
 
   status          the configuration, counters and packet-path state of rvsd
   --json          the same as JSON, for scripts
+  reload          re-read rvsd's --config file (keepalived.conf) and apply what changed:
+                  services, dests, weights, checkers; dests left as they are keep their
+                  connections, counters and health; a file with a mistake is refused with
+                  its file:line and nothing changes (SIGHUP to rvsd does the same)
+  apply           check FILE (keepalived.conf) and, with --dry-run, print what applying it
+                  would change without changing anything; without --dry-run FILE must be
+                  rvsd's --config file (then it is a reload)
   down            detach the packet path, remove its pins and stop rvsd (the configuration
                   stays); with --pin-dir, remove an instance's pins when no rvsd runs
   realserver      on a real server: apply (setup) or verify (check) the direct-routing recipe:
@@ -88,6 +97,10 @@ fn run(args: &[String]) -> anyhow::Result<()> {
         ["fwmark", rest @ ..] => fwmark::run(rest),
         ["status"] => status(false),
         ["status", "--json"] => status(true),
+        ["reload"] => load(None, false),
+        ["reload", "--dry-run"] => load(None, true),
+        ["apply", file] => load(Some(file), false),
+        ["apply", file, "--dry-run"] | ["apply", "--dry-run", file] => load(Some(file), true),
         ["down"] => down(),
         ["down", "--pin-dir", dir] => {
             remove_pins(std::path::Path::new(dir))?;
@@ -147,6 +160,55 @@ fn down() -> anyhow::Result<()> {
         Response::Error(e) => bail!("rvsd refused: {}", e.message),
         other => bail!("unexpected answer from rvsd: {other:?}"),
     }
+}
+
+fn load(file: Option<&str>, dry_run: bool) -> anyhow::Result<()> {
+    let path = match file {
+        Some(f) => Some(std::path::absolute(f).with_context(|| format!("{f}: not a usable path"))?),
+        None => None,
+    };
+    if let Some(p) = &path
+        && !p.is_file()
+    {
+        bail!("{}: no such file", p.display());
+    }
+    let sock = Client::socket_path();
+    let mut client = Client::connect(&sock)
+        .with_context(|| format!("cannot reach rvsd at {} (is rvsd running?)", sock.display()))?;
+    match client.call(&Request::LoadConfig { path, dry_run })? {
+        Response::Plan(plan) => {
+            let mut o = String::new();
+            for n in &plan.notes {
+                let _ = writeln!(o, "note: {n}");
+            }
+            let verb = if plan.dry_run { "would" } else { "did" };
+            if plan.changes.is_empty() {
+                let _ = writeln!(o, "{}: nothing to change", plan.file);
+            } else {
+                let _ = writeln!(
+                    o,
+                    "{}: {} {} change(s):",
+                    plan.file,
+                    verb,
+                    plan.changes.len()
+                );
+                for c in &plan.changes {
+                    let _ = writeln!(o, "  {c}");
+                }
+            }
+            let _ = std::io::stdout().write_all(o.as_bytes());
+            Ok(())
+        }
+        Response::Error(e) => bail!("{}", e.message),
+        other => bail!("unexpected answer from rvsd: {other:?}"),
+    }
+}
+
+fn when(secs: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    format!("{}s ago", now.saturating_sub(secs))
 }
 
 fn fetch() -> anyhow::Result<StatusView> {
@@ -224,6 +286,55 @@ fn human(s: &StatusView) -> String {
         "total: {} conns, {} in packets, {} out packets",
         s.total.conns, s.total.inpkts, s.total.outpkts
     );
+    if let Some(c) = &s.config {
+        let _ = writeln!(
+            o,
+            "config: {}{}",
+            c.file,
+            c.applied_at
+                .map_or(" (never applied)".to_string(), |t| format!(
+                    ", applied {}",
+                    when(t)
+                ))
+        );
+        if let Some(e) = &c.error {
+            let _ = writeln!(o, "  last reload failed: {e}");
+        }
+        for n in &c.notes {
+            let _ = writeln!(o, "  note: {n}");
+        }
+    }
+    if !s.health.is_empty() {
+        let _ = writeln!(o, "real servers:");
+    }
+    for r in &s.health {
+        let at = match r.addr {
+            std::net::IpAddr::V4(a) => format!("{a}:{}", r.port),
+            std::net::IpAddr::V6(a) => format!("[{a}]:{}", r.port),
+        };
+        let _ = writeln!(
+            o,
+            "  {at} of {}: {} since {}",
+            r.virtual_server,
+            if r.up { "UP" } else { "DOWN" },
+            when(r.since)
+        );
+        for c in &r.checkers {
+            let _ = writeln!(
+                o,
+                "    {} {}: {} since {}{}{}",
+                c.kind,
+                c.target,
+                if c.up { "passing" } else { "failing" },
+                when(c.since),
+                c.dynamic_weight
+                    .map_or(String::new(), |w| format!(", weight {w}")),
+                c.last_error
+                    .as_ref()
+                    .map_or(String::new(), |e| format!(", last error: {e}"))
+            );
+        }
+    }
     let _ = writeln!(o, "services: {}", s.services.len());
     for svc in &s.services {
         let c = &svc.config;

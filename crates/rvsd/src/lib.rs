@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 
+pub mod health;
 pub mod housekeeping;
 pub mod packet;
 pub mod persist;
@@ -22,7 +23,7 @@ pub mod state;
 pub const USAGE: &str = "\
 usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab-size N]
             [--expire-nodest-conn] [--expire-quiescent-template] [--bpffs DIR]
-            [--instance NAME]
+            [--instance NAME] [--config FILE]
 
   --socket PATH        control socket (default /run/rvs/rvsd.sock)
   --state-dir DIR      where the configuration is kept (default /var/lib/rvs)
@@ -35,6 +36,9 @@ usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab
                        client is scheduled afresh (default: it follows its template)
   --bpffs DIR          bpffs mount for the pins, mounted if missing (default /sys/fs/bpf)
   --instance NAME      pins go to DIR/rvs/NAME (default: named after the state directory)
+  --config FILE        follow a keepalived.conf: its virtual servers are applied at start and
+                       on `rvs reload` or SIGHUP (changes only), and their real servers are
+                       health-checked; other blocks are ignored, one log line each
 ";
 
 /// Daemon options.
@@ -56,6 +60,8 @@ pub struct Options {
     pub bpffs: PathBuf,
     /// Instance name; `None`: derived from the state directory.
     pub instance: Option<String>,
+    /// keepalived.conf to follow.
+    pub config: Option<PathBuf>,
 }
 
 impl Options {
@@ -108,6 +114,7 @@ impl Options {
             expire_quiescent_template: false,
             bpffs: "/sys/fs/bpf".into(),
             instance: None,
+            config: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -136,6 +143,7 @@ impl Options {
                 "--expire-nodest-conn" => o.expire_nodest_conn = true,
                 "--expire-quiescent-template" => o.expire_quiescent_template = true,
                 "--bpffs" => o.bpffs = value()?.into(),
+                "--config" => o.config = Some(value()?.into()),
                 "--instance" => {
                     let v = value()?;
                     // bpffs refuses names with a dot.
@@ -183,6 +191,31 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     if state.has_packet_path() {
         housekeeping::spawn(std::sync::Arc::clone(&state));
     }
+    let (health, wake) = health::Health::new(opts.config.clone(), &opts.state_dir);
+    state.set_health(std::sync::Arc::clone(&health));
+    if health.has_config() {
+        // A file that cannot be read leaves the saved configuration in place (and the
+        // packet path serving it); `rvs status` shows the error until a reload succeeds.
+        if let Err(e) = health.load(&state, None, false) {
+            log(format_args!("{e}"));
+        }
+        let (h, s) = (
+            std::sync::Arc::clone(&health),
+            std::sync::Arc::clone(&state),
+        );
+        let mut hup = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
+        std::thread::spawn(move || {
+            for _ in hup.forever() {
+                log("SIGHUP: reloading the configuration");
+                match h.load(&s, None, false) {
+                    Ok(plan) if plan.changes.is_empty() => log("reload: nothing changed"),
+                    Ok(_) => {}
+                    Err(e) => log(format_args!("reload failed, nothing changed: {e}")),
+                }
+            }
+        });
+    }
+    health::spawn_reconciler(health, std::sync::Arc::clone(&state), wake);
     server::serve(&opts.socket, state)
 }
 

@@ -17,7 +17,7 @@ use rvs_ctl::{DestView, ErrorReply, Info, Request, Response, ServiceView, Status
 use rvs_dataplane::director::{Director, SweepPlan};
 use rvs_dataplane::neigh::Neigh;
 use rvs_model::marks::{self, MarkError};
-use rvs_model::{Errno, Service, Table};
+use rvs_model::{DestConfig, Errno, Service, ServiceConfig, ServiceKey, Table};
 
 use crate::log;
 use crate::packet::{PACKET_PATH, Packet};
@@ -68,6 +68,125 @@ pub struct State {
     inner: Mutex<Inner>,
     conn_tab_size: u32,
     down: std::sync::atomic::AtomicBool,
+    /// The configuration file and its checkers, when rvsd has them.
+    health: std::sync::OnceLock<std::sync::Arc<crate::health::Health>>,
+}
+
+/// What a configuration file wants of one service: these settings and exactly these dests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Want {
+    /// The service.
+    pub service: ServiceConfig,
+    /// Its dests.
+    pub dests: Vec<DestConfig>,
+}
+
+/// How changes name a service (as ipvsadm lists it).
+pub fn service_text(k: &ServiceKey) -> String {
+    match k {
+        ServiceKey::Addr {
+            protocol,
+            addr,
+            port,
+        } => {
+            let p = protocol.name().to_uppercase();
+            match addr {
+                IpAddr::V4(a) => format!("{p} {a}:{port}"),
+                IpAddr::V6(a) => format!("{p} [{a}]:{port}"),
+            }
+        }
+        ServiceKey::Fwmark { mark, ipv6 } => {
+            format!("FWM {mark}{}", if *ipv6 { " IPv6" } else { "" })
+        }
+    }
+}
+
+fn dest_text(d: &DestConfig) -> String {
+    let a = match d.addr {
+        IpAddr::V4(a) => format!("{a}:{}", d.port),
+        IpAddr::V6(a) => format!("[{a}]:{}", d.port),
+    };
+    let m = match d.fwd {
+        rvs_model::FwdMethod::Masq => "Masq",
+        rvs_model::FwdMethod::Local => "Local",
+        rvs_model::FwdMethod::Tunnel => "Tunnel",
+        rvs_model::FwdMethod::Route => "Route",
+    };
+    format!("{a} {m} weight {}", d.weight)
+}
+
+/// The changes that make `t` hold `want` and lose `drop`, each with a line saying it.
+fn diff(t: &Table, want: &[Want], drop: &[ServiceKey]) -> Vec<(Request, String)> {
+    let mut out = Vec::new();
+    for k in drop {
+        if t.service(k).is_some() {
+            out.push((
+                Request::DelService(*k),
+                format!("remove service {}", service_text(k)),
+            ));
+        }
+    }
+    for w in want {
+        let key = w.service.key;
+        let name = service_text(&key);
+        let have = t.service(&key);
+        match have {
+            None => out.push((
+                Request::AddService(w.service.clone()),
+                format!("add service {name} scheduler {}", w.service.scheduler),
+            )),
+            Some(s) if s.config != w.service => out.push((
+                Request::EditService(w.service.clone()),
+                format!("edit service {name} scheduler {}", w.service.scheduler),
+            )),
+            Some(_) => {}
+        }
+        let current: &[rvs_model::Dest] = have.map_or(&[], |s| &s.dests);
+        for d in current {
+            if !w
+                .dests
+                .iter()
+                .any(|x| x.addr == d.config.addr && x.port == d.config.port)
+            {
+                out.push((
+                    Request::DelDest {
+                        service: key,
+                        addr: d.config.addr,
+                        port: d.config.port,
+                    },
+                    format!("remove dest {name} -> {}", dest_text(&d.config)),
+                ));
+            }
+        }
+        // Added in reverse, so that the list reads as the file does (each goes first).
+        for d in w.dests.iter().rev() {
+            match current
+                .iter()
+                .find(|x| x.config.addr == d.addr && x.config.port == d.port)
+            {
+                None => out.push((
+                    Request::AddDest {
+                        service: key,
+                        dest: d.clone(),
+                    },
+                    format!("add dest {name} -> {}", dest_text(d)),
+                )),
+                Some(x) if x.config != *d => out.push((
+                    Request::EditDest {
+                        service: key,
+                        dest: d.clone(),
+                    },
+                    format!(
+                        "edit dest {name} -> {} (was {})",
+                        dest_text(d),
+                        dest_text(&x.config)
+                    ),
+                )),
+                Some(_) => {}
+            }
+        }
+    }
+    out
 }
 
 fn error(errno: Errno, message: impl Into<String>) -> Response {
@@ -161,7 +280,65 @@ impl State {
             inner: Mutex::new(inner),
             conn_tab_size,
             down: std::sync::atomic::AtomicBool::new(false),
+            health: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the state its configuration file's keeper (once, at start).
+    pub fn set_health(&self, h: std::sync::Arc<crate::health::Health>) {
+        let _ = self.health.set(h);
+    }
+
+    /// Makes the services of `want` hold exactly their settings and dests and removes the
+    /// services of `drop`: every change or none (the table is put back if one is refused),
+    /// saved once. With `dry_run` nothing changes. Answers one line per change.
+    pub fn reconcile(
+        &self,
+        want: &[Want],
+        drop: &[ServiceKey],
+        dry_run: bool,
+    ) -> Result<Vec<String>, String> {
+        let planned = diff(&self.lock().table, want, drop);
+        if dry_run {
+            // Checked on a copy: what would be refused is refused now.
+            let mut t = self.lock().table.clone();
+            for (r, line) in planned.iter().cloned() {
+                if let Response::Error(e) = apply(&mut t, r) {
+                    return Err(format!("{line}: {}", e.message));
+                }
+            }
+            return Ok(planned.into_iter().map(|(_, l)| l).collect());
+        }
+        if planned.is_empty() {
+            return Ok(Vec::new());
+        }
+        let resolved = self.resolve_new_dests(&Request::Batch(
+            planned.iter().map(|(r, _)| r.clone()).collect(),
+        ));
+        let mut inner = self.lock();
+        if let Some(p) = &mut inner.packet {
+            p.director.set_neighbours(resolved);
+        }
+        // Again under the lock: the table may have changed meanwhile.
+        let planned = diff(&inner.table, want, drop);
+        let before = inner.table.clone();
+        for (r, line) in planned.iter().cloned() {
+            if let Response::Error(e) = apply(&mut inner.table, r) {
+                inner.table = before;
+                return Err(format!("{line}: {}", e.message));
+            }
+        }
+        if planned.is_empty() {
+            return Ok(Vec::new());
+        }
+        if let Some(store) = &inner.store
+            && let Err(e) = store.save(&inner.table)
+        {
+            inner.table = before;
+            return Err(format!("could not save the configuration: {e}"));
+        }
+        inner.push();
+        Ok(planned.into_iter().map(|(_, l)| l).collect())
     }
 
     /// A state that keeps the table in memory only (for tests and tools).
@@ -174,6 +351,7 @@ impl State {
             }),
             conn_tab_size,
             down: std::sync::atomic::AtomicBool::new(false),
+            health: std::sync::OnceLock::new(),
         }
     }
 
@@ -415,9 +593,9 @@ impl State {
             return error(Errno::EPERM, "configuration changes need root");
         }
         if let Request::Batch(reqs) = &req
-            && reqs
-                .iter()
-                .any(|r| !r.is_change() || matches!(r, Request::Batch(_)))
+            && reqs.iter().any(|r| {
+                !r.is_change() || matches!(r, Request::Batch(_) | Request::LoadConfig { .. })
+            })
         {
             return error(Errno::EINVAL, "a batch may only hold single changes");
         }
@@ -431,6 +609,20 @@ impl State {
             });
             return Response::Conns(all);
         }
+        if let Request::LoadConfig { path, dry_run } = &req {
+            let Some(h) = self.health.get() else {
+                return error(Errno::EINVAL, "this rvsd does not read configuration files");
+            };
+            return match h.load(self, path.as_deref(), *dry_run) {
+                Ok(plan) => Response::Plan(plan),
+                Err(e) => error(Errno::EINVAL, e),
+            };
+        }
+        // Taken before the table's lock (the checkers' keeper takes them in that order).
+        let (config_view, health_view) = match (&req, self.health.get()) {
+            (Request::Status, Some(h)) => (h.config_view(), h.view()),
+            _ => (None, Vec::new()),
+        };
         let resolved = self.resolve_new_dests(&req);
         let mut inner = self.lock();
         if !req.is_change() {
@@ -449,6 +641,7 @@ impl State {
                 None => error(Errno::ESRCH, "no such service"),
             },
             Request::ListConns => unreachable!("answered above, without the lock"),
+            Request::LoadConfig { .. } => unreachable!("answered above, without the lock"),
             Request::ListMarks => Response::Marks(inner.table.marks.clone()),
             Request::Down => {
                 // Unpin links and maps: once this process exits nothing holds them, so the
@@ -494,6 +687,8 @@ impl State {
                         .collect(),
                     None => Vec::new(),
                 },
+                config: config_view,
+                health: health_view,
             })),
             change => {
                 let before = inner.table.clone();

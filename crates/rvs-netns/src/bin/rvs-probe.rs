@@ -17,6 +17,9 @@
 //! rvs-probe hold ADDR:PORT N              open N connections and exchange a message on each
 //!                                         every 50 ms until standard input closes; then
 //!                                         print `OK rounds` or `FAIL ...`
+//! rvs-probe hold-each ADDR:PORT N         as hold, but each connection goes on alone when another
+//!                                         fails; at the end one line per connection:
+//!                                         `SERVER OK rounds` or `SERVER FAIL ...`
 //! rvs-probe idle ADDR:PORT N              open N echo connections, print `ready`, leave them
 //!                                         idle until a line (or EOF) on standard input, then
 //!                                         exchange one message on each: `OK N` or `FAIL ...`
@@ -28,7 +31,8 @@
 //! rvs-probe udp-flood ADDR:PORT N         the same with single UDP datagrams
 //! ```
 //! Servers run until standard input closes. A tcp-server answers `DOWNLOAD n` with n pattern
-//! bytes, `ECHO` by echoing lines until the client closes, anything else with its NAME. Every
+//! bytes, `ECHO` by echoing lines until the client closes, an HTTP `GET` with `200 OK` and
+//! its NAME as the body, anything else with its NAME. Every
 //! client operation has a 5 s timeout; a failure prints `FAIL <reason>` for that attempt.
 
 use std::io::{Read, Write};
@@ -88,7 +92,11 @@ fn main() {
                         }
                     } else if req.starts_with("ECHO") {
                         let _ = s.set_read_timeout(None);
-                        let _ = s.write_all(b"ECHO\n");
+                        if req.starts_with("ECHON") {
+                            let _ = s.write_all(format!("ECHO {name}\n").as_bytes());
+                        } else {
+                            let _ = s.write_all(b"ECHO\n");
+                        }
                         loop {
                             match s.read(&mut buf) {
                                 Ok(0) | Err(_) => return,
@@ -99,6 +107,16 @@ fn main() {
                                 }
                             }
                         }
+                    } else if req.starts_with("GET ") {
+                        // Enough HTTP for health checks: 200 and the name for any path.
+                        let body = format!("{name}\n");
+                        let _ = s.write_all(
+                            format!(
+                                "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                                body.len()
+                            )
+                            .as_bytes(),
+                        );
                     } else {
                         let _ = s.write_all(name.as_bytes());
                     }
@@ -194,6 +212,67 @@ fn main() {
             match r {
                 Ok(k) => println!("OK {k}"),
                 Err(e) => println!("FAIL {e}"),
+            }
+        }
+        "hold-each" => {
+            let n: usize = args[2].parse().unwrap_or_else(|_| usage());
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            {
+                let stop = std::sync::Arc::clone(&stop);
+                std::thread::spawn(move || {
+                    let _ = std::io::stdin().read_to_end(&mut Vec::new());
+                    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+                });
+            }
+            let mut conns: Vec<(TcpStream, String)> = Vec::new();
+            for _ in 0..n {
+                let r = (|| -> Result<(TcpStream, String), String> {
+                    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                        .map_err(|e| e.to_string())?;
+                    s.set_read_timeout(t).map_err(|e| e.to_string())?;
+                    s.write_all(b"ECHON\n").map_err(|e| e.to_string())?;
+                    let mut line = Vec::new();
+                    let mut b = [0u8; 1];
+                    while b[0] != b'\n' {
+                        s.read_exact(&mut b).map_err(|e| e.to_string())?;
+                        line.push(b[0]);
+                    }
+                    let name = String::from_utf8_lossy(&line)
+                        .trim()
+                        .trim_start_matches("ECHO ")
+                        .to_string();
+                    Ok((s, name))
+                })();
+                match r {
+                    Ok((s, name)) => conns.push((s, name)),
+                    Err(e) => {
+                        println!("FAIL opening: {e}");
+                        return;
+                    }
+                }
+            }
+            println!("ready");
+            // A thread per connection: one that hangs does not slow the others.
+            let threads: Vec<_> = conns
+                .into_iter()
+                .enumerate()
+                .map(|(i, (mut s, name))| {
+                    let stop = std::sync::Arc::clone(&stop);
+                    std::thread::spawn(move || {
+                        let mut rounds = 0u64;
+                        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                            if let Err(e) = echo(&mut s, &format!("{i}:{rounds}\n")) {
+                                return format!("{name} FAIL round {rounds}: {e}");
+                            }
+                            rounds += 1;
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        format!("{name} OK {rounds}")
+                    })
+                })
+                .collect();
+            for t in threads {
+                println!("{}", t.join().unwrap_or_else(|_| "? FAIL panicked".into()));
             }
         }
         "udp-clients" => {
