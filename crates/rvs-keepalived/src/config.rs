@@ -80,6 +80,10 @@ pub enum Check {
         urls: Vec<Url>,
         /// `virtualhost`: the Host header (default the target address).
         virtualhost: Option<String>,
+        /// The TLS server name sent (`sni_name`, or `virtualhost` with `enable_sni`); none:
+        /// no SNI.
+        #[serde(default)]
+        sni: Option<String>,
     },
     /// MISC_CHECK: a program's exit status.
     Misc {
@@ -191,8 +195,6 @@ const NOTED: &[&str] = &[
     "fwmark_check",
     "http_protocol",
     "fast_recovery",
-    "enable_sni",
-    "sni_name",
     "tls_compliant",
     "regex",
     "regex_no_match",
@@ -473,6 +475,8 @@ impl Reader {
         };
         let mut urls = Vec::new();
         let mut virtualhost = None;
+        let mut sni_name = None;
+        let mut enable_sni = false;
         let mut misc_path = None;
         let mut misc_timeout = None;
         let mut dynamic = false;
@@ -504,6 +508,8 @@ impl Reader {
                 continue;
             }
             match (kind, c.key.as_str()) {
+                ("SSL_GET", "sni_name") => sni_name = Some(one_arg(c)?.to_string()),
+                ("SSL_GET", "enable_sni") => enable_sni = true,
                 ("HTTP_GET" | "SSL_GET", "virtualhost") => {
                     virtualhost = Some(one_arg(c)?.to_string())
                 }
@@ -574,10 +580,12 @@ impl Reader {
                         format!("{kind} needs at least one url {{ path ... }}"),
                     ));
                 }
+                let sni = sni_name.or_else(|| virtualhost.clone().filter(|_| enable_sni));
                 Check::Http {
                     tls: kind == "SSL_GET",
                     urls,
                     virtualhost,
+                    sni,
                 }
             }
             "MISC_CHECK" => Check::Misc {
@@ -825,7 +833,10 @@ impl Reader {
                         "inet" => false,
                         "inet6" => true,
                         v => {
-                            return Err(err(&c.pos, format!("ip_family: inet or inet6, not {v:?}")));
+                            return Err(err(
+                                &c.pos,
+                                format!("ip_family: inet or inet6, not {v:?}"),
+                            ));
                         }
                     }
                 }

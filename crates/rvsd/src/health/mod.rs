@@ -622,3 +622,138 @@ pub fn spawn_reconciler(health: Arc<Health>, state: Arc<State>, rx: Receiver<()>
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoFiles;
+    impl rvs_keepalived::syntax::Source for NoFiles {
+        fn expand(&self, _: &Path, p: &str) -> Result<Vec<(PathBuf, String)>, String> {
+            Err(format!("no {p}"))
+        }
+    }
+
+    fn config(text: &str) -> Config {
+        rvs_keepalived::parse(text, Path::new("t.conf"), &NoFiles).unwrap()
+    }
+
+    fn inner() -> Inner {
+        Inner {
+            path: None,
+            config: None,
+            applied_at: None,
+            error: None,
+            checks: HashMap::new(),
+            rs: HashMap::new(),
+            quorum: HashMap::new(),
+            owned: HashSet::new(),
+        }
+    }
+
+    /// Sets the state of every checker of real server `addr` (created if new).
+    fn set(i: &mut Inner, c: &Config, addr: &str, up: bool, weight: Option<i32>) {
+        for k in c.virtual_servers.iter().flat_map(check_keys) {
+            if k.rs.addr.to_string() == addr {
+                let cell = i.checks.entry(k).or_insert_with(|| {
+                    Arc::new(Cell {
+                        stop: AtomicBool::new(false),
+                        state: Mutex::new(CheckState {
+                            up,
+                            since: SystemTime::now(),
+                            last_check: None,
+                            last_error: None,
+                            weight,
+                        }),
+                    })
+                });
+                let mut s = cell.state.lock().unwrap();
+                s.up = up;
+                s.weight = weight;
+            }
+        }
+    }
+
+    /// The planned dests as `addr:weight`, and whether quorum holds; records the plan as
+    /// applied.
+    fn step(i: &mut Inner, c: &Config) -> (Vec<String>, bool) {
+        let plan = i.plan(&c.virtual_servers[0]);
+        let out = plan
+            .dests
+            .iter()
+            .map(|d| format!("{}:{}", d.addr, d.weight))
+            .collect();
+        let q = plan.quorum;
+        Health::settle(i, c, &[plan]);
+        (out, q)
+    }
+
+    const TWO: &str = "virtual_server 10.0.0.1 80 {\n quorum 4\n hysteresis 1\n sorry_server 10.0.0.9 80\n real_server 10.0.0.2 80 {\n weight 3\n TCP_CHECK {\n }\n }\n real_server 10.0.0.3 80 {\n weight 2\n inhibit_on_failure\n MISC_CHECK {\n misc_path /bin/true\n misc_dynamic\n }\n }\n}\n";
+
+    #[test]
+    fn down_servers_leave_or_get_weight_zero() {
+        let c = config(TWO);
+        let mut i = inner();
+        set(&mut i, &c, "10.0.0.2", true, None);
+        set(&mut i, &c, "10.0.0.3", true, None);
+        assert_eq!(
+            step(&mut i, &c),
+            (vec!["10.0.0.2:3".into(), "10.0.0.3:2".into()], true)
+        );
+        // misc_dynamic sets the weight.
+        set(&mut i, &c, "10.0.0.3", true, Some(7));
+        assert_eq!(step(&mut i, &c).0, ["10.0.0.2:3", "10.0.0.3:7"]);
+        set(&mut i, &c, "10.0.0.3", false, None);
+        // 3 live: below 4 but not below 4 - 1 (hysteresis): quorum holds.
+        assert_eq!(
+            step(&mut i, &c),
+            (vec!["10.0.0.3:0".into(), "10.0.0.2:3".into()], true)
+        );
+        assert_eq!(
+            i.rs[&RsKey {
+                vs: "10.0.0.1 80".into(),
+                addr: "10.0.0.3".parse().unwrap(),
+                port: 80
+            }]
+                .0,
+            false
+        );
+    }
+
+    #[test]
+    fn quorum_with_hysteresis_brings_in_the_sorry_server() {
+        let c = config(TWO);
+        let mut i = inner();
+        set(&mut i, &c, "10.0.0.2", true, None);
+        set(&mut i, &c, "10.0.0.3", true, None);
+        step(&mut i, &c);
+        set(&mut i, &c, "10.0.0.2", false, None);
+        // 2 live < 4 - 1: lost; the sorry server alone (the inhibited one stays at 0).
+        assert_eq!(step(&mut i, &c), (vec!["10.0.0.9:1".into()], false));
+        set(&mut i, &c, "10.0.0.2", true, None);
+        set(&mut i, &c, "10.0.0.3", false, None);
+        // 3 live, but regaining needs 4 + 1.
+        assert_eq!(
+            step(&mut i, &c),
+            (vec!["10.0.0.3:0".into(), "10.0.0.9:1".into()], false)
+        );
+        set(&mut i, &c, "10.0.0.3", true, None);
+        assert_eq!(
+            step(&mut i, &c),
+            (vec!["10.0.0.2:3".into(), "10.0.0.3:2".into()], true)
+        );
+    }
+
+    #[test]
+    fn alpha_starts_down_and_new_checkers_count_as_they_will_start() {
+        let c = config(
+            "virtual_server 10.0.0.1 80 {\n alpha\n real_server 10.0.0.2 80 {\n TCP_CHECK {\n }\n }\n real_server 10.0.0.3 80\n}\n",
+        );
+        let i = inner();
+        // Nothing started yet (a dry run): the alpha server would start down; the one
+        // without checkers is always up.
+        let plan = i.plan(&c.virtual_servers[0]);
+        let d: Vec<String> = plan.dests.iter().map(|d| d.addr.to_string()).collect();
+        assert_eq!(d, ["10.0.0.3"]);
+    }
+}

@@ -10,9 +10,11 @@ use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use md5::{Digest, Md5};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rvs_keepalived::{Check, Checker, Url};
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
@@ -67,12 +69,9 @@ pub fn attempt(c: &Checker) -> Result<Pass, String> {
     let deadline = Instant::now() + Duration::from_millis(c.timing.connect_timeout_ms);
     match &c.check {
         Check::Tcp => connect(c, deadline).map(|_| Pass::Up),
-        Check::Http { tls: true, .. } => Err("SSL_GET is not supported by this rvsd".into()),
-        Check::Http {
-            urls, virtualhost, ..
-        } => {
+        Check::Http { urls, .. } => {
             for u in urls {
-                http_get(c, u, virtualhost.as_deref(), deadline)?;
+                http_get(c, u, deadline)?;
             }
             Ok(Pass::Up)
         }
@@ -109,54 +108,114 @@ pub fn attempt(c: &Checker) -> Result<Pass, String> {
     }
 }
 
-fn http_get(c: &Checker, u: &Url, host: Option<&str>, deadline: Instant) -> Result<(), String> {
-    let s = connect(c, deadline)?;
-    let mut s = std::net::TcpStream::from(s);
-    let host = host.map_or_else(
-        || match c.target.addr {
-            IpAddr::V4(a) => a.to_string(),
-            IpAddr::V6(a) => format!("[{a}]"),
-        },
-        str::to_string,
-    );
+/// TLS for SSL_GET: as keepalived without an `SSL { ca ... }` block, the server's certificate
+/// is not verified (a real server's certificate is usually issued for the VIP's name); the
+/// handshake's signatures are.
+fn tls_config() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    Arc::clone(CONFIG.get_or_init(|| {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+            .with_safe_default_protocol_versions()
+            .expect("ring supports the default protocol versions")
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth();
+        Arc::new(config)
+    }))
+}
+
+#[derive(Debug)]
+struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        Ok(rustls::client::danger::ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+fn http_get(c: &Checker, u: &Url, deadline: Instant) -> Result<(), String> {
+    let Check::Http {
+        tls,
+        virtualhost,
+        sni,
+        ..
+    } = &c.check
+    else {
+        unreachable!("http_get is only called for HTTP_GET and SSL_GET")
+    };
+    let tcp = std::net::TcpStream::from(connect(c, deadline)?);
+    let host = virtualhost.clone().unwrap_or_else(|| match c.target.addr {
+        IpAddr::V4(a) => a.to_string(),
+        IpAddr::V6(a) => format!("[{a}]"),
+    });
     let req = format!(
         "GET {} HTTP/1.0\r\nUser-Agent: rvs-check\r\nHost: {host}\r\nConnection: close\r\n\r\n",
         u.path
     );
-    s.set_write_timeout(Some(left(deadline)?))
-        .map_err(|e| e.to_string())?;
-    s.write_all(req.as_bytes())
-        .map_err(|e| format!("sending the request: {e}"))?;
-    let mut answer = Vec::new();
-    let mut buf = [0u8; 16384];
-    loop {
-        s.set_read_timeout(Some(
-            left(deadline).map_err(|_| format!("GET {}: no whole answer in time", u.path))?,
-        ))
-        .map_err(|e| e.to_string())?;
-        match s.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                answer.extend_from_slice(&buf[..n]);
-                if answer.len() > MAX_ANSWER {
-                    return Err(format!(
-                        "GET {}: answer larger than {MAX_ANSWER} bytes",
-                        u.path
-                    ));
-                }
+    // The timeouts are set on a second handle of the same socket, so that they also bound
+    // the TLS stream's reads and writes.
+    let timeouts = tcp.try_clone().map_err(|e| e.to_string())?;
+    let answer = if *tls {
+        let name = match sni {
+            Some(n) => {
+                ServerName::try_from(n.clone()).map_err(|e| format!("sni_name {n:?}: {e}"))?
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!("GET {}: no whole answer in time", u.path));
-            }
-            Err(e) => return Err(format!("GET {}: reading the answer: {e}", u.path)),
-        }
-    }
+            // An address: rustls sends no SNI for it.
+            None => ServerName::IpAddress(c.target.addr.into()),
+        };
+        let conn =
+            rustls::ClientConnection::new(tls_config(), name).map_err(|e| format!("TLS: {e}"))?;
+        exchange(
+            &mut rustls::StreamOwned::new(conn, tcp),
+            &timeouts,
+            &req,
+            &u.path,
+            deadline,
+        )?
+    } else {
+        let mut tcp = tcp;
+        exchange(&mut tcp, &timeouts, &req, &u.path, deadline)?
+    };
     let head_end = answer
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
@@ -183,6 +242,63 @@ fn http_get(c: &Checker, u: &Url, host: Option<&str>, deadline: Instant) -> Resu
     }
     Ok(())
 }
+
+/// Sends `req` and reads the answer to its end, all before `deadline`.
+fn exchange(
+    s: &mut dyn ReadWrite,
+    timeouts: &std::net::TcpStream,
+    req: &str,
+    path: &str,
+    deadline: Instant,
+) -> Result<Vec<u8>, String> {
+    let late = || format!("GET {path}: no whole answer in time");
+    timeouts
+        .set_write_timeout(Some(left(deadline).map_err(|_| late())?))
+        .map_err(|e| e.to_string())?;
+    timeouts
+        .set_read_timeout(Some(left(deadline).map_err(|_| late())?))
+        .map_err(|e| e.to_string())?;
+    s.write_all(req.as_bytes())
+        .and_then(|()| s.flush())
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => late(),
+            _ => format!("GET {path}: sending the request: {e}"),
+        })?;
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 16384];
+    loop {
+        timeouts
+            .set_read_timeout(Some(left(deadline).map_err(|_| late())?))
+            .map_err(|e| e.to_string())?;
+        match s.read(&mut buf) {
+            Ok(0) => return Ok(answer),
+            Ok(n) => {
+                answer.extend_from_slice(&buf[..n]);
+                if answer.len() > MAX_ANSWER {
+                    return Err(format!("GET {path}: answer larger than {MAX_ANSWER} bytes"));
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            // A TLS server that closes without close_notify has still answered.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof && !answer.is_empty() => {
+                return Ok(answer);
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Err(late());
+            }
+            Err(e) => return Err(format!("GET {path}: reading the answer: {e}")),
+        }
+    }
+}
+
+/// A byte stream: plain TCP or TLS.
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
 
 fn udp(
     c: &Checker,
@@ -429,6 +545,7 @@ mod tests {
             tls: false,
             urls: vec![u],
             virtualhost: None,
+            sni: None,
         };
         let wrong = "2b2f4a3a9d3b7c5c5a6b2d2cbb1c6fa1";
         let real: String = Md5::digest(b"ok\n")
@@ -459,6 +576,7 @@ mod tests {
                 tls: false,
                 urls: vec![url("/", None)],
                 virtualhost: None,
+                sni: None,
             },
             port,
         ))
@@ -534,5 +652,68 @@ mod tests {
         assert_eq!(&q[..4], &[0x12, 0x34, 0x01, 0x00]);
         assert_eq!(&q[12..], b"\x07example\x03org\x00\x00\x06\x00\x01");
         assert_eq!(dns_query(1, 6, ".")[12..], [0, 0, 6, 0, 1]);
+    }
+
+    #[test]
+    fn ssl_get_against_openssl_s_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
+        let made = Command::new("openssl")
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            ])
+            .args(["-subj", "/CN=rs.test", "-keyout"])
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(Stdio::null())
+            .status()
+            .expect("the openssl command (Debian: openssl)");
+        assert!(made.success());
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut server = Command::new("openssl")
+            .args(["s_server", "-quiet", "-www", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(&cert)
+            .arg("-key")
+            .arg(&key)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let t0 = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "s_server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let ssl = |sni: Option<&str>| Check::Http {
+            tls: true,
+            urls: vec![url("/", None)],
+            virtualhost: None,
+            sni: sni.map(str::to_string),
+        };
+        let r1 = attempt(&checker(ssl(None), port));
+        let r2 = attempt(&checker(ssl(Some("rs.test")), port));
+        let _ = server.kill();
+        let _ = server.wait();
+        assert_eq!(r1, Ok(Pass::Up));
+        assert_eq!(r2, Ok(Pass::Up));
+        // TLS to a plain HTTP server fails; to a silent one it times out.
+        let plain = http_server("HTTP/1.0 200 OK\r\n\r\nok\n");
+        assert!(attempt(&checker(ssl(None), plain)).is_err());
+        let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+        let t0 = Instant::now();
+        let e = attempt(&checker(ssl(None), silent.local_addr().unwrap().port())).unwrap_err();
+        assert!(e.contains("in time"), "{e}");
+        assert!(t0.elapsed() < Duration::from_secs(3));
     }
 }
