@@ -709,15 +709,12 @@ mod tests {
             step(&mut i, &c),
             (vec!["10.0.0.3:0".into(), "10.0.0.2:3".into()], true)
         );
-        assert_eq!(
-            i.rs[&RsKey {
-                vs: "10.0.0.1 80".into(),
-                addr: "10.0.0.3".parse().unwrap(),
-                port: 80
-            }]
-                .0,
-            false
-        );
+        let rs3 = RsKey {
+            vs: "10.0.0.1 80".into(),
+            addr: "10.0.0.3".parse().unwrap(),
+            port: 80,
+        };
+        assert!(!i.rs[&rs3].0, "recorded as down");
     }
 
     #[test]
