@@ -209,6 +209,34 @@ const NOTED: &[&str] = &[
     "connection_limit",
 ];
 
+/// keepalived's top-level keywords besides the LVS ones (and besides `vrrp_*` and
+/// `static_*`): noted and ignored. Any other top-level word is a mistake.
+const TOP_LEVEL: &[&str] = &[
+    "global_defs",
+    "linkbeat_interfaces",
+    "bfd_instance",
+    "SSL",
+    "garp_group",
+    "track_file",
+    "track_process",
+    "track_bfd",
+    "net_namespace",
+    "net_namespace_ipvs",
+    "namespace_with_ipsets",
+    "instance",
+    "use_pid_dir",
+    "child_wait_time",
+    "lvs_sync_daemon",
+    "lvs_flush",
+    "lvs_flush_onstop",
+    "lvs_timeouts",
+    "lvs_notify_fifo",
+    "lvs_notify_fifo_script",
+    "notify_fifo",
+    "notify_fifo_script",
+    "local_address_group",
+];
+
 /// Checkers keepalived has and rvs does not run.
 const UNSUPPORTED_CHECKERS: &[&str] = &["SMTP_CHECK", "PING_CHECK", "BFD_CHECK", "FILE_CHECK"];
 
@@ -231,6 +259,27 @@ fn one_arg(n: &Node) -> Result<&str, Error> {
         return Err(err(&n.pos, format!("{} takes one value", n.key)));
     }
     arg(n, 0)
+}
+
+/// A command line: one quoted string is the whole line (split later, see
+/// [`split_command`]); several words are joined, each that holds a blank quoted again so
+/// that it stays one word.
+fn script(n: &Node) -> Result<String, Error> {
+    if n.args.len() == 1 {
+        return Ok(n.args[0].clone());
+    }
+    arg(n, 0)?;
+    Ok(n.args
+        .iter()
+        .map(|w| {
+            if w.contains(char::is_whitespace) && !w.contains('\'') {
+                format!("'{w}'")
+            } else {
+                w.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 fn no_block(n: &Node) -> Result<(), Error> {
@@ -457,6 +506,7 @@ impl Reader {
         n: &Node,
         rs: &DestConfig,
         outer: Knobs,
+        vs_virtualhost: Option<&str>,
     ) -> Result<Option<Checker>, Error> {
         if UNSUPPORTED_CHECKERS.contains(&n.key.as_str()) {
             self.note(
@@ -514,7 +564,7 @@ impl Reader {
                     virtualhost = Some(one_arg(c)?.to_string())
                 }
                 ("MISC_CHECK", "misc_path") => {
-                    let words = split_command(one_arg(c)?);
+                    let words = split_command(&script(c)?);
                     if words.is_empty() {
                         return Err(err(&c.pos, "misc_path is empty"));
                     }
@@ -580,6 +630,8 @@ impl Reader {
                         format!("{kind} needs at least one url {{ path ... }}"),
                     ));
                 }
+                // As keepalived: the checker's own virtualhost, else the virtual_server's.
+                let virtualhost = virtualhost.or_else(|| vs_virtualhost.map(str::to_string));
                 let sni = sni_name.or_else(|| virtualhost.clone().filter(|_| enable_sni));
                 Check::Http {
                     tls: kind == "SSL_GET",
@@ -643,6 +695,7 @@ impl Reader {
         vs_dest: &DestConfig,
         outer: Knobs,
         sorry: bool,
+        vs_virtualhost: Option<&str>,
     ) -> Result<RealServer, Error> {
         if n.args.len() != 2 {
             return Err(err(
@@ -686,8 +739,8 @@ impl Reader {
                 "uthreshold" => dest.u_threshold = number(c, "threshold")?,
                 "lthreshold" => dest.l_threshold = number(c, "threshold")?,
                 "lvs_method" | "lb_kind" => self.method(c, &mut dest)?,
-                "notify_up" => notify_up = Some(one_arg(c)?.to_string()),
-                "notify_down" => notify_down = Some(one_arg(c)?.to_string()),
+                "notify_up" => notify_up = Some(script(c)?),
+                "notify_down" => notify_down = Some(script(c)?),
                 k if NOTED.contains(&k) => self.note(c, "is not supported by rvs; ignored"),
                 k => return Err(err(&c.pos, format!("unknown keyword {k:?} in real_server"))),
             }
@@ -697,7 +750,7 @@ impl Reader {
         }
         let k = knobs.under(outer);
         for c in checker_nodes {
-            if let Some(ch) = self.checker(c, &dest, k)? {
+            if let Some(ch) = self.checker(c, &dest, k, vs_virtualhost)? {
                 checkers.push(ch);
             }
         }
@@ -770,6 +823,8 @@ impl Reader {
         let mut quorum_down = None;
         let mut rs_nodes = Vec::new();
         let mut sorry_node = None;
+        let mut sorry_method = None;
+        let mut vs_virtualhost = None;
         for c in block(n)? {
             if knobs.take(c)? {
                 continue;
@@ -842,12 +897,12 @@ impl Reader {
                 }
                 "quorum" => quorum = number(c, "quorum")?,
                 "hysteresis" => hysteresis = number(c, "hysteresis")?,
-                "quorum_up" => quorum_up = Some(one_arg(c)?.to_string()),
-                "quorum_down" => quorum_down = Some(one_arg(c)?.to_string()),
+                "quorum_up" => quorum_up = Some(script(c)?),
+                "quorum_down" => quorum_down = Some(script(c)?),
                 "sorry_server" => sorry_node = Some(c),
                 "sorry_server_inhibit" => sorry_inhibit = true,
-                "sorry_server_lvs_method" => {}
-                "virtualhost" => {}
+                "sorry_server_lvs_method" => sorry_method = Some(c),
+                "virtualhost" => vs_virtualhost = Some(one_arg(c)?),
                 k if NOTED.contains(&k) => self.note(c, "is not supported by rvs; ignored"),
                 k => {
                     return Err(err(
@@ -906,7 +961,7 @@ impl Reader {
         let mut real_servers = Vec::new();
         let mut seen = HashSet::new();
         for r in rs_nodes {
-            let rs = self.real_server(r, &vs_dest, outer, false)?;
+            let rs = self.real_server(r, &vs_dest, outer, false, vs_virtualhost)?;
             if !seen.insert((rs.dest.addr, rs.dest.port)) {
                 return Err(err(
                     &r.pos,
@@ -920,14 +975,18 @@ impl Reader {
         }
         let sorry_server = match sorry_node {
             Some(s) => {
-                let rs = self.real_server(s, &vs_dest, outer, true)?;
+                let rs = self.real_server(s, &vs_dest, outer, true, None)?;
                 if seen.contains(&(rs.dest.addr, rs.dest.port)) {
                     return Err(err(&s.pos, "sorry_server is also a real_server"));
                 }
-                Some(DestConfig {
+                let mut dest = DestConfig {
                     weight: 1,
                     ..rs.dest
-                })
+                };
+                if let Some(m) = sorry_method {
+                    self.method(m, &mut dest)?;
+                }
+                Some(dest)
             }
             None => None,
         };
@@ -1034,6 +1093,9 @@ fn group(n: &Node) -> Result<Vec<Member>, Error> {
             return Err(err(&c.pos, "more than 4096 members in one group"));
         }
     }
+    if out.is_empty() {
+        return Err(err(&n.pos, "virtual_server_group has no members"));
+    }
     Ok(out)
 }
 
@@ -1136,12 +1198,27 @@ pub fn read(nodes: &[Node]) -> Result<Config, Error> {
                 }
                 vss.push(vs);
             }
-            k if n.block.is_some() => r
-                .notes
-                .push(format!("{}: {k} {{ }}: not used by rvs; ignored", n.pos)),
-            k => r
-                .notes
-                .push(format!("{}: {k}: not used by rvs; ignored", n.pos)),
+            k if TOP_LEVEL.contains(&k) || k.starts_with("vrrp_") || k.starts_with("static_") => {
+                if n.block.is_some() {
+                    r.notes
+                        .push(format!("{}: {k} {{ }}: not used by rvs; ignored", n.pos));
+                } else {
+                    r.notes
+                        .push(format!("{}: {k}: not used by rvs; ignored", n.pos));
+                }
+            }
+            k if k.starts_with('$') => {
+                return Err(err(
+                    &n.pos,
+                    "keepalived's $VARIABLE definitions are not supported by rvs",
+                ));
+            }
+            k => {
+                return Err(err(
+                    &n.pos,
+                    format!("unknown keyword {k:?} (a misspelt virtual_server would be lost)"),
+                ));
+            }
         }
     }
     Ok(Config {
@@ -1303,11 +1380,36 @@ virtual_server 10.0.0.240 80 {
                 3,
                 "already defined",
             ),
+            ("virtual_sever 10.0.0.1 80 {\n}\n", 1, "unknown keyword"),
+            ("$WEB=10.0.0.1\n", 1, "$VARIABLE"),
+            (
+                "virtual_server_group g {\n}\nvirtual_server group g {\n}\n",
+                1,
+                "no members",
+            ),
+            (
+                "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n notify_up\n }\n}\n",
+                3,
+                "needs a value",
+            ),
         ] {
             let e = cfg(text).unwrap_err();
             assert_eq!(e.pos.line, line, "{text}: {e}");
             assert!(e.message.contains(what), "{text}: {e}");
         }
+    }
+
+    #[test]
+    fn scripts_join_their_words_and_a_bom_is_skipped() {
+        let c = cfg("\u{feff}virtual_server 10.0.0.1 80 {\n quorum_up /bin/echo quorum \"is back\"\n real_server 10.0.0.2 80 {\n notify_up /usr/bin/logger up\n MISC_CHECK {\n misc_path /usr/bin/check -p 80\n }\n }\n}\n").unwrap();
+        let vs = &c.virtual_servers[0];
+        assert_eq!(vs.quorum_up.as_deref(), Some("/bin/echo quorum 'is back'"));
+        let rs = &vs.real_servers[0];
+        assert_eq!(rs.notify_up.as_deref(), Some("/usr/bin/logger up"));
+        let Check::Misc { argv, .. } = &rs.checkers[0].check else {
+            panic!()
+        };
+        assert_eq!(argv, &["/usr/bin/check", "-p", "80"]);
     }
 
     #[test]

@@ -157,6 +157,7 @@ enum Tok {
 /// Splits one file's text into tokens with their lines.
 fn lex(text: &str, file: &str) -> Result<Vec<(Tok, Pos)>, Error> {
     let mut out = Vec::new();
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (n, line) in text.lines().enumerate() {
         let pos = Pos {
             file: file.to_string(),
