@@ -67,14 +67,24 @@ fn requests(lab: &Lab, n: usize) -> Vec<String> {
     a
 }
 
-fn config(check: &str) -> String {
+/// A file with three real servers checked by `check` (`RS` stands for each one's address),
+/// whose notify scripts append `up|down ADDRESS` to `notes`.
+fn config(check: &str, notes: &std::path::Path) -> String {
     let mut c = String::from(
         "! rvs health test\nvirtual_server 10.0.0.240 8130 {\n    delay_loop 2\n    lvs_sched rr\n    lvs_method DR\n    protocol TCP\n",
     );
     for n in 1..=3 {
         let check = check.replace("RS", &format!("10.0.0.24{n}"));
+        let notify = |what: &str| {
+            format!(
+                "        notify_{what} \"/bin/sh -c 'echo {what} 10.0.0.24{n} >> {}'\"\n",
+                notes.display()
+            )
+        };
         c.push_str(&format!(
-            "    real_server 10.0.0.24{n} 8130 {{\n        weight 1\n{check}    }}\n"
+            "    real_server 10.0.0.24{n} 8130 {{\n        weight 1\n{}{}{check}    }}\n",
+            notify("up"),
+            notify("down")
         ));
     }
     c.push_str("}\n");
@@ -84,7 +94,17 @@ fn config(check: &str) -> String {
 /// Stop rs2's service, see it leave in time and come back, with every request answered.
 fn down_and_up(check: &str, kind: &str) {
     let Some(mut lab) = lab() else { return };
-    start(&mut lab, &config(check));
+    // Scripts run as nobody: a directory it may write to.
+    let dir = lab.tmp.join("notes");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let notes = dir.join("notify.log");
+    let noted = |lab: &Lab, line: &str| {
+        until(&format!("notify script: {line}"), lab, |_| {
+            std::fs::read_to_string(&notes).is_ok_and(|t| t.lines().any(|l| l == line))
+        });
+    };
+    start(&mut lab, &config(check, &notes));
     // Applied before rvsd answers: a user's first look shows the file's servers.
     assert_eq!(dests(&lab).len(), 3, "{}", lab.log());
     let a = requests(&lab, 30);
@@ -122,12 +142,16 @@ fn down_and_up(check: &str, kind: &str) {
         text.contains("10.0.0.242:8130 of 10.0.0.240 8130: DOWN"),
         "{text}"
     );
+    noted(&lab, "down 10.0.0.242");
 
     lab.start_tcp_server(1);
     let took = until("rs2 back", &lab, |l| has(l, "10.0.0.242:8130"));
     eprintln!("{kind}: rs2 back after {took:?}");
     let a = requests(&lab, 99);
     assert!(a.iter().any(|x| x == "rs2"), "{a:?}");
+    noted(&lab, "up 10.0.0.242");
+    let log = std::fs::read_to_string(&notes).unwrap();
+    assert_eq!(log.lines().count(), 2, "only rs2 changed: {log}");
 }
 
 #[test]

@@ -607,6 +607,16 @@ mod tests {
             attempt(&checker(sh("exit 0", false, 2000), 0)),
             Ok(Pass::Up)
         );
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            // Run by root, a checker script is still nobody's.
+            let nobody = ids("nobody", None).unwrap().0;
+            let as_nobody = format!("test \"$(id -u)\" = {nobody}");
+            assert_eq!(
+                attempt(&checker(sh(&as_nobody, false, 2000), 0)),
+                Ok(Pass::Up)
+            );
+        }
         assert_eq!(
             attempt(&checker(sh("exit 1", false, 2000), 0)),
             Err("exit status 1".to_string())
