@@ -145,6 +145,25 @@ pub mod reason {
         "connection table full (new connection dropped)",
         "embryonic entries evicted for new ones",
     ];
+    /// Short names for metrics labels, by index.
+    pub const LABELS: [&str; COUNT as usize] = [
+        "not_service",
+        "malformed",
+        "fragment",
+        "no_conn_not_syn",
+        "no_dest",
+        "dest_gone",
+        "ttl_exceeded",
+        "conn_insert",
+        "schedule",
+        "no_neighbour",
+        "no_route",
+        "miss",
+        "too_big",
+        "icmp",
+        "table_full",
+        "embryo_evicted",
+    ];
 }
 
 /// Tunnel encapsulation types and flags (`IP_VS_CONN_F_TUNNEL_TYPE_*`).

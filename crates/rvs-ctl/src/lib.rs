@@ -212,7 +212,7 @@ pub struct ConfigView {
 }
 
 /// One checker of a real server and what it last found.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckerView {
     /// keepalived's name (`HTTP_GET`, `TCP_CHECK`, ...).
     pub kind: String,
@@ -228,10 +228,19 @@ pub struct CheckerView {
     pub last_error: Option<String>,
     /// A weight set by `misc_dynamic`.
     pub dynamic_weight: Option<i32>,
+    /// Attempts that passed.
+    #[serde(default)]
+    pub passes: u64,
+    /// Attempts that failed (retries included).
+    #[serde(default)]
+    pub failures: u64,
+    /// How long the last attempt took, in milliseconds.
+    #[serde(default)]
+    pub last_duration_ms: Option<f64>,
 }
 
 /// A real server of a configured virtual server and its health.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RealServerHealth {
     /// The virtual server, as the file names it (`10.0.0.1 80`, `group web`).
     pub virtual_server: String,

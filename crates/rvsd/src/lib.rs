@@ -14,6 +14,7 @@ use std::path::PathBuf;
 
 pub mod health;
 pub mod housekeeping;
+pub mod metrics;
 pub mod packet;
 pub mod persist;
 pub mod server;
@@ -23,7 +24,7 @@ pub mod state;
 pub const USAGE: &str = "\
 usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab-size N]
             [--expire-nodest-conn] [--expire-quiescent-template] [--bpffs DIR]
-            [--instance NAME] [--config FILE]
+            [--instance NAME] [--config FILE] [--metrics ADDR:PORT]
 
   --socket PATH        control socket (default /run/rvs/rvsd.sock)
   --state-dir DIR      where the configuration is kept (default /var/lib/rvs)
@@ -39,6 +40,8 @@ usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab
   --config FILE        follow a keepalived.conf: its virtual servers are applied at start and
                        on `rvs reload` or SIGHUP (changes only), and their real servers are
                        health-checked; other blocks are ignored, one log line each
+  --metrics ADDR:PORT  serve Prometheus/OpenMetrics metrics at http://ADDR:PORT/metrics
+                       (off by default; no authentication: use a loopback address)
 ";
 
 /// Daemon options.
@@ -62,6 +65,8 @@ pub struct Options {
     pub instance: Option<String>,
     /// keepalived.conf to follow.
     pub config: Option<PathBuf>,
+    /// Where to serve metrics.
+    pub metrics: Option<std::net::SocketAddr>,
 }
 
 impl Options {
@@ -115,6 +120,7 @@ impl Options {
             bpffs: "/sys/fs/bpf".into(),
             instance: None,
             config: None,
+            metrics: None,
         };
         let mut it = args.iter();
         while let Some(arg) = it.next() {
@@ -144,6 +150,12 @@ impl Options {
                 "--expire-quiescent-template" => o.expire_quiescent_template = true,
                 "--bpffs" => o.bpffs = value()?.into(),
                 "--config" => o.config = Some(value()?.into()),
+                "--metrics" => {
+                    let v = value()?;
+                    o.metrics = Some(v.parse().map_err(|_| {
+                        format!("--metrics: ADDRESS:PORT (e.g. 127.0.0.1:9477), not {v:?}")
+                    })?);
+                }
                 "--instance" => {
                     let v = value()?;
                     // bpffs refuses names with a dot.
@@ -216,6 +228,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         });
     }
     health::spawn_reconciler(health, std::sync::Arc::clone(&state), wake);
+    if let Some(addr) = opts.metrics {
+        metrics::spawn(addr, std::sync::Arc::clone(&state))?;
+    }
     server::serve(&opts.socket, state)
 }
 

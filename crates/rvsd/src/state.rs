@@ -70,6 +70,8 @@ pub struct State {
     down: std::sync::atomic::AtomicBool,
     /// The configuration file and its checkers, when rvsd has them.
     health: std::sync::OnceLock<std::sync::Arc<crate::health::Health>>,
+    /// The sweep's figures (for metrics).
+    sweep_stats: Mutex<crate::metrics::SweepStats>,
 }
 
 /// What a configuration file wants of one service: these settings and exactly these dests.
@@ -281,6 +283,20 @@ impl State {
             conn_tab_size,
             down: std::sync::atomic::AtomicBool::new(false),
             health: std::sync::OnceLock::new(),
+            sweep_stats: Mutex::new(crate::metrics::SweepStats::default()),
+        }
+    }
+
+    /// The sweep's figures so far.
+    pub fn sweep_stats(&self) -> crate::metrics::SweepStats {
+        *self.sweep_stats.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every pass/drop reason's count (zeros included; none without a packet path).
+    pub fn reasons(&self) -> Vec<u64> {
+        match &mut self.lock().packet {
+            Some(p) => p.director.dataplane().reasons().unwrap_or_default(),
+            None => Vec::new(),
         }
     }
 
@@ -352,6 +368,7 @@ impl State {
             conn_tab_size,
             down: std::sync::atomic::AtomicBool::new(false),
             health: std::sync::OnceLock::new(),
+            sweep_stats: Mutex::new(crate::metrics::SweepStats::default()),
         }
     }
 
@@ -376,6 +393,7 @@ impl State {
                 None => return,
             }
         };
+        let t0 = std::time::Instant::now();
         let r = input.and_then(|input| input.walk(rvs_dataplane::director::monotonic_ns()));
         let plan = match r {
             Ok(plan) => plan,
@@ -401,6 +419,9 @@ impl State {
                 return;
             }
         }
+        let mut st = self.sweep_stats.lock().unwrap_or_else(|p| p.into_inner());
+        st.count += 1;
+        st.last = t0.elapsed();
     }
 
     /// lblc/lblcr garbage collection (housekeeping, every minute).

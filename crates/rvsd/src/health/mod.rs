@@ -54,6 +54,10 @@ struct CheckState {
     last_check: Option<SystemTime>,
     last_error: Option<String>,
     weight: Option<i32>,
+    /// Attempts that passed and failed, and how long the last one took.
+    passes: u64,
+    failures: u64,
+    last_took: Option<Duration>,
 }
 
 struct Cell {
@@ -439,6 +443,9 @@ impl Health {
                             last_check: None,
                             last_error: None,
                             weight: None,
+                            passes: 0,
+                            failures: 0,
+                            last_took: None,
                         }),
                     });
                     inner.checks.insert(key, Arc::clone(&cell));
@@ -510,6 +517,9 @@ impl Health {
                             last_check: s.last_check.map(secs),
                             last_error: s.last_error.clone(),
                             dynamic_weight: s.weight,
+                            passes: s.passes,
+                            failures: s.failures,
+                            last_duration_ms: s.last_took.map(|d| d.as_secs_f64() * 1000.0),
                         })
                     })
                     .collect();
@@ -562,7 +572,9 @@ fn run_checker(c: &Checker, cell: &Cell, wake: &Sender<()>) {
     }
     let mut failures = 0u32;
     loop {
+        let t0 = Instant::now();
         let r = probe::attempt(c);
+        let took = t0.elapsed();
         if cell.stop.load(Ordering::SeqCst) {
             return;
         }
@@ -571,8 +583,10 @@ fn run_checker(c: &Checker, cell: &Cell, wake: &Sender<()>) {
         {
             let mut s = cell.state.lock().unwrap_or_else(|p| p.into_inner());
             s.last_check = Some(SystemTime::now());
+            s.last_took = Some(took);
             match r {
                 Ok(pass) => {
+                    s.passes += 1;
                     failures = 0;
                     let w = match pass {
                         probe::Pass::Up => None,
@@ -588,6 +602,7 @@ fn run_checker(c: &Checker, cell: &Cell, wake: &Sender<()>) {
                     }
                 }
                 Err(e) => {
+                    s.failures += 1;
                     if s.up {
                         failures += 1;
                         if failures > t.retry {
@@ -664,6 +679,9 @@ mod tests {
                             last_check: None,
                             last_error: None,
                             weight,
+                            passes: 0,
+                            failures: 0,
+                            last_took: None,
                         }),
                     })
                 });
