@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::syntax::{Error, Node, Pos};
 
 /// The whole LVS configuration of one file (and its includes).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Config {
     /// The virtual servers, in file order.
     pub virtual_servers: Vec<VirtualServer>,
@@ -143,7 +143,7 @@ pub struct Checker {
 }
 
 /// A real server and its checkers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RealServer {
     /// Where it is written.
     pub pos: Pos,
@@ -152,9 +152,9 @@ pub struct RealServer {
     /// Weight 0 instead of removal on failure.
     pub inhibit_on_failure: bool,
     /// Run when it comes up / goes down.
-    pub notify_up: Option<String>,
+    pub notify_up: Option<Script>,
     /// Run when it goes down.
-    pub notify_down: Option<String>,
+    pub notify_down: Option<Script>,
     /// Starts down until its checkers pass (`alpha`).
     pub alpha: bool,
     /// Its checkers (all must pass); none: always up.
@@ -162,12 +162,16 @@ pub struct RealServer {
 }
 
 /// A virtual server (or a group of them) and its real servers.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VirtualServer {
     /// Where it is written.
     pub pos: Pos,
     /// As written after `virtual_server` (`10.0.0.1 80`, `fwmark 7`, `group web`).
     pub name: String,
+    /// What tells it from every other virtual server of the file, as ipvsadm would name it:
+    /// `TCP 10.0.0.1:80`, `FWM 7`, `FWM 7 IPv6`, `group web UDP` (a TCP and a UDP service
+    /// on one address and port are two virtual servers).
+    pub id: String,
     /// The services it stands for (one, or one per member of its group), with every setting.
     pub services: Vec<ServiceConfig>,
     /// Real servers.
@@ -181,9 +185,9 @@ pub struct VirtualServer {
     /// Weight 0 for the sorry server instead of removing it (`sorry_server_inhibit`).
     pub sorry_server_inhibit: bool,
     /// Run when quorum is gained.
-    pub quorum_up: Option<String>,
+    pub quorum_up: Option<Script>,
     /// Run when quorum is lost.
-    pub quorum_down: Option<String>,
+    pub quorum_down: Option<Script>,
 }
 
 /// keepalived's keywords that rvs accepts and does not act on (each gets a note).
@@ -196,12 +200,6 @@ const NOTED: &[&str] = &[
     "http_protocol",
     "fast_recovery",
     "tls_compliant",
-    "regex",
-    "regex_no_match",
-    "regex_options",
-    "regex_stack",
-    "regex_min_offset",
-    "regex_max_offset",
     "omega",
     "smtp_alert",
     "lvs_sync_daemon_interface",
@@ -261,25 +259,33 @@ fn one_arg(n: &Node) -> Result<&str, Error> {
     arg(n, 0)
 }
 
-/// A command line: one quoted string is the whole line (split later, see
-/// [`split_command`]); several words are joined, each that holds a blank quoted again so
-/// that it stays one word.
-fn script(n: &Node) -> Result<String, Error> {
-    if n.args.len() == 1 {
-        return Ok(n.args[0].clone());
+/// `notify_up SCRIPT [USER [GROUP]]` (and notify_down, quorum_up, quorum_down): the
+/// command line is one word, quoted when it has blanks (split later, see
+/// [`split_command`]); the words after it name the user and group it runs as.
+fn script(n: &Node) -> Result<Script, Error> {
+    let line = arg(n, 0)?.to_string();
+    if n.args.len() > 3 {
+        return Err(err(
+            &n.pos,
+            format!(
+                "{}: SCRIPT [USER [GROUP]]: quote a command line that has blanks",
+                n.key
+            ),
+        ));
     }
-    arg(n, 0)?;
-    Ok(n.args
-        .iter()
-        .map(|w| {
-            if w.contains(char::is_whitespace) && !w.contains('\'') {
-                format!("'{w}'")
-            } else {
-                w.clone()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" "))
+    Ok(Script {
+        line,
+        user: n.args.get(1).map(|u| (u.clone(), n.args.get(2).cloned())),
+    })
+}
+
+/// A script to run on a change, and who runs it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Script {
+    /// The command line.
+    pub line: String,
+    /// User and group; `None`: the default unprivileged user.
+    pub user: Option<(String, Option<String>)>,
 }
 
 fn no_block(n: &Node) -> Result<(), Error> {
@@ -353,6 +359,22 @@ struct Knobs {
 impl Knobs {
     /// Takes `n` if it is one of the cascading knobs.
     fn take(&mut self, n: &Node) -> Result<bool, Error> {
+        const KNOBS: &[&str] = &[
+            "delay_loop",
+            "connect_timeout",
+            "retry",
+            "nb_get_retry",
+            "nb_sock_retry",
+            "delay_before_retry",
+            "warmup",
+            "inhibit_on_failure",
+            "alpha",
+        ];
+        if !KNOBS.contains(&n.key.as_str()) {
+            return Ok(false);
+        }
+        // `delay_loop 6 {` would otherwise swallow what the block holds.
+        no_block(n)?;
         match n.key.as_str() {
             "delay_loop" => self.delay_loop = Some(seconds(n)?),
             "connect_timeout" => self.connect_timeout = Some(seconds(n)?),
@@ -488,6 +510,14 @@ impl Reader {
                     }
                     u.digest = Some(d);
                 }
+                k if k.starts_with("regex") => {
+                    return Err(err(
+                        &c.pos,
+                        format!(
+                            "{k}: regex matching is not supported by rvs (the check would pass where keepalived's fails)"
+                        ),
+                    ));
+                }
                 k if NOTED.contains(&k) => self.note(c, "is not supported by rvs; ignored"),
                 k => return Err(err(&c.pos, format!("unknown keyword {k:?} in url"))),
             }
@@ -564,7 +594,13 @@ impl Reader {
                     virtualhost = Some(one_arg(c)?.to_string())
                 }
                 ("MISC_CHECK", "misc_path") => {
-                    let words = split_command(&script(c)?);
+                    if c.args.len() > 1 {
+                        return Err(err(
+                            &c.pos,
+                            "misc_path takes one command line: quote it when it has blanks",
+                        ));
+                    }
+                    let words = split_command(one_arg(c)?);
                     if words.is_empty() {
                         return Err(err(&c.pos, "misc_path is empty"));
                     }
@@ -680,6 +716,14 @@ impl Reader {
             return Err(err(
                 &n.pos,
                 format!("{kind}: delay_loop and connect_timeout must be above 0"),
+            ));
+        }
+        if target.port == 0 && !matches!(check, Check::Misc { .. }) {
+            return Err(err(
+                &n.pos,
+                format!(
+                    "{kind}: the real server's port is 0 (a fwmark service): give connect_port"
+                ),
             ));
         }
         Ok(Some(Checker {
@@ -804,6 +848,7 @@ impl Reader {
         let mut timeout = 0u32;
         let mut granularity: Option<(Pos, String)> = None;
         let mut ipv6 = false;
+        let mut pe = String::new();
         let mut knobs = Knobs::default();
         let mut vs_dest = DestConfig {
             addr: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -871,13 +916,14 @@ impl Reader {
                     granularity = Some((c.pos.clone(), one_arg(c)?.to_string()))
                 }
                 "persistence_engine" => {
-                    let pe = one_arg(c)?;
-                    if pe != "sip" {
+                    let e = one_arg(c)?;
+                    if e != "sip" {
                         return Err(err(
                             &c.pos,
-                            format!("persistence_engine: unknown engine {pe:?}"),
+                            format!("persistence_engine: unknown engine {e:?}"),
                         ));
                     }
+                    pe = e.to_string();
                 }
                 "ops" => flags |= svc_flags::ONEPACKET,
                 "flag-1" | "sh-fallback" | "mh-fallback" => flags |= svc_flags::SCHED1,
@@ -953,7 +999,7 @@ impl Reader {
                     flags,
                     timeout,
                     netmask,
-                    pe: String::new(),
+                    pe: pe.clone(),
                 })
             })
             .collect::<Result<Vec<_>, Error>>()?;
@@ -990,9 +1036,31 @@ impl Reader {
             }
             None => None,
         };
+        let id = match (&keys[..], n.args.first().map(String::as_str)) {
+            (_, Some("group")) => format!("{name} {}", protocol.name().to_uppercase()),
+            ([ServiceKey::Fwmark { mark, ipv6 }], _) => {
+                format!("FWM {mark}{}", if *ipv6 { " IPv6" } else { "" })
+            }
+            (
+                [
+                    ServiceKey::Addr {
+                        protocol,
+                        addr,
+                        port,
+                    },
+                ],
+                _,
+            ) => format!(
+                "{} {}",
+                protocol.name().to_uppercase(),
+                std::net::SocketAddr::new(*addr, *port)
+            ),
+            _ => name.clone(),
+        };
         let vs = VirtualServer {
             pos: n.pos.clone(),
             name,
+            id,
             services,
             real_servers,
             quorum,
@@ -1015,9 +1083,9 @@ impl Reader {
                     )
                 })?;
             }
-            if let Some(s) = &vs.sorry_server {
+            if let (Some(s), Some(sn)) = (&vs.sorry_server, sorry_node) {
                 t.add_dest(&svc.key, s.clone()).map_err(|e| {
-                    err(&vs.pos, format!("sorry_server {} {}: {e}", s.addr, s.port))
+                    err(&sn.pos, format!("sorry_server {} {}: {e}", s.addr, s.port))
                 })?;
             }
         }
@@ -1383,6 +1451,26 @@ virtual_server 10.0.0.240 80 {
             ("virtual_sever 10.0.0.1 80 {\n}\n", 1, "unknown keyword"),
             ("$WEB=10.0.0.1\n", 1, "$VARIABLE"),
             (
+                "virtual_server 10.0.0.1 80 {\n delay_loop 6 {\n real_server 10.0.0.2 80\n }\n}\n",
+                2,
+                "no { } block",
+            ),
+            (
+                "virtual_server 10.0.0.1 80 {\n lb_kind DR\n sorry_server 224.0.0.1 80\n}\n",
+                3,
+                "sorry_server",
+            ),
+            (
+                "virtual_server fwmark 3 {\n real_server 10.0.0.2 0 {\n TCP_CHECK {\n }\n }\n}\n",
+                3,
+                "connect_port",
+            ),
+            (
+                "virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n HTTP_GET {\n url {\n path /\n regex ok\n }\n }\n }\n}\n",
+                6,
+                "regex",
+            ),
+            (
                 "virtual_server_group g {\n}\nvirtual_server group g {\n}\n",
                 1,
                 "no members",
@@ -1400,16 +1488,27 @@ virtual_server 10.0.0.240 80 {
     }
 
     #[test]
-    fn scripts_join_their_words_and_a_bom_is_skipped() {
-        let c = cfg("\u{feff}virtual_server 10.0.0.1 80 {\n quorum_up /bin/echo quorum \"is back\"\n real_server 10.0.0.2 80 {\n notify_up /usr/bin/logger up\n MISC_CHECK {\n misc_path /usr/bin/check -p 80\n }\n }\n}\n").unwrap();
+    fn scripts_take_a_user_and_a_bom_is_skipped() {
+        let c = cfg("\u{feff}virtual_server 10.0.0.1 80 {\n quorum_up \"/bin/echo quorum is back\"\n real_server 10.0.0.2 80 {\n notify_up /usr/bin/up.sh keepalived_script\n notify_down /usr/bin/down.sh lvs adm\n MISC_CHECK {\n misc_path \"/usr/bin/check -p 80\"\n }\n }\n}\n").unwrap();
         let vs = &c.virtual_servers[0];
-        assert_eq!(vs.quorum_up.as_deref(), Some("/bin/echo quorum 'is back'"));
+        assert_eq!(vs.id, "TCP 10.0.0.1:80");
+        let q = vs.quorum_up.as_ref().unwrap();
+        assert_eq!(
+            (q.line.as_str(), &q.user),
+            ("/bin/echo quorum is back", &None)
+        );
         let rs = &vs.real_servers[0];
-        assert_eq!(rs.notify_up.as_deref(), Some("/usr/bin/logger up"));
+        let up = rs.notify_up.as_ref().unwrap();
+        assert_eq!(up.line, "/usr/bin/up.sh");
+        assert_eq!(up.user, Some(("keepalived_script".into(), None)));
+        let down = rs.notify_down.as_ref().unwrap();
+        assert_eq!(down.user, Some(("lvs".into(), Some("adm".into()))));
         let Check::Misc { argv, .. } = &rs.checkers[0].check else {
             panic!()
         };
         assert_eq!(argv, &["/usr/bin/check", "-p", "80"]);
+        let e = cfg("virtual_server 10.0.0.1 80 {\n real_server 10.0.0.2 80 {\n MISC_CHECK {\n misc_path /usr/bin/check -p 80\n }\n }\n}\n").unwrap_err();
+        assert_eq!(e.pos.line, 4, "{e}");
     }
 
     #[test]

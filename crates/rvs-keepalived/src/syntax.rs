@@ -13,7 +13,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Where something was written.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct Pos {
     /// The file, as given or as found by `include`.
     pub file: String,
@@ -67,15 +67,14 @@ pub trait Source {
 /// Reads includes from the file system.
 pub struct Files;
 
-fn glob_match(pat: &[u8], name: &[u8]) -> bool {
-    match (pat.first(), name.first()) {
-        (None, None) => true,
-        (Some(b'*'), _) => {
-            glob_match(&pat[1..], name) || (!name.is_empty() && glob_match(pat, &name[1..]))
-        }
-        (Some(b'?'), Some(_)) => glob_match(&pat[1..], &name[1..]),
-        (Some(b'['), Some(&c)) => match pat.iter().position(|&b| b == b']') {
-            Some(end) if end > 1 => {
+/// One character of a pattern against `c`: `?`, a `[...]` set (with ranges, `!`/`^`
+/// negation) or a literal; `None` when it does not match, else the pattern's length used.
+fn glob_one(pat: &[u8], c: u8) -> Option<usize> {
+    match pat.first()? {
+        b'?' => Some(1),
+        b'[' => match pat.iter().skip(1).position(|&b| b == b']') {
+            Some(end) if end > 0 => {
+                let end = end + 1;
                 let set = &pat[1..end];
                 let (neg, set) = match set.first() {
                     Some(b'!' | b'^') => (true, &set[1..]),
@@ -92,13 +91,40 @@ fn glob_match(pat: &[u8], name: &[u8]) -> bool {
                         i += 1;
                     }
                 }
-                hit != neg && glob_match(&pat[end + 1..], &name[1..])
+                (hit != neg).then_some(end + 1)
             }
-            _ => c == b'[' && glob_match(&pat[1..], &name[1..]),
+            _ => (c == b'[').then_some(1),
         },
-        (Some(p), Some(c)) => p == c && glob_match(&pat[1..], &name[1..]),
-        _ => false,
+        &p => (p == c).then_some(1),
     }
+}
+
+/// Whether `name` matches the shell pattern `pat` (`*`, `?`, `[...]`), in time linear in
+/// their lengths times the number of stars (a star only ever resumes at the last one).
+fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if pat.get(p) == Some(&b'*') {
+            star = Some((p + 1, n));
+            p += 1;
+            continue;
+        }
+        if let Some(len) = glob_one(&pat[p..], name[n]) {
+            p += len;
+            n += 1;
+            continue;
+        }
+        match star {
+            Some((sp, sn)) => {
+                p = sp;
+                n = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    pat[p..].iter().all(|&b| b == b'*')
 }
 
 impl Source for Files {
@@ -422,6 +448,12 @@ mod tests {
         assert!(!glob_match(b"*.conf", b"a.conf.bak"));
         assert!(glob_match(b"vs-?[0-9].conf", b"vs-a7.conf"));
         assert!(!glob_match(b"vs-[!0-9]", b"vs-7"));
+        assert!(glob_match(b"*", b""));
+        assert!(glob_match(b"a*b*c", b"aXbYbZc"));
+        assert!(!glob_match(b"a*b*c", b"aXbYbZ"));
+        // Many stars against a long name that never matches: quick, not exponential.
+        let name = vec![b'a'; 4000];
+        assert!(!glob_match(b"*a*a*a*a*a*a*a*a*a*a*b", &name));
     }
 
     #[test]

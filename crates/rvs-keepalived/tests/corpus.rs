@@ -486,11 +486,11 @@ fn quorum_sorry_server_alpha_and_inhibit() {
     let vs = &c.virtual_servers[0];
     assert_eq!((vs.quorum, vs.hysteresis), (3, 1));
     assert_eq!(
-        vs.quorum_up.as_deref(),
+        vs.quorum_up.as_ref().map(|s| s.line.as_str()),
         Some("/etc/keepalived/scripts/quorum.sh UP 192.168.90.10:443")
     );
     assert_eq!(
-        vs.quorum_down.as_deref(),
+        vs.quorum_down.as_ref().map(|s| s.line.as_str()),
         Some("/etc/keepalived/scripts/quorum.sh DOWN 192.168.90.10:443")
     );
     let s = vs.sorry_server.as_ref().unwrap();
@@ -507,11 +507,17 @@ fn quorum_sorry_server_alpha_and_inhibit() {
         );
     }
     assert_eq!(
-        vs.real_servers[0].notify_up.as_deref(),
+        vs.real_servers[0]
+            .notify_up
+            .as_ref()
+            .map(|s| s.line.as_str()),
         Some("/etc/keepalived/scripts/notify.sh up shop-1")
     );
     assert_eq!(
-        vs.real_servers[1].notify_down.as_deref(),
+        vs.real_servers[1]
+            .notify_down
+            .as_ref()
+            .map(|s| s.line.as_str()),
         Some("/etc/keepalived/scripts/notify.sh down shop-2")
     );
     let d = &vs.real_servers[2].dest;
@@ -617,12 +623,12 @@ fn comments_and_quoted_scripts() {
     let r = &vs.real_servers[0];
     assert_eq!(r.dest.weight, 1);
     assert_eq!(
-        r.notify_up.as_deref(),
+        r.notify_up.as_ref().map(|s| s.line.as_str()),
         Some("/usr/local/bin/lvs-notify.sh up 10.110.0.11 '#1 web'"),
         "# and ! inside quotes are not comments"
     );
     assert_eq!(
-        r.notify_down.as_deref(),
+        r.notify_down.as_ref().map(|s| s.line.as_str()),
         Some("/usr/local/bin/lvs-notify.sh down 10.110.0.11 '!urgent'")
     );
     let Check::Http { urls, .. } = &r.checkers[0].check else {
@@ -630,7 +636,10 @@ fn comments_and_quoted_scripts() {
     };
     assert_eq!(urls[0].path, "/health check.html");
     assert_eq!(
-        vs.real_servers[1].notify_up.as_deref(),
+        vs.real_servers[1]
+            .notify_up
+            .as_ref()
+            .map(|s| s.line.as_str()),
         Some("/usr/local/bin/lvs-up.sh")
     );
     assert_eq!(c.notes.len(), 1, "{:?}", c.notes);

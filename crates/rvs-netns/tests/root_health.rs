@@ -104,7 +104,7 @@ fn down_and_up(check: &str, kind: &str) {
             std::fs::read_to_string(&notes).is_ok_and(|t| t.lines().any(|l| l == line))
         });
     };
-    start(&mut lab, &config(check, &notes));
+    let path = start(&mut lab, &config(check, &notes));
     // Applied before rvsd answers: a user's first look shows the file's servers.
     assert_eq!(dests(&lab).len(), 3, "{}", lab.log());
     let a = requests(&lab, 30);
@@ -139,10 +139,23 @@ fn down_and_up(check: &str, kind: &str) {
     assert!(rs2["checkers"][0]["last_error"].is_string(), "{rs2}");
     let text = String::from_utf8(lab.rvs(&["status"]).stdout).unwrap();
     assert!(
-        text.contains("10.0.0.242:8130 of 10.0.0.240 8130: DOWN"),
+        text.contains("10.0.0.242:8130 of TCP 10.0.0.240:8130: DOWN"),
         "{text}"
     );
     noted(&lab, "down 10.0.0.242");
+
+    // A reload that changes the checkers' settings keeps what they found.
+    let changed = config(check, &notes).replace("delay_before_retry 1", "delay_before_retry 2");
+    assert_ne!(changed, config(check, &notes));
+    std::fs::write(&path, changed).unwrap();
+    let out = lab.rvs(&["reload"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("restart checker"), "{text}");
+    assert!(
+        !has(&lab, "10.0.0.242:8130"),
+        "rs2 came back on a reload: {text}"
+    );
+    assert_eq!(dests(&lab).len(), 2);
 
     lab.start_tcp_server(1);
     let took = until("rs2 back", &lab, |l| has(l, "10.0.0.242:8130"));
@@ -204,6 +217,11 @@ fn root_sorry_server_serves_when_all_are_down() {
     });
     assert!(requests(&lab, 20).iter().all(|x| x == "rs3"));
     assert!(lab.log().contains("quorum lost"), "{}", lab.log());
+    // A restart changes nothing by itself: the checkers start as the table shows them.
+    lab.stop_rvsd(libc::SIGTERM);
+    lab.start_rvsd(None);
+    assert_eq!(dests(&lab), [("10.0.0.243:8130".to_string(), 1)]);
+    assert!(requests(&lab, 10).iter().all(|x| x == "rs3"));
     lab.start_tcp_server(0);
     until("rs1 back, the sorry server gone", &lab, |l| {
         dests(l) == [("10.0.0.241:8130".to_string(), 1)]

@@ -205,12 +205,8 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     }
     let (health, wake) = health::Health::new(opts.config.clone(), &opts.state_dir);
     state.set_health(std::sync::Arc::clone(&health));
-    if health.has_config() {
-        // A file that cannot be read leaves the saved configuration in place (and the
-        // packet path serving it); `rvs status` shows the error until a reload succeeds.
-        if let Err(e) = health.load(&state, None, false) {
-            log(format_args!("{e}"));
-        }
+    // SIGHUP reloads; installed first, and always, so that a HUP never kills rvsd.
+    {
         let (h, s) = (
             std::sync::Arc::clone(&health),
             std::sync::Arc::clone(&state),
@@ -218,6 +214,10 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         let mut hup = signal_hook::iterator::Signals::new([signal_hook::consts::SIGHUP])?;
         std::thread::spawn(move || {
             for _ in hup.forever() {
+                if !h.has_config() {
+                    log("SIGHUP: rvsd runs without --config: nothing to reload");
+                    continue;
+                }
                 log("SIGHUP: reloading the configuration");
                 match h.load(&s, None, false) {
                     Ok(plan) if plan.changes.is_empty() => log("reload: nothing changed"),
@@ -226,6 +226,12 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
                 }
             }
         });
+    }
+    if health.has_config() {
+        // A file that cannot be read leaves the saved configuration in place (and the
+        // packet path serving it) and checks the configuration applied last; `rvs status`
+        // shows the error until a reload succeeds.
+        health.start(&state);
     }
     health::spawn_reconciler(health, std::sync::Arc::clone(&state), wake);
     if let Some(addr) = opts.metrics {

@@ -287,6 +287,14 @@ impl State {
         }
     }
 
+    /// The dests a service has now (`None`: no such service).
+    pub fn dests_of(&self, key: &ServiceKey) -> Option<Vec<DestConfig>> {
+        self.lock()
+            .table
+            .service(key)
+            .map(|s| s.dests.iter().map(|d| d.config.clone()).collect())
+    }
+
     /// The sweep's figures so far.
     pub fn sweep_stats(&self) -> crate::metrics::SweepStats {
         *self.sweep_stats.lock().unwrap_or_else(|p| p.into_inner())

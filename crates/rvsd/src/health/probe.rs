@@ -209,8 +209,11 @@ fn http_get(c: &Checker, u: &Url, deadline: Instant) -> Result<(), String> {
         };
         let conn =
             rustls::ClientConnection::new(tls_config(), name).map_err(|e| format!("TLS: {e}"))?;
+        // rustls reads and writes the socket many times within one call: each of those
+        // gets only the time left.
+        let bounded = Deadlined { s: tcp, deadline };
         exchange(
-            &mut rustls::StreamOwned::new(conn, tcp),
+            &mut rustls::StreamOwned::new(conn, bounded),
             &timeouts,
             &req,
             &u.path,
@@ -297,6 +300,36 @@ fn exchange(
             }
             Err(e) => return Err(format!("GET {path}: reading the answer: {e}")),
         }
+    }
+}
+
+/// A socket whose every read and write ends at `deadline` (TimedOut after it).
+struct Deadlined {
+    s: std::net::TcpStream,
+    deadline: Instant,
+}
+
+impl Deadlined {
+    fn left(&self) -> std::io::Result<Duration> {
+        left(self.deadline).map_err(|e| std::io::Error::new(std::io::ErrorKind::TimedOut, e))
+    }
+}
+
+impl Read for Deadlined {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.s.set_read_timeout(Some(self.left()?))?;
+        self.s.read(buf)
+    }
+}
+
+impl Write for Deadlined {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.s.set_write_timeout(Some(self.left()?))?;
+        self.s.write(buf)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.s.flush()
     }
 }
 
@@ -424,10 +457,16 @@ fn ids(user: &str, group: Option<&str>) -> Result<(u32, u32), String> {
             (f.first() == Some(&name)).then(|| f.get(field)?.parse().ok())?
         })
     };
-    let uid = find("/etc/passwd", user, 2).ok_or_else(|| format!("no user {user:?}"))?;
+    // nobody is 65534 on Debian even where /etc/passwd lacks it.
+    let fallback = (user == DEFAULT_USER).then_some(65534);
+    let uid = find("/etc/passwd", user, 2)
+        .or(fallback)
+        .ok_or_else(|| format!("no user {user:?}"))?;
     let gid = match group {
         Some(g) => find("/etc/group", g, 2).ok_or_else(|| format!("no group {g:?}"))?,
-        None => find("/etc/passwd", user, 3).ok_or_else(|| format!("no user {user:?}"))?,
+        None => find("/etc/passwd", user, 3)
+            .or(fallback)
+            .ok_or_else(|| format!("no user {user:?}"))?,
     };
     Ok((uid, gid))
 }
@@ -454,18 +493,24 @@ pub fn run(argv: &[String], user: (&str, Option<&str>), timeout: Duration) -> Re
     let mut child = command(argv, user)?
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", argv[0]))?;
+    let group = -(child.id() as i32);
+    // The whole group goes when the check ends, however it ends: a script's children
+    // (`slow & exit 0`) do not pile up.
+    let kill_group = || {
+        // SAFETY: signalling a process group we created.
+        unsafe { libc::kill(group, libc::SIGKILL) };
+    };
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
             Ok(Some(st)) => {
+                kill_group();
                 return st
                     .code()
                     .ok_or_else(|| format!("{} killed by a signal", argv[0]));
             }
             Ok(None) if Instant::now() >= deadline => {
-                // The whole group: a script's own children go too.
-                // SAFETY: signalling a process group we created.
-                unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+                kill_group();
                 let _ = child.wait();
                 return Err(format!(
                     "{} timed out after {} ms",
@@ -474,7 +519,11 @@ pub fn run(argv: &[String], user: (&str, Option<&str>), timeout: Duration) -> Re
                 ));
             }
             Ok(None) => std::thread::sleep(Duration::from_millis(10)),
-            Err(e) => return Err(format!("waiting for {}: {e}", argv[0])),
+            Err(e) => {
+                kill_group();
+                let _ = child.wait();
+                return Err(format!("waiting for {}: {e}", argv[0]));
+            }
         }
     }
 }
@@ -626,6 +675,19 @@ mod tests {
             Ok(Pass::Weight(5))
         );
         assert!(attempt(&checker(sh("exit 7", false, 2000), 0)).is_err());
+        // A script that leaves a child behind: the child goes with it.
+        let dir = tempfile::tempdir().unwrap();
+        let mark = dir.path().join("left");
+        let bg = format!("(sleep 1; touch {}) & exit 0", mark.display());
+        let prog = Check::Misc {
+            argv: vec!["/bin/sh".into(), "-c".into(), bg],
+            timeout_ms: 2000,
+            dynamic: false,
+            user: Some(("root".into(), None)),
+        };
+        assert_eq!(attempt(&checker(prog, 0)), Ok(Pass::Up));
+        std::thread::sleep(Duration::from_millis(1500));
+        assert!(!mark.exists(), "the script's child outlived the check");
         let t0 = Instant::now();
         let e = attempt(&checker(sh("sleep 5 & sleep 5", false, 200), 0)).unwrap_err();
         assert!(e.contains("timed out"), "{e}");
@@ -724,6 +786,24 @@ mod tests {
         // TLS to a plain HTTP server fails; to a silent one it times out.
         let plain = http_server("HTTP/1.0 200 OK\r\n\r\nok\n");
         assert!(attempt(&checker(ssl(None), plain)).is_err());
+        // A server that dribbles bytes (each read succeeds): the deadline still holds.
+        let dribbler = TcpListener::bind("127.0.0.1:0").unwrap();
+        let dport = dribbler.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for s in dribbler.incoming() {
+                let mut s = s.unwrap();
+                std::thread::spawn(move || {
+                    // A TLS record header that announces a long handshake, then a byte at a time.
+                    let _ = s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+                    while s.write_all(&[0x02]).is_ok() {
+                        std::thread::sleep(Duration::from_millis(200));
+                    }
+                });
+            }
+        });
+        let t0 = Instant::now();
+        let e = attempt(&checker(ssl(None), dport)).unwrap_err();
+        assert!(t0.elapsed() < Duration::from_secs(3), "{e}");
         let silent = TcpListener::bind("127.0.0.1:0").unwrap();
         let t0 = Instant::now();
         let e = attempt(&checker(ssl(None), silent.local_addr().unwrap().port())).unwrap_err();
