@@ -287,22 +287,33 @@ fn check_pinned_layout(object: &[u8], dir: &Path) -> Result<(), Error> {
     )))
 }
 
-/// Where the XDP object is: `$RVS_BPF_OBJECT`, else `rvs-xdp.o` next to the running binary,
-/// else the build output of `./x` in this source tree.
+/// Where an eBPF object named `file` (`rvs-xdp.o`, `rvs-decap.o`) is: next to the running
+/// binary (a build tree), else in `../lib/rvs/` from it (an installed or unpacked package:
+/// `/usr/sbin/rvsd` finds `/usr/lib/rvs/`), else `fallback` (the build output of `./x` in
+/// this source tree).
+pub fn find_object(file: &str, fallback: PathBuf) -> PathBuf {
+    if let Ok(exe) = std::env::current_exe()
+        && let Some(dir) = exe.parent()
+    {
+        for p in [dir.join(file), dir.join("../lib/rvs").join(file)] {
+            if p.exists() {
+                return p;
+            }
+        }
+    }
+    fallback
+}
+
+/// Where the XDP object is: `$RVS_BPF_OBJECT`, else as [`find_object`] finds `rvs-xdp.o`.
 pub fn object_path() -> PathBuf {
     if let Some(p) = std::env::var_os("RVS_BPF_OBJECT") {
         return p.into();
     }
-    if let Ok(exe) = std::env::current_exe()
-        && let Some(dir) = exe.parent()
-    {
-        let p = dir.join("rvs-xdp.o");
-        if p.exists() {
-            return p;
-        }
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../rvs-ebpf/target/bpfel-unknown-none/release/rvs-xdp")
+    find_object(
+        "rvs-xdp.o",
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../rvs-ebpf/target/bpfel-unknown-none/release/rvs-xdp"),
+    )
 }
 
 /// The loaded program and its maps.

@@ -31,20 +31,17 @@ impl Kind {
     }
 }
 
-/// The object file: `$RVS_DECAP_OBJECT`, next to this executable, or the eBPF build output.
+/// The object file: `$RVS_DECAP_OBJECT`, else as `rvs_dataplane::find_object` finds
+/// `rvs-decap.o` (next to this executable, in `../lib/rvs/`, or the eBPF build output).
 fn object_path() -> PathBuf {
     if let Some(p) = std::env::var_os("RVS_DECAP_OBJECT") {
         return p.into();
     }
-    if let Some(p) = std::env::current_exe()
-        .ok()
-        .and_then(|e| e.parent().map(|d| d.join("rvs-decap.o")))
-        .filter(|p| p.exists())
-    {
-        return p;
-    }
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../rvs-ebpf/target/bpfel-unknown-none/release/rvs-decap")
+    rvs_dataplane::find_object(
+        "rvs-decap.o",
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../rvs-ebpf/target/bpfel-unknown-none/release/rvs-decap"),
+    )
 }
 
 /// Where the link of `dev` is pinned: named after the interface and this network namespace,

@@ -13,48 +13,14 @@ use anyhow::{Context, bail};
 mod decap;
 mod fwmark;
 mod realserver;
+use clap::Parser;
+use rvs::cli::{Cli, Command, FwmarkAction, RealserverAction};
 use rvs_ctl::{Client, Request, Response, StatusView};
 use rvs_model::ServiceKey;
 
-const USAGE: &str = "\
-usage: rvs status [--json]
-       rvs reload [--dry-run]
-       rvs apply FILE [--dry-run]
-       rvs down [--pin-dir DIR]
-       rvs realserver setup|check --vip VIP [--vip VIP]... [--dev IF]
-                              [--tunnel ipip|gue|gre [--port N]] [--bpffs DIR]
-       rvs fwmark add MARK --dst ADDR[/PREFIX] [--proto tcp|udp] [--dports P[,P|LOW:HIGH]...]
-       rvs fwmark del MARK [--dst ... as for add]
-       rvs fwmark list
-
-  status          the configuration, counters and packet-path state of rvsd
-  --json          the same as JSON, for scripts
-  reload          re-read rvsd's --config file (keepalived.conf) and apply what changed:
-                  services, dests, weights, checkers; dests left as they are keep their
-                  connections, counters and health; a file with a mistake is refused with
-                  its file:line and nothing changes (SIGHUP to rvsd does the same)
-  apply           check FILE (keepalived.conf) and, with --dry-run, print what applying it
-                  would change without changing anything; without --dry-run FILE must be
-                  rvsd's --config file (then it is a reload)
-  down            detach the packet path, remove its pins and stop rvsd (the configuration
-                  stays); with --pin-dir, remove an instance's pins when no rvsd runs
-  realserver      on a real server: apply (setup) or verify (check) the direct-routing recipe:
-                  arp_ignore=1 and arp_announce=2, then each VIP on lo as a host address;
-                  --dev is the interface facing the VIP network (default: the default route's);
-                  with --tunnel, for real servers behind -i dests: rp_filter off and rvs's
-                  XDP decapsulator on --dev (ipip, gre, or gue to --port), pinned in --bpffs
-                  (default /sys/fs/bpf) so that it stays
-  fwmark          mark packets for fwmark services (ipvsadm -f MARK), as the usual
-                  `iptables -t mangle -A PREROUTING -d ADDR -p PROTO -m multiport --dports
-                  LIST -j MARK --set-mark MARK` would; the first matching rule wins; rules
-                  are saved with the configuration; del without --dst removes all of MARK
-
-rvs talks to rvsd at $RVS_SOCKET (default /run/rvs/rvsd.sock).
-";
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let cli = Cli::parse();
+    match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("rvs: {e:#}");
@@ -63,11 +29,17 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: &[String]) -> anyhow::Result<()> {
-    let words: Vec<&str> = args.iter().map(String::as_str).collect();
-    match words.as_slice() {
-        ["realserver", "setup", rest @ ..] => {
-            let spec = realserver::parse(rest)?;
+fn words(w: &[String]) -> Vec<&str> {
+    w.iter().map(String::as_str).collect()
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Realserver {
+            action: RealserverAction::Setup(args),
+        } => {
+            let w = args.words();
+            let spec = realserver::parse(&words(&w))?;
             let done = spec.setup()?;
             if done.is_empty() {
                 println!("already set up: nothing changed");
@@ -82,8 +54,11 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             println!("\nTo make this permanent:\n\n{}", spec.permanent());
             Ok(())
         }
-        ["realserver", "check", rest @ ..] => {
-            let spec = realserver::parse(rest)?;
+        Command::Realserver {
+            action: RealserverAction::Check(args),
+        } => {
+            let w = args.words();
+            let spec = realserver::parse(&words(&w))?;
             let findings = spec.check()?;
             if findings.is_empty() {
                 println!("ok: this host is set up as a direct-routing real server");
@@ -94,26 +69,29 @@ fn run(args: &[String]) -> anyhow::Result<()> {
             }
             std::process::exit(1);
         }
-        ["fwmark", rest @ ..] => fwmark::run(rest),
-        ["status"] => status(false),
-        ["status", "--json"] => status(true),
-        ["reload"] => load(None, false),
-        ["reload", "--dry-run"] => load(None, true),
-        ["apply", file] => load(Some(file), false),
-        ["apply", file, "--dry-run"] | ["apply", "--dry-run", file] => load(Some(file), true),
-        ["down"] => down(),
-        ["down", "--pin-dir", dir] => {
-            remove_pins(std::path::Path::new(dir))?;
-            println!("removed {dir}");
-            Ok(())
+        Command::Fwmark { action } => {
+            let mut w: Vec<String> = Vec::new();
+            match action {
+                FwmarkAction::Add { mark, rule } => {
+                    w.extend(["add".into(), mark]);
+                    w.extend(rule.words());
+                }
+                FwmarkAction::Del { mark, rule } => {
+                    w.extend(["del".into(), mark]);
+                    w.extend(rule.words());
+                }
+                FwmarkAction::List => w.push("list".into()),
+            }
+            fwmark::run(&words(&w))
         }
-        ["-h" | "--help" | "help"] => {
-            print!("{USAGE}");
+        Command::Status { json } => status(json),
+        Command::Reload { dry_run } => load(None, dry_run),
+        Command::Apply { file, dry_run } => load(Some(&file.to_string_lossy()), dry_run),
+        Command::Down { pin_dir: None } => down(),
+        Command::Down { pin_dir: Some(dir) } => {
+            remove_pins(&dir)?;
+            println!("removed {}", dir.display());
             Ok(())
-        }
-        _ => {
-            eprint!("{USAGE}");
-            bail!("unknown arguments: {}", args.join(" "));
         }
     }
 }

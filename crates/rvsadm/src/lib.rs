@@ -259,6 +259,99 @@ rvsadm talks to rvsd at $RVS_SOCKET (default /run/rvs/rvsd.sock).
     s
 }
 
+fn roff_escape(s: &str) -> String {
+    let s = s.replace('\\', "\\e").replace('-', "\\-");
+    // A line starting with . or ' would be a request.
+    if s.starts_with('.') || s.starts_with('\'') {
+        format!("\\&{s}")
+    } else {
+        s
+    }
+}
+
+/// rvsadm's man page (roff, section 8), written from the `-h` text and popt's option table.
+pub fn man_page() -> String {
+    let help = help("rvsadm");
+    let mut o = String::new();
+    o.push_str(&format!(
+        ".TH RVSADM 8 \"\" \"rvs {}\" \"System Administration\"\n",
+        env!("CARGO_PKG_VERSION")
+    ));
+    o.push_str(
+        ".SH NAME\nrvsadm \\- administer the rvs director's virtual services, as ipvsadm does\n",
+    );
+    o.push_str(".SH SYNOPSIS\n.nf\n");
+    let mut lines = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Usage:"))
+        .skip(1);
+    for l in lines.by_ref() {
+        if l.trim().is_empty() {
+            break;
+        }
+        o.push_str(&roff_escape(l.trim()));
+        o.push('\n');
+    }
+    o.push_str(".fi\n.SH DESCRIPTION\n");
+    o.push_str(
+        "rvsadm is ipvsadm 1.31 for rvs: the same commands, options, messages, exit \
+         statuses and output, byte for byte, so that scripts and habits written for ipvsadm \
+         keep working. It talks to \\fBrvsd\\fR(8) over its control socket ($RVS_SOCKET, \
+         default /run/rvs/rvsd.sock) instead of the kernel.\n",
+    );
+    o.push_str(".SH COMMANDS AND OPTIONS\n.nf\n");
+    for l in lines {
+        o.push_str(&roff_escape(l));
+        o.push('\n');
+    }
+    o.push_str(".fi\n.SH EVERY OPTION\n");
+    for (long, short, arg) in opts::options() {
+        let mut head = format!("\\fB\\-\\-{}\\fR", roff_escape(long));
+        if let Some(c) = short {
+            head.push_str(&format!(", \\fB\\-{c}\\fR"));
+        }
+        if arg {
+            head.push_str(" \\fIarg\\fR");
+        }
+        o.push_str(&format!(".TP\n{head}\n"));
+        o.push_str("See above.\n");
+    }
+    o.push_str(".SH SEE ALSO\n\\fBrvsd\\fR(8), \\fBrvs\\fR(8), \\fBipvsadm\\fR(8)\n");
+    o
+}
+
+/// A bash completion for rvsadm: its options, and scheduler names after `-s`.
+pub fn bash_completion() -> String {
+    let mut words = Vec::new();
+    for (long, short, _) in opts::options() {
+        words.push(format!("--{long}"));
+        if let Some(c) = short {
+            words.push(format!("-{c}"));
+        }
+    }
+    words.sort();
+    words.dedup();
+    format!(
+        "# bash completion for rvsadm (generated)\n\
+_rvsadm() {{\n\
+    local cur=\"${{COMP_WORDS[COMP_CWORD]}}\" prev=\"${{COMP_WORDS[COMP_CWORD-1]}}\"\n\
+    case \"$prev\" in\n\
+        -s|--scheduler) COMPREPLY=($(compgen -W \"{}\" -- \"$cur\")); return ;;\n\
+        --start-daemon|--stop-daemon) COMPREPLY=($(compgen -W \"master backup\" -- \"$cur\")); return ;;\n\
+    esac\n\
+    COMPREPLY=($(compgen -W \"{}\" -- \"$cur\"))\n\
+}}\n\
+complete -F _rvsadm rvsadm\n",
+        rvs_model::SCHEDULERS
+            .iter()
+            .filter(|s| **s != "none")
+            .copied()
+            .collect::<Vec<_>>()
+            .join(" "),
+        words.join(" ")
+    )
+}
+
 /// The request a changing command sends, with the operation it reports errors as.
 fn change_request(c: &Command) -> Option<(Request, Op)> {
     Some(match c.cmd {

@@ -20,52 +20,70 @@ pub mod persist;
 pub mod server;
 pub mod state;
 
-/// Usage text.
-pub const USAGE: &str = "\
-usage: rvsd [--socket PATH] [--state-dir DIR] [--interface IFACE]... [--conn-tab-size N]
-            [--expire-nodest-conn] [--expire-quiescent-template] [--bpffs DIR]
-            [--instance NAME] [--config FILE] [--metrics ADDR:PORT]
-
-  --socket PATH        control socket (default /run/rvs/rvsd.sock)
-  --state-dir DIR      where the configuration is kept (default /var/lib/rvs)
-  --interface IFACE    attach the packet path to IFACE (repeatable)
-  --conn-tab-size N    connection table entries, shown as (size=N) (default 1048576)
-  --expire-nodest-conn a packet of a connection whose dest was removed expires it (and is
-                       then handled as new) instead of being dropped until it times out
-  --expire-quiescent-template
-                       a persistence template whose dest has weight 0 is not used: the
-                       client is scheduled afresh (default: it follows its template)
-  --bpffs DIR          bpffs mount for the pins, mounted if missing (default /sys/fs/bpf)
-  --instance NAME      pins go to DIR/rvs/NAME (default: named after the state directory)
-  --config FILE        follow a keepalived.conf: its virtual servers are applied at start and
-                       on `rvs reload` or SIGHUP (changes only), and their real servers are
-                       health-checked; other blocks are ignored, one log line each
-  --metrics ADDR:PORT  serve Prometheus/OpenMetrics metrics at http://ADDR:PORT/metrics
-                       (off by default; no authentication: use a loopback address)
-";
+fn instance_name(v: &str) -> Result<String, String> {
+    // bpffs refuses names with a dot.
+    if v.is_empty()
+        || !v
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+    {
+        return Err("use letters, digits, - and _ only".into());
+    }
+    Ok(v.to_string())
+}
 
 /// Daemon options.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, clap::Parser)]
+#[command(
+    name = "rvsd",
+    version,
+    about = "The rvs daemon: an IPVS-compatible layer-4 load balancer (director) on XDP",
+    long_about = "rvsd holds the director's IPVS configuration and serves rvsadm and rvs on a \
+                  Unix socket. With --interface it loads its XDP program there and forwards \
+                  (direct routing, NAT, tunnels) with IPVS's schedulers, connection states \
+                  and timeouts. The configuration is saved after every change; the program \
+                  and its maps are pinned, so that a restart, an upgrade or a crash drops no \
+                  connection. With --config it follows a keepalived.conf and health-checks \
+                  its real servers; SIGHUP re-reads it.",
+    after_help = "Logging: to standard error, one line per event (journald-friendly); \
+                  RUST_LOG sets the level (error, warn, info, debug; default info)."
+)]
 pub struct Options {
-    /// Control socket path.
+    /// Control socket.
+    #[arg(long, value_name = "PATH", default_value = rvs_ctl::DEFAULT_SOCKET)]
     pub socket: PathBuf,
-    /// State directory.
+    /// Where the configuration is kept.
+    #[arg(long, value_name = "DIR", default_value = "/var/lib/rvs")]
     pub state_dir: PathBuf,
-    /// Interfaces for the packet path.
+    /// Attach the packet path to IFACE (repeatable).
+    #[arg(long = "interface", value_name = "IFACE")]
     pub interfaces: Vec<String>,
-    /// Connection table size.
+    /// Connection table entries, shown as (size=N).
+    #[arg(long, value_name = "N", default_value_t = 1 << 20,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub conn_tab_size: u32,
-    /// The `expire_nodest_conn` sysctl.
+    /// A packet of a connection whose dest was removed expires it (and is then handled as
+    /// new) instead of being dropped until it times out.
+    #[arg(long)]
     pub expire_nodest_conn: bool,
-    /// The `expire_quiescent_template` sysctl.
+    /// A persistence template whose dest has weight 0 is not used: the client is scheduled
+    /// afresh (default: it follows its template).
+    #[arg(long)]
     pub expire_quiescent_template: bool,
-    /// Where bpffs is (or gets mounted).
+    /// bpffs mount for the pins, mounted if missing.
+    #[arg(long, value_name = "DIR", default_value = "/sys/fs/bpf")]
     pub bpffs: PathBuf,
-    /// Instance name; `None`: derived from the state directory.
+    /// Pins go to BPFFS/rvs/NAME (default: named after the state directory).
+    #[arg(long, value_name = "NAME", value_parser = instance_name)]
     pub instance: Option<String>,
-    /// keepalived.conf to follow.
+    /// Follow a keepalived.conf: its virtual servers are applied at start and on `rvs
+    /// reload` or SIGHUP (changes only), and their real servers are health-checked; other
+    /// blocks are ignored, one log line each.
+    #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Where to serve metrics.
+    /// Serve Prometheus/OpenMetrics metrics at http://ADDR:PORT/metrics (off by default; no
+    /// authentication: use a loopback address).
+    #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
 }
 
@@ -96,92 +114,51 @@ impl Options {
     }
 }
 
-/// Result of parsing the command line.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Parsed {
-    /// Run the daemon.
-    Run(Options),
-    /// `--help`.
-    Help,
-    /// `--version`.
-    Version,
-}
-
-impl Options {
-    /// Parses `rvsd`'s arguments (`--opt value` or `--opt=value`).
-    pub fn parse(args: &[String]) -> Result<Parsed, String> {
-        let mut o = Options {
-            socket: rvs_ctl::DEFAULT_SOCKET.into(),
-            state_dir: "/var/lib/rvs".into(),
-            interfaces: Vec::new(),
-            conn_tab_size: 1 << 20,
-            expire_nodest_conn: false,
-            expire_quiescent_template: false,
-            bpffs: "/sys/fs/bpf".into(),
-            instance: None,
-            config: None,
-            metrics: None,
-        };
-        let mut it = args.iter();
-        while let Some(arg) = it.next() {
-            let (name, inline) = match arg.split_once('=') {
-                Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
-                _ => (arg.as_str(), None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| it.next().cloned())
-                    .ok_or_else(|| format!("{name} needs a value"))
-            };
-            match name {
-                "--socket" => o.socket = value()?.into(),
-                "--state-dir" => o.state_dir = value()?.into(),
-                "--interface" => o.interfaces.push(value()?),
-                "--conn-tab-size" => {
-                    let v = value()?;
-                    o.conn_tab_size = v
-                        .parse()
-                        .ok()
-                        .filter(|&n| n > 0)
-                        .ok_or_else(|| format!("--conn-tab-size: bad number {v:?}"))?;
-                }
-                "--expire-nodest-conn" => o.expire_nodest_conn = true,
-                "--expire-quiescent-template" => o.expire_quiescent_template = true,
-                "--bpffs" => o.bpffs = value()?.into(),
-                "--config" => o.config = Some(value()?.into()),
-                "--metrics" => {
-                    let v = value()?;
-                    o.metrics = Some(v.parse().map_err(|_| {
-                        format!("--metrics: ADDRESS:PORT (e.g. 127.0.0.1:9477), not {v:?}")
-                    })?);
-                }
-                "--instance" => {
-                    let v = value()?;
-                    // bpffs refuses names with a dot.
-                    if v.is_empty()
-                        || !v
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
-                    {
-                        return Err(format!(
-                            "--instance: use letters, digits, - and _ only: {v:?}"
-                        ));
-                    }
-                    o.instance = Some(v);
-                }
-                "-h" | "--help" => return Ok(Parsed::Help),
-                "-V" | "--version" => return Ok(Parsed::Version),
-                _ => return Err(format!("unknown argument {arg:?}")),
-            }
-        }
-        Ok(Parsed::Run(o))
+/// Tells systemd (`Type=notify`) how rvsd is doing: `READY=1` once it serves its socket,
+/// `RELOADING=1`/`READY=1` around a reload, `STATUS=...`. Nothing without `NOTIFY_SOCKET`.
+pub fn sd_notify(state: &str) {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::{SocketAddr, UnixDatagram};
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let path = path.to_string_lossy().into_owned();
+    let addr = match path.strip_prefix('@') {
+        Some(name) => SocketAddr::from_abstract_name(name.as_bytes()),
+        None => SocketAddr::from_pathname(&path),
+    };
+    let sent = addr.and_then(|a| UnixDatagram::unbound()?.send_to_addr(state.as_bytes(), &a));
+    if let Err(e) = sent {
+        warn(format_args!("telling systemd {state:?}: {e}"));
     }
 }
 
-/// Logs one line to stderr (journald and the lab capture it).
+/// Logs an event at info level (see [`init_logging`]).
 pub fn log(msg: impl std::fmt::Display) {
-    eprintln!("rvsd: {msg}");
+    tracing::info!("{msg}");
+}
+
+/// Logs a failure that rvsd survives (warn level).
+pub fn warn(msg: impl std::fmt::Display) {
+    tracing::warn!("{msg}");
+}
+
+/// Logging through `tracing` to standard error, one line per event: `RUST_LOG` sets the
+/// level (default info). Under systemd (`JOURNAL_STREAM` set) lines carry no timestamp, as
+/// journald adds its own; elsewhere they start with one.
+pub fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let fmt = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        fmt.without_time().init();
+    } else {
+        fmt.init();
+    }
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -219,11 +196,13 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
                     continue;
                 }
                 log("SIGHUP: reloading the configuration");
+                sd_notify("RELOADING=1");
                 match h.load(&s, None, false) {
                     Ok(plan) if plan.changes.is_empty() => log("reload: nothing changed"),
                     Ok(_) => {}
-                    Err(e) => log(format_args!("reload failed, nothing changed: {e}")),
+                    Err(e) => warn(format_args!("reload failed, nothing changed: {e}")),
                 }
+                sd_notify("READY=1");
             }
         });
     }
@@ -243,33 +222,38 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn args(s: &[&str]) -> Vec<String> {
-        s.iter().map(|s| s.to_string()).collect()
+    fn parse(s: &[&str]) -> Result<Options, clap::Error> {
+        Options::try_parse_from(std::iter::once("rvsd").chain(s.iter().copied()))
     }
 
     #[test]
     fn defaults_and_overrides() {
-        let Parsed::Run(o) = Options::parse(&[]).unwrap() else {
-            panic!()
-        };
+        let o = parse(&[]).unwrap();
         assert_eq!(o.socket, PathBuf::from("/run/rvs/rvsd.sock"));
         assert_eq!(o.state_dir, PathBuf::from("/var/lib/rvs"));
-        let Parsed::Run(o) = Options::parse(&args(&[
+        assert_eq!(o.conn_tab_size, 1 << 20);
+        let o = parse(&[
             "--socket=/tmp/s",
             "--state-dir",
             "/tmp/d",
             "--interface",
             "eth0",
             "--interface=eth1",
-        ]))
-        .unwrap() else {
-            panic!()
-        };
+            "--metrics",
+            "127.0.0.1:9477",
+        ])
+        .unwrap();
         assert_eq!(o.interfaces, ["eth0", "eth1"]);
         assert_eq!(o.socket, PathBuf::from("/tmp/s"));
-        assert!(Options::parse(&args(&["--socket"])).is_err());
-        assert!(Options::parse(&args(&["--bogus"])).is_err());
-        assert!(Options::parse(&args(&["--conn-tab-size", "0"])).is_err());
+        assert_eq!(o.metrics, Some("127.0.0.1:9477".parse().unwrap()));
+        assert!(parse(&["--socket"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+        assert!(parse(&["--conn-tab-size", "0"]).is_err());
+        assert!(parse(&["--instance", "a.b"]).is_err());
+        assert!(parse(&["--metrics", "localhost"]).is_err());
+        use clap::CommandFactory;
+        Options::command().debug_assert();
     }
 }

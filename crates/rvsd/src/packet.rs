@@ -49,6 +49,10 @@ impl Packet {
         let path = rvs_dataplane::object_path();
         let mut dp = rvs_dataplane::Dataplane::load_pinned(opts.conn_tab_size, &pin_dir)
             .with_context(|| format!("loading the XDP program from {}", path.display()))?;
+        log(format_args!(
+            "loaded the XDP program from {}",
+            path.display()
+        ));
         if adopting {
             log(format_args!(
                 "adopted the maps pinned in {}",

@@ -84,6 +84,7 @@ pub fn serve(path: &Path, state: Arc<State>) -> anyhow::Result<()> {
         });
     }
     log(format_args!("serving {}", path.display()));
+    crate::sd_notify(&format!("READY=1\nSTATUS=serving {}", path.display()));
     for conn in listener.incoming() {
         match conn {
             Ok(stream) => {

@@ -19,9 +19,9 @@ use rvs_dataplane::neigh::Neigh;
 use rvs_model::marks::{self, MarkError};
 use rvs_model::{DestConfig, Errno, Service, ServiceConfig, ServiceKey, Table};
 
-use crate::log;
 use crate::packet::{PACKET_PATH, Packet};
 use crate::persist::Store;
+use crate::warn;
 
 /// How long rvsd waits for the kernel to resolve the MAC addresses of new dests before it
 /// answers the change anyway (their packets are then dropped until the answer comes, and the
@@ -47,7 +47,7 @@ impl Inner {
     fn push(&mut self) {
         if let Some(p) = &mut self.packet {
             if let Err(e) = p.director.apply(&self.table, p.expire_nodest_conn) {
-                log(format_args!("packet path update failed: {e}"));
+                warn(format_args!("packet path update failed: {e}"));
             }
             p.save_ids();
         }
@@ -58,7 +58,7 @@ impl Inner {
         if let Some(p) = &mut self.packet
             && let Err(e) = p.director.refresh(&mut self.table)
         {
-            log(format_args!("reading packet path counters failed: {e}"));
+            warn(format_args!("reading packet path counters failed: {e}"));
         }
     }
 }
@@ -406,7 +406,7 @@ impl State {
         let plan = match r {
             Ok(plan) => plan,
             Err(e) => {
-                log(format_args!("sweeping connections failed: {e}"));
+                warn(format_args!("sweeping connections failed: {e}"));
                 return;
             }
         };
@@ -423,7 +423,7 @@ impl State {
             if let Some(p) = &mut inner.packet
                 && let Err(e) = p.director.apply_sweep(&slice)
             {
-                log(format_args!("sweeping connections failed: {e}"));
+                warn(format_args!("sweeping connections failed: {e}"));
                 return;
             }
         }
@@ -438,7 +438,7 @@ impl State {
         if let Some(p) = &mut inner.packet
             && let Err(e) = p.director.collect_local()
         {
-            log(format_args!("collecting lblc/lblcr entries failed: {e}"));
+            warn(format_args!("collecting lblc/lblcr entries failed: {e}"));
         }
     }
 
@@ -544,7 +544,7 @@ impl State {
         if let Err(e) = walked {
             // The listing ends with the error rather than looking whole (the parts already
             // sent have been shown).
-            log(format_args!("reading connections failed: {e}"));
+            warn(format_args!("reading connections failed: {e}"));
             return send(error(
                 Errno::EIO,
                 format!("reading the connection table: {e}"),

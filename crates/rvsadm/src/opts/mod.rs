@@ -32,6 +32,15 @@ use crate::cnum::{atoi, inet_aton, strtoul_full};
 use crate::names::Resolver;
 
 use check::{OPTNAMES, generic_opt_check, tunnel_opt_check};
+
+/// Every option as popt knows it: long name, short name, and whether it takes an argument
+/// (for the man page and the shell completions).
+pub fn options() -> Vec<(&'static str, Option<char>, bool)> {
+    table::TABLE
+        .iter()
+        .map(|(long, short, arg, _)| (*long, *short, *arg != table::Arg::None))
+        .collect()
+}
 use popt::{Next, Popt};
 use table::Tag;
 use values::{SERVICE_ADDR, number, parse_sched_flags, parse_service, parse_timeout};

@@ -34,8 +34,8 @@ use rvs_keepalived::{Check, Checker, Config, RealServer, VirtualServer};
 use rvs_model::{DestConfig, ServiceKey};
 use serde::{Deserialize, Serialize};
 
-use crate::log;
 use crate::state::{State, Want};
+use crate::{log, warn};
 
 pub mod probe;
 
@@ -503,7 +503,7 @@ impl Health {
             Err(e) => {
                 if !dry_run && own.as_deref() == Some(file.as_path()) {
                     self.lock().error = Some(e.to_string());
-                    log(format_args!("configuration not applied: {e}"));
+                    warn(format_args!("configuration not applied: {e}"));
                 }
                 return Err(e.to_string());
             }
@@ -656,7 +656,7 @@ impl Health {
                 .name(name)
                 .spawn(move || run_checker(&checker, &c, &wake, &vs))
             {
-                log(format_args!("cannot start a checker thread: {e}"));
+                warn(format_args!("cannot start a checker thread: {e}"));
                 cell.state().last_error = Some(format!("checker not running: {e}"));
             }
         }
