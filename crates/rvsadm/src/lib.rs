@@ -314,7 +314,16 @@ pub fn man_page() -> String {
             head.push_str(" \\fIarg\\fR");
         }
         o.push_str(&format!(".TP\n{head}\n"));
-        o.push_str("See above.\n");
+        // The -h line that describes it.
+        let needle = format!("--{long}");
+        let line = help.lines().map(str::trim).find(|l| {
+            l.split(|c: char| c.is_whitespace() || c == '|')
+                .any(|w| w == needle)
+        });
+        match line {
+            Some(l) => o.push_str(&format!("{}\n", roff_escape(l))),
+            None => o.push_str("As in ipvsadm.\n"),
+        }
     }
     o.push_str(".SH SEE ALSO\n\\fBrvsd\\fR(8), \\fBrvs\\fR(8), \\fBipvsadm\\fR(8)\n");
     o
