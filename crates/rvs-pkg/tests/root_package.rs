@@ -151,7 +151,7 @@ fn package_contents_scripts_unit_and_man_pages() {
         assert!(text.contains("NAME"), "{page}: {text}");
         for w in words {
             // man renders the hyphens of options as plain ones (or Unicode minus signs).
-            let plain = text.replace('\u{2010}', "-").replace('\u{2212}', "-");
+            let plain = text.replace(['\u{2010}', '\u{2212}'], "-");
             assert!(plain.contains(w), "{page} lacks {w}:\n{text}");
         }
     }
