@@ -32,6 +32,12 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A live view of services and dests: rates, connections, health (q quits).
+    Top {
+        /// Print one frame (80x24) as text and exit.
+        #[arg(long)]
+        once: bool,
+    },
     /// Re-read rvsd's --config file (keepalived.conf) and apply what changed.
     ///
     /// Services, dests, weights and checkers: dests left as they are keep their

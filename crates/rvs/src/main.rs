@@ -13,6 +13,7 @@ use anyhow::{Context, bail};
 mod decap;
 mod fwmark;
 mod realserver;
+mod top;
 use clap::Parser;
 use rvs::cli::{Cli, Command, FwmarkAction, RealserverAction};
 use rvs_ctl::{Client, Request, Response, StatusView};
@@ -85,6 +86,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             fwmark::run(&words(&w))
         }
         Command::Status { json } => status(json),
+        Command::Top { once } => top::run(once),
         Command::Reload { dry_run } => load(None, dry_run),
         Command::Apply { file, dry_run } => load(Some(&file.to_string_lossy()), dry_run),
         Command::Down { pin_dir: None } => down(),
