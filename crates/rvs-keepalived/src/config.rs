@@ -188,6 +188,9 @@ pub struct VirtualServer {
     pub quorum_up: Option<Script>,
     /// Run when quorum is lost.
     pub quorum_down: Option<Script>,
+    /// `omega`: at shutdown, run the notify_down of live real servers and quorum_down.
+    #[serde(default)]
+    pub omega: bool,
 }
 
 /// keepalived's keywords that rvs accepts and does not act on (each gets a note).
@@ -200,7 +203,6 @@ const NOTED: &[&str] = &[
     "http_protocol",
     "fast_recovery",
     "tls_compliant",
-    "omega",
     "smtp_alert",
     "lvs_sync_daemon_interface",
     "retry_on_missing",
@@ -866,6 +868,7 @@ impl Reader {
         let mut sorry_inhibit = false;
         let mut quorum_up = None;
         let mut quorum_down = None;
+        let mut omega = false;
         let mut rs_nodes = Vec::new();
         let mut sorry_node = None;
         let mut sorry_method = None;
@@ -945,6 +948,7 @@ impl Reader {
                 "hysteresis" => hysteresis = number(c, "hysteresis")?,
                 "quorum_up" => quorum_up = Some(script(c)?),
                 "quorum_down" => quorum_down = Some(script(c)?),
+                "omega" => omega = true,
                 "sorry_server" => sorry_node = Some(c),
                 "sorry_server_inhibit" => sorry_inhibit = true,
                 "sorry_server_lvs_method" => sorry_method = Some(c),
@@ -1069,6 +1073,7 @@ impl Reader {
             sorry_server_inhibit: sorry_inhibit,
             quorum_up,
             quorum_down,
+            omega,
         };
         // What rvs-model would refuse is refused here, at its line.
         for svc in &vs.services {

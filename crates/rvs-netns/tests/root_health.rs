@@ -196,10 +196,23 @@ fn root_sorry_server_serves_when_all_are_down() {
     let Some(mut lab) = lab() else { return };
     let check =
         "        TCP_CHECK {\n            connect_timeout 1\n            retry 0\n        }\n";
+    let dir = lab.tmp.join("notes");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::os::unix::fs::PermissionsExt::from_mode(0o777)).unwrap();
+    let notes = dir.join("quorum.log");
+    let script = |what: &str| {
+        format!(
+            "    quorum_{what} \"/bin/sh -c 'echo {what} >> {}'\"\n",
+            notes.display()
+        )
+    };
+    let quorum_log = || std::fs::read_to_string(&notes).unwrap_or_default();
     start(
         &mut lab,
         &format!(
-            "virtual_server 10.0.0.240 8130 {{\n    delay_loop 1\n    lvs_sched rr\n    lvs_method DR\n    quorum 1\n    sorry_server 10.0.0.243 8130\n    real_server 10.0.0.241 8130 {{\n{check}    }}\n    real_server 10.0.0.242 8130 {{\n{check}    }}\n}}\n"
+            "virtual_server 10.0.0.240 8130 {{\n    delay_loop 1\n    lvs_sched rr\n    lvs_method DR\n    quorum 1\n    omega\n{}{}    sorry_server 10.0.0.243 8130\n    real_server 10.0.0.241 8130 {{\n{check}    }}\n    real_server 10.0.0.242 8130 {{\n{check}    }}\n}}\n",
+            script("up"),
+            script("down")
         ),
     );
     assert_eq!(
@@ -227,6 +240,10 @@ fn root_sorry_server_serves_when_all_are_down() {
         dests(l) == [("10.0.0.241:8130".to_string(), 1)]
     });
     assert!(requests(&lab, 20).iter().all(|x| x == "rs1"));
+    until("quorum_up ran", &lab, |_| quorum_log() == "down\nup\n");
+    // omega: stopping rvsd runs quorum_down (waited for).
+    lab.stop_rvsd(libc::SIGTERM);
+    assert_eq!(quorum_log(), "down\nup\ndown\n");
 }
 
 fn finish(mut c: Child) -> Vec<String> {

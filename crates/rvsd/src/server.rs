@@ -75,6 +75,10 @@ pub fn serve(path: &Path, state: Arc<State>) -> anyhow::Result<()> {
         let path = path.to_path_buf();
         std::thread::spawn(move || {
             if let Some(sig) = signals.forever().next() {
+                // omega scripts first (they take the health keeper's lock, then none).
+                if let Some(h) = state.health() {
+                    h.shutdown();
+                }
                 let _quiet = state.quiesce();
                 let _ = fs::remove_file(&path);
                 let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };

@@ -308,6 +308,11 @@ impl State {
         }
     }
 
+    /// The configuration file's keeper, if set.
+    pub fn health(&self) -> Option<&std::sync::Arc<crate::health::Health>> {
+        self.health.get()
+    }
+
     /// Gives the state its configuration file's keeper (once, at start).
     pub fn set_health(&self, h: std::sync::Arc<crate::health::Health>) {
         let _ = self.health.set(h);

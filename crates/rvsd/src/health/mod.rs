@@ -690,6 +690,27 @@ impl Health {
         Ok(plan)
     }
 
+    /// At shutdown: for each virtual server with `omega`, the notify_down of its live real
+    /// servers and, if it had quorum, its quorum_down, each waited for (at most 5 s).
+    pub fn shutdown(&self) {
+        let inner = self.lock();
+        let Some(config) = &inner.config else {
+            return;
+        };
+        let wait = Duration::from_secs(5);
+        for vs in config.virtual_servers.iter().filter(|v| v.omega) {
+            for rs in &vs.real_servers {
+                let up = inner.rs.get(&rs_key(vs, &rs.dest)).is_some_and(|s| s.0);
+                if let (true, Some(s)) = (up, &rs.notify_down) {
+                    probe::notify_now(&s.line, s.user.as_ref(), wait);
+                }
+            }
+            if let (Some(true), Some(s)) = (inner.quorum.get(&vs.id), &vs.quorum_down) {
+                probe::notify_now(&s.line, s.user.as_ref(), wait);
+            }
+        }
+    }
+
     /// The file followed, for `rvs status`.
     pub fn config_view(&self) -> Option<ConfigView> {
         let inner = self.lock();

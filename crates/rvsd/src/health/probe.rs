@@ -528,6 +528,18 @@ pub fn run(argv: &[String], user: (&str, Option<&str>), timeout: Duration) -> Re
     }
 }
 
+/// Runs a notify or quorum script and waits for it (at most `timeout`).
+pub fn notify_now(script: &str, user: Option<&(String, Option<String>)>, timeout: Duration) {
+    let argv = rvs_keepalived::config::split_command(script);
+    if argv.is_empty() {
+        return;
+    }
+    let (u, g) = user.map_or((DEFAULT_USER, None), |(u, g)| (u.as_str(), g.as_deref()));
+    if let Err(e) = run(&argv, (u, g), timeout) {
+        crate::warn(format_args!("script {}: {e}", argv[0]));
+    }
+}
+
 /// Runs a notify or quorum script in the background (as the default user, at most 30 s).
 pub fn notify(script: &str, user: Option<&(String, Option<String>)>) {
     let argv = rvs_keepalived::config::split_command(script);
