@@ -14,8 +14,13 @@ use rvs_netns::lab::{Lab, wait_ready};
 
 const VIP: &str = "10.0.0.240:8130";
 
-fn lab() -> Option<Lab> {
-    Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 2)
+/// One lab at a time: these tests measure detection times, which five labs sharing two
+/// cores would stretch.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn lab() -> Option<(Lab, std::sync::MutexGuard<'static, ()>)> {
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 2).map(|l| (l, guard))
 }
 
 /// Starts rvsd following `text` (written to the lab's keepalived.conf).
@@ -63,7 +68,13 @@ fn until(what: &str, lab: &Lab, mut cond: impl FnMut(&Lab) -> bool) -> Duration 
 fn requests(lab: &Lab, n: usize) -> Vec<String> {
     let a = lab.probe(0, &["tcp-clients", VIP, &n.to_string()]);
     assert_eq!(a.len(), n);
-    assert!(a.iter().all(|x| x.starts_with("rs")), "{a:?}");
+    assert!(
+        a.iter().all(|x| x.starts_with("rs")),
+        "{a:?}\n-Ln: {:?}\npacket path: {}\nlog: {}",
+        dests(lab),
+        lab.status()["packet_counters"],
+        lab.log()
+    );
     a
 }
 
@@ -93,7 +104,7 @@ fn config(check: &str, notes: &std::path::Path) -> String {
 
 /// Stop rs2's service, see it leave in time and come back, with every request answered.
 fn down_and_up(check: &str, kind: &str) {
-    let Some(mut lab) = lab() else { return };
+    let Some((mut lab, _one)) = lab() else { return };
     // Scripts run as nobody: a directory it may write to.
     let dir = lab.tmp.join("notes");
     std::fs::create_dir(&dir).unwrap();
@@ -193,7 +204,7 @@ fn root_misc_check_takes_a_dead_server_out_and_back() {
 
 #[test]
 fn root_sorry_server_serves_when_all_are_down() {
-    let Some(mut lab) = lab() else { return };
+    let Some((mut lab, _one)) = lab() else { return };
     let check =
         "        TCP_CHECK {\n            connect_timeout 1\n            retry 0\n        }\n";
     let dir = lab.tmp.join("notes");
@@ -257,7 +268,7 @@ fn finish(mut c: Child) -> Vec<String> {
 
 #[test]
 fn root_reload_under_load_keeps_connections_to_kept_dests() {
-    let Some(mut lab) = lab() else { return };
+    let Some((mut lab, _one)) = lab() else { return };
     let vs = |body: &str| {
         format!(
             "global_defs {{\n    router_id rvs_test\n}}\nvrrp_instance VI_1 {{\n    state MASTER\n    virtual_router_id 51\n}}\nvirtual_server 10.0.0.240 8130 {{\n    delay_loop 1\n    lvs_sched rr\n    lvs_method DR\n{body}}}\n"
