@@ -20,6 +20,7 @@ pub mod marks;
 pub mod persist;
 pub mod sched;
 pub mod stats;
+pub mod sync;
 pub mod table;
 pub mod timeouts;
 mod types;
