@@ -16,7 +16,9 @@ use std::path::Path;
 
 use rvs_model::marks::MarkRule;
 use rvs_model::stats::{Counters, Rates};
-use rvs_model::{DaemonConfig, DestConfig, ServiceConfig, ServiceKey, SyncRole, Timeouts};
+use rvs_model::{
+    DaemonConfig, DestConfig, Protocol, ServiceConfig, ServiceKey, SyncRole, Timeouts,
+};
 use serde::{Deserialize, Serialize};
 
 pub mod packed;
@@ -132,6 +134,52 @@ pub enum Request {
         /// Change nothing.
         dry_run: bool,
     },
+    /// What the loaded program would do with one packet, changing nothing live (`rvs
+    /// trace`). Needs root, as it loads a second instance of the program. Answered with
+    /// [`Response::Trace`].
+    Trace(TraceQuery),
+}
+
+/// The packet `rvs trace` asks about.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceQuery {
+    /// `tcp` or `udp`.
+    pub protocol: Protocol,
+    /// The client's address and port.
+    pub client: std::net::SocketAddr,
+    /// The virtual service's address and port.
+    pub vip: std::net::SocketAddr,
+    /// A TCP SYN (otherwise a TCP ACK); ignored for UDP.
+    pub syn: bool,
+    /// The interface the packet arrives on (default: the first rvsd is attached to).
+    pub iface: Option<String>,
+}
+
+/// What the program would do with a packet, as `rvs trace` shows it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceView {
+    /// The packet: protocol, addresses, flags, interface.
+    pub packet: String,
+    /// The service it is for (as `-Ln` names it), if any.
+    pub service: Option<String>,
+    /// The connection entry found for it, or why none was used.
+    pub entry: String,
+    /// Why the dest was chosen: scheduler, weights, counts, hash slot.
+    pub why: Vec<String>,
+    /// The dest the packet goes to (`ADDR:PORT`), if any.
+    pub dest: Option<String>,
+    /// `Route`, `Masq` or `Tunnel` (as `-Ln` prints the forwarding method).
+    pub method: Option<String>,
+    /// What the program changed in the frame, one line per field.
+    pub rewrite: Vec<String>,
+    /// The XDP action, and where a redirect goes.
+    pub verdict: String,
+    /// Why the packet was not forwarded (the packet path's pass/drop reasons).
+    pub reasons: Vec<String>,
+    /// The entry as it would be after the packet: state, timeout.
+    pub after: Option<String>,
+    /// What the counters would add.
+    pub counters: Vec<String>,
 }
 
 impl Request {
@@ -147,7 +195,13 @@ impl Request {
                 | Request::ListDaemons
                 | Request::Status
                 | Request::ListMarks
+                | Request::Trace(_)
         )
+    }
+
+    /// Whether only root may ask it: changes, and traces (which load a program).
+    pub fn needs_root(&self) -> bool {
+        self.is_change() || matches!(self, Request::Trace(_))
     }
 }
 
@@ -183,6 +237,8 @@ pub enum Response {
     Marks(Vec<MarkRule>),
     /// Answer to [`Request::LoadConfig`].
     Plan(ConfigPlan),
+    /// Answer to [`Request::Trace`].
+    Trace(Box<TraceView>),
 }
 
 /// What applying a configuration file changes (or changed).

@@ -169,7 +169,7 @@ impl Director {
 
     /// Resolves `addrs` (slow: asks the kernel; call it without holding other locks).
     pub fn resolve(addrs: &HashSet<IpAddr>) -> HashMap<IpAddr, Neigh> {
-        addrs.iter().map(|a| (*a, neigh::resolve(a))).collect()
+        neigh::resolve_all(addrs)
     }
 
     /// Resolves `addrs` as [`Director::resolve`] does, waiting up to `wait` for answers.
@@ -507,6 +507,23 @@ impl Director {
             &self.dest_addrs_by_id(),
             monotonic_ns(),
         ))
+    }
+
+    /// Each service id's key.
+    pub fn service_keys(&self) -> HashMap<u32, ServiceKey> {
+        self.memory
+            .svc_ids
+            .iter()
+            .map(|(k, id)| (*id, *k))
+            .collect()
+    }
+
+    /// Each dest id's interface, as last written (dests since removed included).
+    pub fn dest_ifindexes(&self) -> HashMap<u32, u32> {
+        self.dest_vals
+            .iter()
+            .map(|(id, v)| (*id, v.ifindex))
+            .collect()
     }
 
     /// Each dest id's address and port (dests since removed included).

@@ -16,7 +16,9 @@ pub mod decap;
 pub mod director;
 pub mod image;
 pub mod neigh;
+pub mod netlink;
 pub mod pinned;
+pub mod trace;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
@@ -344,7 +346,16 @@ impl Dataplane {
     pub fn load_pinned(conn_tab_size: u32, pin_dir: &Path) -> Result<Dataplane, Error> {
         let path = object_path();
         let bytes = std::fs::read(&path).map_err(|source| Error::Object { path, source })?;
-        Dataplane::load_with(&bytes, conn_tab_size, Some(pin_dir))
+        Dataplane::load_pinned_object(&bytes, conn_tab_size, pin_dir)
+    }
+
+    /// Like [`Dataplane::load_pinned`], from the object's bytes.
+    pub fn load_pinned_object(
+        object: &[u8],
+        conn_tab_size: u32,
+        pin_dir: &Path,
+    ) -> Result<Dataplane, Error> {
+        Dataplane::load_with(object, conn_tab_size, Some(pin_dir))
     }
 
     fn load_with(
@@ -850,6 +861,36 @@ impl Dataplane {
             ..TestRunOptions::default()
         })?;
         Ok(r.duration)
+    }
+
+    /// Runs `program` once on `frame` as if it arrived on interface `ifindex` (which must
+    /// exist in this network namespace): the XDP action and the frame as the program left
+    /// it. Nothing is transmitted.
+    pub fn run_on(
+        &mut self,
+        program: &'static str,
+        frame: &[u8],
+        ifindex: u32,
+    ) -> Result<(u32, Vec<u8>), Error> {
+        let prog = self.xdp(program)?;
+        if prog.fd().is_err() {
+            prog.load()?;
+        }
+        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
+        // egress_ifindex.
+        let mut ctx = [0u8; 24];
+        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let mut out = vec![0u8; frame.len() + 256];
+        let r = prog.test_run(TestRunOptions {
+            data_in: Some(frame),
+            data_out: Some(&mut out),
+            ctx_in: Some(&ctx),
+            repeat: 1,
+            ..TestRunOptions::default()
+        })?;
+        out.truncate(r.data_size_out as usize);
+        Ok((r.return_value, out))
     }
 
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN`: the XDP action and the

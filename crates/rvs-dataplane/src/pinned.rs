@@ -9,6 +9,9 @@ use rvs_common::maps::{ConnKey, ConnVal, DestVal, name};
 
 use crate::Error;
 
+/// Map name to its (key, value) entries, sorted by key.
+pub type RawDump = std::collections::BTreeMap<&'static str, Vec<(Vec<u8>, Vec<u8>)>>;
+
 /// The maps pinned in one directory (rvsd's `--bpffs` and instance name).
 pub struct PinnedMaps {
     dir: PathBuf,
@@ -24,6 +27,46 @@ impl PinnedMaps {
 
     fn open(&self, map: &'static str) -> Result<MapData, Error> {
         MapData::from_pin(self.dir.join(map)).map_err(|source| Error::Map { name: map, source })
+    }
+
+    /// Every entry of every map an instance pins (but the program array), as raw bytes:
+    /// for tests that show something changed nothing. Per-CPU values hold every CPU's.
+    pub fn raw_dump(&self) -> Result<RawDump, Error> {
+        use std::os::fd::AsFd as _;
+        let cpus = aya::util::nr_cpus().map_err(|(_, e)| Error::Read(name::SCRATCH, e))?;
+        let mut out = RawDump::new();
+        for map in crate::MAPS.iter().filter(|m| **m != name::JUMP) {
+            let data = self.open(map)?;
+            let info = data
+                .info()
+                .map_err(|source| Error::Map { name: map, source })?;
+            let per_cpu = matches!(
+                info.map_type(),
+                Ok(aya::maps::MapType::PerCpuArray
+                    | aya::maps::MapType::PerCpuHash
+                    | aya::maps::MapType::LruPerCpuHash)
+            );
+            let vs = info.value_size() as usize;
+            let value_len = if per_cpu {
+                vs.div_ceil(8) * 8 * cpus
+            } else {
+                vs
+            };
+            let mut entries = Vec::new();
+            crate::trace::for_each_entry(
+                data.fd().as_fd(),
+                info.key_size() as usize,
+                value_len,
+                |k, v| {
+                    entries.push((k.to_vec(), v.to_vec()));
+                    Ok(())
+                },
+            )
+            .map_err(|e| Error::Read(map, e))?;
+            entries.sort();
+            out.insert(map, entries);
+        }
+        Ok(out)
     }
 
     /// Puts `entries` into the connection table as they are (no dest counts change: that is

@@ -215,9 +215,49 @@ pub fn mh_pick(
     None
 }
 
+/// The first bucket a hashing scheduler looks at for a packet, and its table's size: sh and
+/// mh hash the client (`port`: the client's port with `sh-port`/`mh-port`, else 0), dh the
+/// destination. `None` for the schedulers that do not hash.
+pub fn first_bucket(
+    scheduler: &str,
+    client: &IpAddr,
+    daddr: &IpAddr,
+    port: u16,
+) -> Option<(usize, usize)> {
+    match scheduler {
+        "sh" => Some((sh_hashkey(addr_fold(client), port, 0), SH_TAB_SIZE)),
+        "dh" => Some((hash_32(addr_fold(daddr), 8) as usize, SH_TAB_SIZE)),
+        "mh" => Some((
+            mh_hashkey(addr_fold(client), port, MH_K1, 0) as usize % MH_TAB_SIZE,
+            MH_TAB_SIZE,
+        )),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_buckets_are_those_the_picks_use() {
+        let c: IpAddr = "10.1.2.3".parse().unwrap();
+        let v: IpAddr = "10.0.0.100".parse().unwrap();
+        let (b, n) = first_bucket("sh", &c, &v, 0).unwrap();
+        assert_eq!((b, n), (sh_hashkey(addr_fold(&c), 0, 0), SH_TAB_SIZE));
+        // dh's pick reads the bucket of the destination: one dest per bucket, cyclically.
+        let dests = vec![
+            Candidate {
+                weight: 1,
+                ..Candidate::default()
+            };
+            3
+        ];
+        let (b, _) = first_bucket("dh", &c, &v, 0).unwrap();
+        assert_eq!(dh_pick(&dh_table(3), &dests, &v), Some(b % 3));
+        assert!(first_bucket("mh", &c, &v, 80).unwrap().0 < MH_TAB_SIZE);
+        assert_eq!(first_bucket("wlc", &c, &v, 0), None);
+    }
 
     fn w(weights: &[i32]) -> Vec<Candidate> {
         weights

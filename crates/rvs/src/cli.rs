@@ -38,6 +38,33 @@ pub enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// What the loaded XDP program would do with one packet, changing nothing.
+    ///
+    /// The service found, the connection entry or the scheduler's choice (and why: weights,
+    /// counts, hash bucket), the dest, the forwarding method, the rewrite, the verdict and
+    /// reason, and what the counters would add. rvsd runs the very object it loaded, in a
+    /// second instance with maps of its own filled from the live ones, which it only reads:
+    /// no entry is made, no counter or scheduler state moves, nothing is sent.
+    Trace {
+        /// tcp or udp.
+        #[arg(value_parser = ["tcp", "udp"])]
+        protocol: String,
+        /// The client's address and port (IPv6 as [ADDR]:PORT).
+        #[arg(value_name = "CLIENT:PORT")]
+        client: std::net::SocketAddr,
+        /// The virtual service's address and port.
+        #[arg(value_name = "VIP:PORT")]
+        vip: std::net::SocketAddr,
+        /// A TCP SYN (a new connection); without it, a TCP ACK of an existing one.
+        #[arg(long)]
+        syn: bool,
+        /// The interface the packet arrives on (default: the first rvsd is attached to).
+        #[arg(long, value_name = "IF")]
+        iface: Option<String>,
+        /// The answer as JSON, for scripts.
+        #[arg(long)]
+        json: bool,
+    },
     /// Re-read rvsd's --config file (keepalived.conf) and apply what changed.
     ///
     /// Services, dests, weights and checkers: dests left as they are keep their

@@ -86,6 +86,27 @@ fn run(command: Command) -> anyhow::Result<()> {
             fwmark::run(&words(&w))
         }
         Command::Status { json } => status(json),
+        Command::Trace {
+            protocol,
+            client,
+            vip,
+            syn,
+            iface,
+            json,
+        } => trace(
+            rvs_ctl::TraceQuery {
+                protocol: if protocol == "udp" {
+                    rvs_model::Protocol::Udp
+                } else {
+                    rvs_model::Protocol::Tcp
+                },
+                client,
+                vip,
+                syn,
+                iface,
+            },
+            json,
+        ),
         Command::Top { once } => top::run(once),
         Command::Reload { dry_run } => load(None, dry_run),
         Command::Apply { file, dry_run } => load(Some(&file.to_string_lossy()), dry_run),
@@ -182,6 +203,62 @@ fn load(file: Option<&str>, dry_run: bool) -> anyhow::Result<()> {
         Response::Error(e) => bail!("{}", e.message),
         other => bail!("unexpected answer from rvsd: {other:?}"),
     }
+}
+
+fn trace(q: rvs_ctl::TraceQuery, json: bool) -> anyhow::Result<()> {
+    let sock = Client::socket_path();
+    let mut client = Client::connect(&sock)
+        .with_context(|| format!("cannot reach rvsd at {} (is rvsd running?)", sock.display()))?;
+    let v = match client.call(&Request::Trace(q))? {
+        Response::Trace(v) => v,
+        Response::Error(e) => bail!("{}", e.message),
+        other => bail!("unexpected answer from rvsd: {other:?}"),
+    };
+    let text = if json {
+        let mut t = serde_json::to_string_pretty(&v)?;
+        t.push('\n');
+        t
+    } else {
+        trace_text(&v)
+    };
+    let _ = std::io::stdout().write_all(text.as_bytes());
+    Ok(())
+}
+
+/// `rvs trace`'s answer as text: one labelled line per step.
+fn trace_text(v: &rvs_ctl::TraceView) -> String {
+    let mut o = String::new();
+    let none = "-".to_string();
+    let _ = writeln!(o, "packet:   {}", v.packet);
+    let _ = writeln!(
+        o,
+        "service:  {}",
+        v.service.as_deref().unwrap_or("none (not for a service)")
+    );
+    let _ = writeln!(o, "entry:    {}", v.entry);
+    for (i, w) in v.why.iter().enumerate() {
+        let _ = writeln!(o, "{}{w}", if i == 0 { "why:      " } else { "          " });
+    }
+    let _ = writeln!(o, "dest:     {}", v.dest.as_ref().unwrap_or(&none));
+    let _ = writeln!(o, "method:   {}", v.method.as_ref().unwrap_or(&none));
+    if v.rewrite.is_empty() {
+        let _ = writeln!(o, "rewrite:  none");
+    }
+    for (i, r) in v.rewrite.iter().enumerate() {
+        let _ = writeln!(o, "{}{r}", if i == 0 { "rewrite:  " } else { "          " });
+    }
+    let _ = writeln!(o, "verdict:  {}", v.verdict);
+    for (i, r) in v.reasons.iter().enumerate() {
+        let _ = writeln!(o, "{}{r}", if i == 0 { "reason:   " } else { "          " });
+    }
+    if let Some(a) = &v.after {
+        let _ = writeln!(o, "after:    {a}");
+    }
+    for (i, c) in v.counters.iter().enumerate() {
+        let _ = writeln!(o, "{}{c}", if i == 0 { "counters: " } else { "          " });
+    }
+    let _ = writeln!(o, "(traced in a sandbox: nothing live changed)");
+    o
 }
 
 fn when(secs: u64) -> String {

@@ -2,9 +2,13 @@
 //! What the kernel's IPVS does with timers, done by one thread: every second expire idle
 //! connections (less often once a walk of the table takes more than 40 ms: the sweep stays
 //! within 4% of a core, and an entry past its timeout is treated as absent by the packet path
-//! until it is removed) and follow the neighbour table; every two seconds bring counters back
-//! from the packet path and step the rate estimators (the kernel's fixed-point moving
-//! averages, each step weighted 1/4); every minute collect lblc/lblcr entries.
+//! until it is removed); every two seconds bring counters back from the packet path and step
+//! the rate estimators (the kernel's fixed-point moving averages, each step weighted 1/4);
+//! every minute collect lblc/lblcr entries.
+//!
+//! A second thread follows the neighbour table ([`follow_neighbours`]): when the kernel
+//! announces a neighbour, link or route change, every second while a dest's MAC address is
+//! unknown, and every 30 seconds in any case.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,8 +18,52 @@ use crate::state::State;
 /// The share of one core the sweep may take, averaged over its period.
 const SWEEP_SHARE: f64 = 0.04;
 
-/// Starts the housekeeping thread.
+/// How often the dests are looked up with no announcement from the kernel.
+const NEIGHBOUR_ROUND: Duration = Duration::from_secs(30);
+/// At most one round per this long, however many announcements come.
+const NEIGHBOUR_GAP: Duration = Duration::from_millis(100);
+
+/// Follows the kernel's neighbour table for the dests (see the module's documentation), and
+/// every second asks for the next hops the packet path met without an entry.
+fn follow_neighbours(state: Arc<State>) {
+    let mut watch = match rvs_dataplane::netlink::Watch::open() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            crate::warn(format_args!(
+                "cannot hear neighbour changes over rtnetlink ({e}): looking every second"
+            ));
+            None
+        }
+    };
+    let mut last_round = Instant::now();
+    state.follow_neighbours();
+    loop {
+        let heard = match &mut watch {
+            Some(w) => w.wait(Duration::from_secs(1)),
+            None => {
+                std::thread::sleep(Duration::from_secs(1));
+                true
+            }
+        };
+        if heard || last_round.elapsed() >= NEIGHBOUR_ROUND || !state.neighbours_settled() {
+            let since = last_round.elapsed();
+            if since < NEIGHBOUR_GAP {
+                std::thread::sleep(NEIGHBOUR_GAP - since);
+            }
+            last_round = Instant::now();
+            state.follow_neighbours();
+        } else {
+            state.ask_needed_neighbours();
+        }
+    }
+}
+
+/// Starts the housekeeping threads.
 pub fn spawn(state: Arc<State>) {
+    {
+        let state = Arc::clone(&state);
+        std::thread::spawn(move || follow_neighbours(state));
+    }
     std::thread::spawn(move || {
         // Below the control socket's threads: a walk of a large table must not delay an
         // operator's change.
@@ -34,7 +82,6 @@ pub fn spawn(state: Arc<State>) {
                 let took = t0.elapsed();
                 next_sweep = t0 + took.div_f64(SWEEP_SHARE).max(Duration::from_secs(1));
             }
-            state.follow_neighbours();
             if Instant::now() >= next_estimate {
                 next_estimate += Duration::from_secs(2);
                 state.estimate();

@@ -19,6 +19,7 @@ pub mod packet;
 pub mod persist;
 pub mod server;
 pub mod state;
+mod trace;
 
 fn instance_name(v: &str) -> Result<String, String> {
     // bpffs refuses names with a dot.

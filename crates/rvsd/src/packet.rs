@@ -19,6 +19,8 @@ pub struct Packet {
     pub(crate) pin_dir: std::path::PathBuf,
     pub(crate) ids_path: std::path::PathBuf,
     pub(crate) saved_ids: rvs_dataplane::director::Ids,
+    /// The object the program was loaded from (`rvs trace` loads it again, into a sandbox).
+    pub(crate) object: std::sync::Arc<Vec<u8>>,
 }
 
 impl Packet {
@@ -47,8 +49,10 @@ impl Packet {
             Default::default()
         };
         let path = rvs_dataplane::object_path();
-        let mut dp = rvs_dataplane::Dataplane::load_pinned(opts.conn_tab_size, &pin_dir)
-            .with_context(|| format!("loading the XDP program from {}", path.display()))?;
+        let object = std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+        let mut dp =
+            rvs_dataplane::Dataplane::load_pinned_object(&object, opts.conn_tab_size, &pin_dir)
+                .with_context(|| format!("loading the XDP program from {}", path.display()))?;
         log(format_args!(
             "loaded the XDP program from {}",
             path.display()
@@ -82,6 +86,7 @@ impl Packet {
             pin_dir,
             ids_path,
             saved_ids: ids,
+            object: std::sync::Arc::new(object),
         })
     }
 

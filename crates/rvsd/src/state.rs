@@ -447,19 +447,22 @@ impl State {
         }
     }
 
-    /// One round of dest MAC resolution; the slow part runs without the lock.
-    pub fn follow_neighbours(&self) {
-        let addrs = {
-            let inner = self.lock();
-            if inner.packet.is_none() {
-                return;
-            }
-            Director::dest_addrs(&inner.table)
-        };
-        let found = Director::resolve(&addrs);
-        // Next hops of NAT replies the program could not send, and dests being resolved that
-        // had packets: asking resolves them (NAT next hops are read by the program from the
-        // kernel's neighbour table; dests are picked up by the next round).
+    /// Whether every dest's MAC address is known (else rvsd looks again every second).
+    pub fn neighbours_settled(&self) -> bool {
+        let inner = self.lock();
+        match &inner.packet {
+            Some(p) => p
+                .director
+                .unresolved(&Director::dest_addrs(&inner.table))
+                .is_empty(),
+            None => true,
+        }
+    }
+
+    /// Asks the kernel to resolve the next hops the program met without a neighbour entry:
+    /// NAT replies' next hops (the program reads those from the kernel's neighbour table),
+    /// and dests being resolved that had packets (picked up by the next round).
+    pub fn ask_needed_neighbours(&self) {
         let needed = {
             let mut inner = self.lock();
             match &mut inner.packet {
@@ -470,6 +473,19 @@ impl State {
         if !needed.is_empty() {
             Director::resolve(&needed);
         }
+    }
+
+    /// One round of dest MAC resolution; the slow part runs without the lock.
+    pub fn follow_neighbours(&self) {
+        let addrs = {
+            let inner = self.lock();
+            if inner.packet.is_none() {
+                return;
+            }
+            Director::dest_addrs(&inner.table)
+        };
+        let found = Director::resolve(&addrs);
+        self.ask_needed_neighbours();
         let mut inner = self.lock();
         let changed = match &mut inner.packet {
             Some(p) => p.director.set_neighbours(found),
@@ -613,6 +629,59 @@ impl State {
         Director::resolve_waiting(&unknown, RESOLVE_WAIT)
     }
 
+    /// `rvs trace`: runs the loaded object, in a sandbox filled from the live maps, on the
+    /// packet `q` describes (see `rvs_dataplane::trace` for why nothing live changes). The
+    /// table's lock is held only while the sandbox is filled.
+    fn trace(&self, q: &rvs_ctl::TraceQuery) -> Result<rvs_ctl::TraceView, String> {
+        use crate::trace;
+        let flow = trace::flow_of(q)?;
+        let (object, iface) = {
+            let inner = self.lock();
+            let Some(p) = &inner.packet else {
+                return Err(format!("no packet path to trace: {PACKET_PATH}"));
+            };
+            let attached: Vec<&str> = p.attached.iter().map(|(i, _)| i.as_str()).collect();
+            let iface = match &q.iface {
+                Some(i) if attached.contains(&i.as_str()) => i.clone(),
+                Some(i) => {
+                    return Err(format!(
+                        "the program is not attached to {i} (it is to {})",
+                        attached.join(", ")
+                    ));
+                }
+                None => attached
+                    .first()
+                    .ok_or("the program is attached to no interface")?
+                    .to_string(),
+            };
+            (p.object.clone(), iface)
+        };
+        let (ifindex, mac) = trace::iface_info(&iface)?;
+        let frame = flow.frame(mac, trace::CLIENT_MAC)?;
+        let mut sandbox = rvs_dataplane::trace::Sandbox::load(&object)
+            .map_err(|e| format!("loading the program's sandbox: {e}"))?;
+        let (before, known) = {
+            let mut inner = self.lock();
+            inner.pull();
+            let Inner { table, packet, .. } = &mut *inner;
+            let p = packet.as_mut().ok_or("the packet path went away")?;
+            let before = sandbox
+                .copy_from(p.director.dataplane(), &flow)
+                .map_err(|e| format!("reading the packet path: {e}"))?;
+            let known = trace::Known {
+                services: table.services().to_vec(),
+                svc_keys: p.director.service_keys(),
+                dest_addrs: p.director.dest_addrs_by_id(),
+                dest_ifindex: p.director.dest_ifindexes(),
+            };
+            (before, known)
+        };
+        let run = sandbox
+            .run(&frame, ifindex)
+            .map_err(|e| format!("running the program: {e}"))?;
+        Ok(trace::explain(&flow, &iface, &frame, &before, &run, &known))
+    }
+
     fn info(&self) -> Info {
         Info {
             ipvs_version: [1, 2, 1],
@@ -623,8 +692,15 @@ impl State {
 
     /// Answers one request from a peer with user id `uid`.
     pub fn handle(&self, req: Request, uid: u32) -> Response {
-        if req.is_change() && uid != 0 {
-            return error(Errno::EPERM, "configuration changes need root");
+        if req.needs_root() && uid != 0 {
+            return error(
+                Errno::EPERM,
+                if req.is_change() {
+                    "configuration changes need root"
+                } else {
+                    "tracing needs root"
+                },
+            );
         }
         if let Request::Batch(reqs) = &req
             && reqs.iter().any(|r| {
@@ -652,6 +728,12 @@ impl State {
                 Err(e) => error(Errno::EINVAL, e),
             };
         }
+        if let Request::Trace(q) = &req {
+            return match self.trace(q) {
+                Ok(v) => Response::Trace(Box::new(v)),
+                Err(e) => error(Errno::EINVAL, e),
+            };
+        }
         // Taken before the table's lock (the checkers' keeper takes them in that order).
         let (config_view, health_view) = match (&req, self.health.get()) {
             (Request::Status, Some(h)) => (h.config_view(), h.view()),
@@ -676,6 +758,7 @@ impl State {
             },
             Request::ListConns => unreachable!("answered above, without the lock"),
             Request::LoadConfig { .. } => unreachable!("answered above, without the lock"),
+            Request::Trace(_) => unreachable!("answered above"),
             Request::ListMarks => Response::Marks(inner.table.marks.clone()),
             Request::Down => {
                 // Unpin links and maps: once this process exits nothing holds them, so the

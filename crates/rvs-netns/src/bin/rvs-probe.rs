@@ -29,6 +29,9 @@
 //! rvs-probe syn-flood ADDR:PORT N         N TCP SYNs from random sources in 198.18.0.0/15
 //!                                         (raw socket, as fast as it can); print `sent N`
 //! rvs-probe udp-flood ADDR:PORT N         the same with single UDP datagrams
+//! rvs-probe tcp-from ADDR:PORT SPORT      one connection from source port SPORT; print the
+//!                                         answer (as tcp-clients)
+//! rvs-probe udp-from ADDR:PORT SPORT      one datagram from source port SPORT; print the answer
 //! ```
 //! Servers run until standard input closes. A tcp-server answers `DOWNLOAD n` with n pattern
 //! bytes, `ECHO` by echoing lines until the client closes, an HTTP `GET` with `200 OK` and
@@ -300,6 +303,14 @@ fn main() {
                 }
             }
         }
+        "tcp-from" | "udp-from" => {
+            let sport: u16 = args[2].parse().unwrap_or_else(|_| usage());
+            match from_port(addr, sport, args[0] == "tcp-from", t) {
+                Ok(name) if !name.is_empty() => println!("{name}"),
+                Ok(_) => println!("FAIL empty answer"),
+                Err(e) => println!("FAIL {e}"),
+            }
+        }
         "tcp-recv" => {
             let l = TcpListener::bind(addr).expect("bind");
             println!("ready");
@@ -554,4 +565,45 @@ fn flood(to: std::net::SocketAddrV4, n: u64, syn: bool) -> u64 {
     // SAFETY: our own descriptor.
     unsafe { libc::close(fd) };
     sent
+}
+
+/// One TCP connection (or UDP datagram) to `addr` from source port `sport`: the answer.
+fn from_port(
+    addr: SocketAddr,
+    sport: u16,
+    tcp: bool,
+    t: Option<Duration>,
+) -> std::io::Result<String> {
+    use socket2::{Domain, Socket, Type};
+    let domain = if addr.is_ipv4() {
+        Domain::IPV4
+    } else {
+        Domain::IPV6
+    };
+    let kind = if tcp { Type::STREAM } else { Type::DGRAM };
+    let s = Socket::new(domain, kind, None)?;
+    s.set_reuse_address(true)?;
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, sport).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, sport).into()
+    };
+    s.bind(&local.into())?;
+    if tcp {
+        s.connect_timeout(&addr.into(), Duration::from_secs(5))?;
+        let mut s: TcpStream = s.into();
+        s.set_read_timeout(t)?;
+        s.write_all(b"hello\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    } else {
+        let s: UdpSocket = s.into();
+        s.connect(addr)?;
+        s.set_read_timeout(t)?;
+        s.send(b"hello")?;
+        let mut buf = [0u8; 1500];
+        let len = s.recv(&mut buf)?;
+        Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
+    }
 }
