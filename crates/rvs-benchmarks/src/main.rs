@@ -874,7 +874,7 @@ fn live_conn(now: u64) -> ConnVal {
         state: State::Established as u8,
         _pad: 0,
         dport_be: 0,
-        _pad2: [0; 4],
+        in_pkts: 0,
     }
 }
 

@@ -226,6 +226,8 @@ pub mod name {
     pub const JUMP: &str = "RVS_JUMP";
     /// Next hops without a neighbour entry, for user space to resolve.
     pub const NEED_NEIGH: &str = "RVS_NEED_NEIGH";
+    /// Connections due to be sent by the sync master (ring buffer of `SyncEvent`).
+    pub const SYNC_EVENTS: &str = "RVS_SYNC_EVENTS";
     /// Per-CPU scratch space (not pinned).
     pub const SCRATCH: &str = "RVS_SCRATCH";
     /// The list walks' state (not pinned).
@@ -266,6 +268,7 @@ pub mod name {
         LOCAL,
         JUMP,
         NEED_NEIGH,
+        SYNC_EVENTS,
         SCRATCH,
         LIST_WALK,
         WRR_WALK,
@@ -418,6 +421,13 @@ pub const CONFIG_EXPIRE_QUIESCENT: u32 = 1;
 pub const CONFIG_FWMARK_RULES: u32 = 2;
 /// Index of `lblcr_expiration` (seconds) in the `CONFIG` array.
 pub const CONFIG_LBLCR_EXPIRATION: u32 = 3;
+/// Index of the sync master switch in the `CONFIG` array: nonzero while rvsd runs a sync
+/// master, which makes the program report due connections in `SYNC_EVENTS`.
+pub const CONFIG_SYNC_MASTER: u32 = 4;
+/// Index of `sync_threshold` in the `CONFIG` array.
+pub const CONFIG_SYNC_THRESHOLD: u32 = 5;
+/// Index of `sync_period` in the `CONFIG` array.
+pub const CONFIG_SYNC_PERIOD: u32 = 6;
 /// Entries in the `CONFIG` array.
 pub const CONFIG_SLOTS: u32 = 8;
 
@@ -569,10 +579,68 @@ pub struct ConnVal {
     pub _pad: u8,
     /// The real server's port of this connection, network order (NAT rewrites to it).
     pub dport_be: u16,
-    /// Padding, zero.
-    pub _pad2: [u8; 4],
+    /// Packets from the client (wrapping), for the sync daemon's threshold and period; an
+    /// entry user space writes starts at 0. (Zero padding in entries of earlier releases.)
+    pub in_pkts: u32,
 }
 const _: () = assert!(core::mem::size_of::<ConnVal>() == 32);
+
+/// One record of the `SYNC_EVENTS` ring buffer: a connection the sync master should send
+/// (see [`sync_needed`]), as it was after the packet that made it due.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SyncEvent {
+    /// The connection's key.
+    pub key: ConnKey,
+    /// Its entry.
+    pub val: ConnVal,
+}
+const _: () = assert!(core::mem::size_of::<SyncEvent>() == 72);
+
+/// The kernel's default `sync_threshold` (packets).
+pub const SYNC_THRESHOLD: u32 = 3;
+/// The kernel's default `sync_period` (packets).
+pub const SYNC_PERIOD: u32 = 50;
+
+/// Whether a connection is due to be sent to the backups after a packet
+/// (`ip_vs_sync_conn_needed` with `sync_refresh_period` 0 and `sync_persist_mode` 0): never
+/// one-packet connections; TCP only in ESTABLISHED, FIN_WAIT, CLOSE, CLOSE_WAIT and
+/// TIME_WAIT, at once on a change into a state other than ESTABLISHED; otherwise when the
+/// packet count `pkts` reaches `threshold` modulo `period` (once, at `threshold`, when
+/// `period` is 0).
+#[inline(always)]
+pub const fn sync_needed(
+    tcp: bool,
+    flags: u32,
+    old_state: u8,
+    state: u8,
+    pkts: u32,
+    threshold: u32,
+    period: u32,
+) -> bool {
+    use crate::tcp::State;
+    if flags & crate::conn_flags::ONE_PACKET != 0 {
+        return false;
+    }
+    if tcp {
+        let syncable = state == State::Established as u8
+            || state == State::FinWait as u8
+            || state == State::Close as u8
+            || state == State::CloseWait as u8
+            || state == State::TimeWait as u8;
+        if !syncable {
+            return false;
+        }
+        if state != old_state && state != State::Established as u8 {
+            return true;
+        }
+    }
+    if period > 0 {
+        pkts % period == threshold
+    } else {
+        pkts == threshold
+    }
+}
 
 /// Key of the `CONNS_OUT` hash: a NAT connection as its real server's replies show it
 /// (the kernel's "out" lookup). The value is the connection's [`ConnKey`].

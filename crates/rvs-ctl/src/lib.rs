@@ -425,6 +425,34 @@ pub struct StatusView {
     /// The real servers of its virtual servers, with their checkers.
     #[serde(default)]
     pub health: Vec<RealServerHealth>,
+    /// The sync daemons' counters since rvsd started.
+    #[serde(default)]
+    pub sync: SyncView,
+}
+
+/// What the sync daemons did since rvsd started.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncView {
+    /// Messages the master sent.
+    pub sent_messages: u64,
+    /// Connection records the master sent.
+    pub sent_conns: u64,
+    /// Messages the master could not send.
+    pub send_errors: u64,
+    /// Messages the backup received and used.
+    pub received_messages: u64,
+    /// Connection records in them.
+    pub received_conns: u64,
+    /// Messages the backup dropped: malformed, truncated, wrong version.
+    pub dropped_messages: u64,
+    /// Messages of another syncid, ignored.
+    pub other_syncid: u64,
+    /// Records entered as new connections.
+    pub created: u64,
+    /// Records that updated a connection.
+    pub updated: u64,
+    /// Records left aside: no such service or dest here, templates, stale records.
+    pub ignored: u64,
 }
 
 /// Framing failures.

@@ -84,15 +84,15 @@ pub struct Ids {
 
 /// The packet path and the bookkeeping that maps the model onto it.
 pub struct Director {
-    dp: Dataplane,
+    pub(crate) dp: Dataplane,
     /// Ids given out, mh's last weights.
-    memory: Memory,
+    pub(crate) memory: Memory,
     /// The image as last written (`None` before the first write).
     written: Option<Image>,
     neigh: HashMap<IpAddr, Neigh>,
     /// The dest slots as last configured, kept after a dest's removal (as the kernel keeps
     /// the dest object while connections refer to it).
-    dest_vals: HashMap<u32, DestVal>,
+    pub(crate) dest_vals: HashMap<u32, DestVal>,
     /// The `expire_quiescent_template` sysctl (written by [`Director::apply`]).
     pub expire_quiescent_template: bool,
     /// Why parts of the configuration are not in the packet path, for `rvs status`.

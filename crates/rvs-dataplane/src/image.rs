@@ -165,6 +165,9 @@ pub fn image(
                 maps::CONFIG_EXPIRE_QUIESCENT,
                 u32::from(switches.expire_quiescent_template),
             ),
+            (maps::CONFIG_SYNC_MASTER, u32::from(table.master.is_some())),
+            (maps::CONFIG_SYNC_THRESHOLD, maps::SYNC_THRESHOLD),
+            (maps::CONFIG_SYNC_PERIOD, maps::SYNC_PERIOD),
         ],
         marks: table.marks.iter().map(fwmark_rule).collect(),
         ..Image::default()

@@ -18,6 +18,7 @@ pub mod image;
 pub mod neigh;
 pub mod netlink;
 pub mod pinned;
+pub mod sync;
 pub mod trace;
 
 use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray};
@@ -551,15 +552,41 @@ impl Dataplane {
     /// Records that user space released one entry of a dest: a connection (active or not)
     /// or a template.
     pub fn add_swept(&mut self, dest: u32, what: Released) -> Result<(), Error> {
+        self.adjust_swept(dest, what, 1)
+    }
+
+    /// Records that user space entered one entry of a dest itself (a connection received
+    /// from a sync master): the opposite of [`Dataplane::add_swept`].
+    pub fn add_entered(&mut self, dest: u32, what: Released) -> Result<(), Error> {
+        self.adjust_swept(dest, what, u64::MAX)
+    }
+
+    fn adjust_swept(&mut self, dest: u32, what: Released, delta: u64) -> Result<(), Error> {
         let name = name::DEST_SWEPT;
         let mut a = self.array::<DestConns>(name)?;
         let mut v = a.get(&dest, 0).map_err(map_err(name))?;
-        match what {
-            Released::Active => v.active += 1,
-            Released::Inactive => v.inactive += 1,
-            Released::Template => v.persist += 1,
-        }
+        let c = match what {
+            Released::Active => &mut v.active,
+            Released::Inactive => &mut v.inactive,
+            Released::Template => &mut v.persist,
+        };
+        *c = c.wrapping_add(delta);
         a.set(dest, v, 0).map_err(map_err(name))
+    }
+
+    /// The ring buffer of connections due to be sent by the sync master, taken out of this
+    /// `Dataplane` (one reader; `None` once taken).
+    pub fn take_sync_events(&mut self) -> Option<aya::maps::RingBuf<MapData>> {
+        let map = self.ebpf.take_map(name::SYNC_EVENTS)?;
+        aya::maps::RingBuf::try_from(map).ok()
+    }
+
+    /// Puts a NAT connection's reply-index entry.
+    pub fn put_conn_out(&mut self, key: &OutKey, conn: &ConnKey) -> Result<(), Error> {
+        let name = name::CONNS_OUT;
+        let mut m: HashMap<_, OutKey, ConnKey> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        m.insert(key, conn, 0).map_err(map_err(name))
     }
 
     /// A dest's (ActiveConn, InActConn): counted by the program minus released by user space.

@@ -18,7 +18,8 @@
 //!   replies), [`tun`] (encapsulation); [`icmp`], [`icmp_err`]: ICMP errors made and
 //!   translated;
 //! - [`xmit`]: transmit and next hops; [`stats`]: the IPVS counters; [`reason`]: why a packet
-//!   was not forwarded; [`scratch`]: per-CPU space off the stack;
+//!   was not forwarded; [`scratch`]: per-CPU space off the stack; [`sync`]: connections due
+//!   to be sent to the sync backups;
 //! - [`bench`]: programs that are not the director (veth's XDP_PASS, benchmark baselines).
 #![no_std]
 #![no_main]
@@ -51,6 +52,7 @@ mod sched;
 mod scratch;
 mod service;
 mod stats;
+mod sync;
 mod tun;
 mod xmit;
 
@@ -273,7 +275,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         state: 0,
         _pad: 0,
         dport_be: rport,
-        _pad2: [0; 4],
+        in_pkts: 0,
     };
     let ckey = conn_key(&pkt);
     // Another CPU may have entered the same flow since the first program looked (two copies
@@ -325,6 +327,7 @@ fn step_and_forward(
     let is_tcp = pkt.proto == proto::TCP;
 
     // Step the state machine (input direction: DR sees client packets only).
+    let old_state = c.state;
     if is_tcp {
         let state = c.state;
         let dir = if c.flags & conn_flags::NOOUTPUT != 0 {
@@ -345,6 +348,7 @@ fn step_and_forward(
         c.timeout = timeout_of(TIMEOUT_UDP);
     }
     c.last_ns = now;
+    sync::count_and_report(pkt, c, old_state);
     if c.flags & conn_flags::EMBRYO != 0
         && !new_conn
         && (!is_tcp || pkt.tcp_flags & tcp::flags::SYN == 0)

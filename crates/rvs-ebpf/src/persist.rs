@@ -67,7 +67,7 @@ pub(crate) fn persistent_pick(svc: &SvcVal, pkt: &parse::Packet, now: u64) -> Op
         state: 0,
         _pad: 0,
         dport_be: 0,
-        _pad2: [0; 4],
+        in_pkts: 0,
     };
     if insert_conn(tkey, &v) == 0 {
         add_persist(id, 1);

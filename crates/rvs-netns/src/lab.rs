@@ -41,6 +41,14 @@ fn port(sw: &Netns, ns: &Netns, here: &str, there: &str) {
     ns.sysctl(&format!("net.ipv6.conf.{here}.accept_dad"), "0");
 }
 
+/// A director added with [`Lab::add_director`]; its rvsd stops before its namespace goes.
+pub struct OtherDirector {
+    /// Its rvsd.
+    pub daemon: Rvsd,
+    /// Its namespace.
+    pub ns: Netns,
+}
+
 /// The lab.
 pub struct Lab {
     /// Where the binaries are.
@@ -186,6 +194,22 @@ impl Lab {
         wait_ready(&mut pass);
         lab.procs.push(Guard(pass));
         lab
+    }
+
+    /// Another director on the bridge, at 10.0.0.`n`/24 (`n` from 2 to 9), without the VIP,
+    /// with an rvsd of its own (its own private directory and bpffs) running the packet path
+    /// on its `d0`.
+    pub fn add_director(&mut self, n: u8) -> OtherDirector {
+        let ns = Netns::new(&format!("dir{n}"));
+        let there = format!("vd{n}");
+        port(&self.sw, &ns, "d0", &there);
+        ns.sh(&["ip", "addr", "add", &format!("10.0.0.{n}/24"), "dev", "d0"]);
+        let mut pass = self.sw.spawn(&[&self.bin("rvs-xdp-pass"), &there]);
+        wait_ready(&mut pass);
+        self.procs.push(Guard(pass));
+        let mut daemon = Rvsd::prepare(&self.bins, &format!("lab{n}"));
+        daemon.start(&ns, None, "lab", &["d0"], 65536);
+        OtherDirector { daemon, ns }
     }
 
     /// Stops real server `n`'s (0-based) TCP server: its port 8130 then refuses connections.

@@ -338,6 +338,25 @@ fn human(s: &StatusView) -> String {
             d.syncid
         );
     }
+    if !s.daemons.is_empty() {
+        let y = &s.sync;
+        let _ = writeln!(
+            o,
+            "sync: sent {} messages ({} connections, {} not sent); received {} ({} \
+             connections: {} new, {} updated, {} left aside), {} dropped as malformed, {} of \
+             another syncid",
+            y.sent_messages,
+            y.sent_conns,
+            y.send_errors,
+            y.received_messages,
+            y.received_conns,
+            y.created,
+            y.updated,
+            y.ignored,
+            y.dropped_messages,
+            y.other_syncid
+        );
+    }
     let _ = writeln!(
         o,
         "total: {} conns, {} in packets, {} out packets",

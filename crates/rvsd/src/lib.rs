@@ -19,6 +19,7 @@ pub mod packet;
 pub mod persist;
 pub mod server;
 pub mod state;
+pub mod sync;
 mod trace;
 
 fn instance_name(v: &str) -> Result<String, String> {
@@ -181,6 +182,7 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     if state.has_packet_path() {
         housekeeping::spawn(std::sync::Arc::clone(&state));
     }
+    sync::spawn(std::sync::Arc::clone(&state));
     let (health, wake) = health::Health::new(opts.config.clone(), &opts.state_dir);
     state.set_health(std::sync::Arc::clone(&health));
     // SIGHUP reloads; installed first, and always, so that a HUP never kills rvsd.

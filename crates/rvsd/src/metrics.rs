@@ -51,7 +51,12 @@ pub struct SweepStats {
 }
 
 /// Encodes `s` (with every pass/drop reason, zeros included, in `reasons`).
-pub fn render(s: &StatusView, reasons: &[u64], sweep: SweepStats) -> String {
+pub fn render(
+    s: &StatusView,
+    reasons: &[u64],
+    sweep: SweepStats,
+    sync: &crate::sync::SyncStats,
+) -> String {
     let mut r = Registry::default();
     let counter = |r: &mut Registry, name: &str, help: &str| {
         let f = Counters::default();
@@ -148,6 +153,16 @@ pub fn render(s: &StatusView, reasons: &[u64], sweep: SweepStats) -> String {
         "rvs_sweep_duration_seconds",
         "How long the last sweep took",
     );
+    let sync_msgs = counter(
+        &mut r,
+        "rvs_sync_messages",
+        "IPVS sync messages: sent, not sent (send_error), received and used, dropped as malformed, ignored for another syncid",
+    );
+    let sync_conns = counter(
+        &mut r,
+        "rvs_sync_connections",
+        "Connection records of the sync daemons: sent, received, and what the backup did with them (created, updated, ignored)",
+    );
     let rs_up = gauge(
         &mut r,
         "rvs_real_server_up",
@@ -224,6 +239,31 @@ pub fn render(s: &StatusView, reasons: &[u64], sweep: SweepStats) -> String {
     sweep_s
         .get_or_create(&Vec::new())
         .set(sweep.last.as_secs_f64());
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (event, c) in [
+            ("sent", &sync.sent_messages),
+            ("send_error", &sync.send_errors),
+            ("received", &sync.received_messages),
+            ("dropped", &sync.dropped_messages),
+            ("other_syncid", &sync.other_syncid),
+        ] {
+            sync_msgs
+                .get_or_create(&l(&[("event", event)]))
+                .inc_by(c.load(Relaxed));
+        }
+        for (event, c) in [
+            ("sent", &sync.sent_conns),
+            ("received", &sync.received_conns),
+            ("created", &sync.created),
+            ("updated", &sync.updated),
+            ("ignored", &sync.ignored),
+        ] {
+            sync_conns
+                .get_or_create(&l(&[("event", event)]))
+                .inc_by(c.load(Relaxed));
+        }
+    }
     for h in &s.health {
         let rs = at(h.addr, h.port);
         let labels = [
@@ -298,7 +338,12 @@ fn answer(mut s: TcpStream, state: &State) {
 
 fn metrics(state: &State) -> Result<String, String> {
     match state.handle(Request::Status, 0) {
-        Response::Status(s) => Ok(render(&s, &state.reasons(), state.sweep_stats())),
+        Response::Status(s) => Ok(render(
+            &s,
+            &state.reasons(),
+            state.sweep_stats(),
+            &state.sync.stats,
+        )),
         Response::Error(e) => Err(e.message),
         other => Err(format!("unexpected {other:?}")),
     }
@@ -334,6 +379,7 @@ mod tests {
                 count: 3,
                 last: Duration::from_millis(5),
             },
+            &crate::sync::SyncStats::default(),
         );
         assert!(text.contains("# TYPE rvs_connections counter"), "{text}");
         // prometheus-client 0.23 writes an empty label set as `{}` (OpenMetrics allows it).

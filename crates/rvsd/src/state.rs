@@ -72,6 +72,8 @@ pub struct State {
     health: std::sync::OnceLock<std::sync::Arc<crate::health::Health>>,
     /// The sweep's figures (for metrics).
     sweep_stats: Mutex<crate::metrics::SweepStats>,
+    /// The sync daemons' shared part.
+    pub(crate) sync: crate::sync::Sync,
 }
 
 /// What a configuration file wants of one service: these settings and exactly these dests.
@@ -278,7 +280,12 @@ impl State {
                 .set_neighbours(Director::resolve_waiting(&addrs, RESOLVE_WAIT));
         }
         inner.push();
+        let events = inner
+            .packet
+            .as_mut()
+            .and_then(|p| p.director.dataplane().take_sync_events());
         State {
+            sync: crate::sync::Sync::new(events),
             inner: Mutex::new(inner),
             conn_tab_size,
             down: std::sync::atomic::AtomicBool::new(false),
@@ -382,6 +389,7 @@ impl State {
             down: std::sync::atomic::AtomicBool::new(false),
             health: std::sync::OnceLock::new(),
             sweep_stats: Mutex::new(crate::metrics::SweepStats::default()),
+            sync: crate::sync::Sync::default(),
         }
     }
 
@@ -444,6 +452,61 @@ impl State {
             && let Err(e) = p.director.collect_local()
         {
             warn(format_args!("collecting lblc/lblcr entries failed: {e}"));
+        }
+    }
+
+    /// The sync daemons the configuration asks for: (master, backup).
+    pub fn sync_configs(
+        &self,
+    ) -> (
+        Option<rvs_model::DaemonConfig>,
+        Option<rvs_model::DaemonConfig>,
+    ) {
+        let inner = self.lock();
+        (
+            inner.table.master.as_ref().map(|d| d.config.clone()),
+            inner.table.backup.as_ref().map(|d| d.config.clone()),
+        )
+    }
+
+    /// The sync records of connections the program reported (those whose service or dest is
+    /// gone are left out).
+    pub fn sync_records(
+        &self,
+        events: &[rvs_common::maps::SyncEvent],
+    ) -> Vec<rvs_model::sync::SyncConn> {
+        let inner = self.lock();
+        match &inner.packet {
+            Some(p) => events
+                .iter()
+                .filter_map(|e| p.director.sync_record(e))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Enters a sync message's records in the packet path (a backup's work).
+    pub fn install_synced(
+        &self,
+        conns: &[rvs_model::sync::SyncConn],
+    ) -> rvs_dataplane::sync::Installed {
+        let mut inner = self.lock();
+        let Inner { table, packet, .. } = &mut *inner;
+        let Some(p) = packet else {
+            return rvs_dataplane::sync::Installed {
+                ignored: conns.len() as u64,
+                ..Default::default()
+            };
+        };
+        match p.director.install_synced(table, conns) {
+            Ok(done) => done,
+            Err(e) => {
+                warn(format_args!("entering synced connections failed: {e}"));
+                rvs_dataplane::sync::Installed {
+                    ignored: conns.len() as u64,
+                    ..Default::default()
+                }
+            }
         }
     }
 
@@ -806,6 +869,7 @@ impl State {
                 },
                 config: config_view,
                 health: health_view,
+                sync: self.sync.stats.view(),
             })),
             change => {
                 let before = inner.table.clone();
@@ -842,6 +906,8 @@ impl State {
                 }
                 if changed {
                     inner.push();
+                    drop(inner);
+                    self.sync.poke();
                 }
                 resp
             }

@@ -32,6 +32,11 @@
 //! rvs-probe tcp-from ADDR:PORT SPORT      one connection from source port SPORT; print the
 //!                                         answer (as tcp-clients)
 //! rvs-probe udp-from ADDR:PORT SPORT      one datagram from source port SPORT; print the answer
+//! rvs-probe download-slow ADDR:PORT BYTES as download, over about 12 s
+//! rvs-probe mcast-send IFACE GROUP:PORT HEX  one UDP datagram (bytes in hex) to an IPv4
+//!                                         multicast group out of IFACE
+//! rvs-probe garp IFACE IPV4               announce IPV4 at IFACE's MAC: three gratuitous ARP
+//!                                         requests, 100 ms apart (as VRRP does on takeover)
 //! ```
 //! Servers run until standard input closes. A tcp-server answers `DOWNLOAD n` with n pattern
 //! bytes, `ECHO` by echoing lines until the client closes, an HTTP `GET` with `200 OK` and
@@ -58,8 +63,22 @@ fn exit_when_stdin_closes() {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.len() == 4 && args[0] == "mcast-send" {
+        match mcast_send(&args[1], &args[2], &args[3]) {
+            Ok(()) => println!("sent"),
+            Err(e) => println!("FAIL {e}"),
+        }
+        return;
+    }
     if args.len() != 3 {
         usage();
+    }
+    if args[0] == "garp" {
+        match garp(&args[1], &args[2]) {
+            Ok(()) => println!("sent"),
+            Err(e) => println!("FAIL {e}"),
+        }
+        return;
     }
     let addr: SocketAddr = args[1].parse().unwrap_or_else(|_| usage());
     let t = Some(Duration::from_secs(5));
@@ -77,11 +96,15 @@ fn main() {
                     let mut buf = [0u8; 512];
                     let n = s.read(&mut buf).unwrap_or(0);
                     let req = String::from_utf8_lossy(&buf[..n]).into_owned();
-                    if let Some(len) = req
-                        .strip_prefix("DOWNLOAD ")
-                        .and_then(|v| v.trim().parse::<usize>().ok())
-                    {
-                        // About 4 seconds for any size: 100 chunks, 40 ms apart.
+                    let download: Option<(usize, u64)> =
+                        req.strip_prefix("DOWNLOAD ").and_then(|v| {
+                            let mut w = v.split_whitespace();
+                            let len = w.next()?.parse().ok()?;
+                            let secs = w.next().map_or(Some(4), |s| s.parse().ok())?;
+                            Some((len, secs))
+                        });
+                    if let Some((len, secs)) = download {
+                        // About `secs` (4 unless asked) seconds for any size: 100 chunks.
                         let chunk = len.div_ceil(100).max(1);
                         let mut sent = 0;
                         while sent < len {
@@ -91,7 +114,7 @@ fn main() {
                                 return;
                             }
                             sent += n;
-                            std::thread::sleep(Duration::from_millis(40));
+                            std::thread::sleep(Duration::from_millis(secs * 10));
                         }
                     } else if req.starts_with("ECHO") {
                         let _ = s.set_read_timeout(None);
@@ -153,13 +176,14 @@ fn main() {
                 }
             }
         }
-        "download" => {
+        "download" | "download-slow" => {
             let n: usize = args[2].parse().unwrap_or_else(|_| usage());
+            let secs = if args[0] == "download" { 4 } else { 12 };
             let r = (|| -> Result<usize, String> {
                 let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
                     .map_err(|e| e.to_string())?;
                 s.set_read_timeout(t).map_err(|e| e.to_string())?;
-                s.write_all(format!("DOWNLOAD {n}\n").as_bytes())
+                s.write_all(format!("DOWNLOAD {n} {secs}\n").as_bytes())
                     .map_err(|e| e.to_string())?;
                 let mut got = 0usize;
                 let mut buf = vec![0u8; 65536];
@@ -606,4 +630,104 @@ fn from_port(
         let len = s.recv(&mut buf)?;
         Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
     }
+}
+
+/// Three gratuitous ARP requests for `ip` from interface `iface`'s MAC, 100 ms apart.
+fn garp(iface: &str, ip: &str) -> std::io::Result<()> {
+    let ip: std::net::Ipv4Addr = ip
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("not an IPv4 address: {ip}")))?;
+    let mac_text = std::fs::read_to_string(format!("/sys/class/net/{iface}/address"))?;
+    let mut mac = [0u8; 6];
+    for (m, p) in mac.iter_mut().zip(mac_text.trim().split(':')) {
+        *m = u8::from_str_radix(p, 16).map_err(std::io::Error::other)?;
+    }
+    let name = std::ffi::CString::new(iface).map_err(std::io::Error::other)?;
+    // SAFETY: a NUL-terminated name.
+    let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    if ifindex == 0 {
+        return Err(std::io::Error::other(format!("no interface {iface}")));
+    }
+    let mut f = Vec::with_capacity(42);
+    f.extend_from_slice(&[0xff; 6]);
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&0x0806u16.to_be_bytes());
+    f.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 1]); // Ethernet, IPv4, request
+    f.extend_from_slice(&mac);
+    f.extend_from_slice(&ip.octets());
+    f.extend_from_slice(&[0; 6]);
+    f.extend_from_slice(&ip.octets());
+    let proto = (libc::ETH_P_ARP as u16).to_be();
+    // SAFETY: plain socket call.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, libc::c_int::from(proto)) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: a zeroed sockaddr_ll is a valid value to fill in.
+    let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    sa.sll_family = libc::AF_PACKET as u16;
+    sa.sll_protocol = proto;
+    sa.sll_ifindex = ifindex as i32;
+    sa.sll_halen = 6;
+    sa.sll_addr[..6].copy_from_slice(&[0xff; 6]);
+    let mut r = Ok(());
+    for i in 0..3 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        // SAFETY: the frame and address are valid for the lengths given.
+        let n = unsafe {
+            libc::sendto(
+                fd,
+                f.as_ptr().cast(),
+                f.len(),
+                0,
+                (&sa as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if n < 0 {
+            r = Err(std::io::Error::last_os_error());
+        }
+    }
+    // SAFETY: our descriptor.
+    unsafe { libc::close(fd) };
+    r
+}
+
+/// One datagram of the bytes `hex` to multicast `group` out of interface `iface`.
+fn mcast_send(iface: &str, group: &str, hex: &str) -> std::io::Result<()> {
+    let to: SocketAddr = group
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("not ADDR:PORT: {group}")))?;
+    let bytes = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2).unwrap_or("x"), 16))
+        .collect::<Result<Vec<u8>, _>>()
+        .map_err(|_| std::io::Error::other("bad hex"))?;
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None)?;
+    s.bind_device(Some(iface.as_bytes()))?;
+    let addr = std::fs::read_to_string(format!("/sys/class/net/{iface}/ifindex"))?;
+    let ifindex: u32 = addr.trim().parse().map_err(std::io::Error::other)?;
+    let m = libc::ip_mreqn {
+        imr_multiaddr: libc::in_addr { s_addr: 0 },
+        imr_address: libc::in_addr { s_addr: 0 },
+        imr_ifindex: ifindex as libc::c_int,
+    };
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid option value of its own size.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MULTICAST_IF,
+            (&m as *const libc::ip_mreqn).cast(),
+            std::mem::size_of::<libc::ip_mreqn>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    s.send_to(&bytes, &to.into())?;
+    Ok(())
 }
