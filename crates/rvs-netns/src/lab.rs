@@ -200,6 +200,17 @@ impl Lab {
     /// with an rvsd of its own (its own private directory and bpffs) running the packet path
     /// on its `d0`.
     pub fn add_director(&mut self, n: u8) -> OtherDirector {
+        self.add_director_with(n, &[], |_| {})
+    }
+
+    /// [`Lab::add_director`], with `prepare` run in the new namespace before rvsd starts
+    /// there with `extra_args`.
+    pub fn add_director_with(
+        &mut self,
+        n: u8,
+        extra_args: &[&str],
+        prepare: impl FnOnce(&Netns),
+    ) -> OtherDirector {
         let ns = Netns::new(&format!("dir{n}"));
         let there = format!("vd{n}");
         port(&self.sw, &ns, "d0", &there);
@@ -207,9 +218,21 @@ impl Lab {
         let mut pass = self.sw.spawn(&[&self.bin("rvs-xdp-pass"), &there]);
         wait_ready(&mut pass);
         self.procs.push(Guard(pass));
+        prepare(&ns);
         let mut daemon = Rvsd::prepare(&self.bins, &format!("lab{n}"));
+        daemon.extra_args = extra_args.iter().map(|a| a.to_string()).collect();
         daemon.start(&ns, None, "lab", &["d0"], 65536);
         OtherDirector { daemon, ns }
+    }
+
+    /// Connects `ns` to the lab's bridge (`here` inside it, `there` on the bridge).
+    pub fn plug(&self, ns: &Netns, here: &str, there: &str) {
+        port(&self.sw, ns, here, there);
+    }
+
+    /// Keeps `child` running until the lab goes (its standard input is closed then).
+    pub fn keep(&mut self, child: Child) {
+        self.procs.push(Guard(child));
     }
 
     /// Stops real server `n`'s (0-based) TCP server: its port 8130 then refuses connections.

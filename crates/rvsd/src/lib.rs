@@ -12,6 +12,7 @@
 
 use std::path::PathBuf;
 
+pub mod announce;
 pub mod health;
 pub mod housekeeping;
 pub mod metrics;
@@ -87,6 +88,11 @@ pub struct Options {
     /// authentication: use a loopback address).
     #[arg(long, value_name = "ADDR:PORT")]
     pub metrics: Option<std::net::SocketAddr>,
+    /// Set IFACE (e.g. a dummy interface holding the VIPs that BIRD announces over BGP) up
+    /// once the packet path serves, and down when rvsd stops: routes on it are announced
+    /// only while this director forwards. Needs --interface.
+    #[arg(long, value_name = "IFACE", requires = "interfaces")]
+    pub announce: Option<String>,
 }
 
 impl Options {
@@ -176,6 +182,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
         log("no --interface given: running the control plane only (no packet path)");
         None
     } else {
+        if let Some(i) = &opts.announce {
+            announce::prepare(i)?;
+        }
         Some(packet::Packet::start(&opts)?)
     };
     let state = std::sync::Arc::new(state::State::new(table, store, opts.conn_tab_size, packet));
@@ -218,6 +227,9 @@ pub fn run(opts: Options) -> anyhow::Result<()> {
     health::spawn_reconciler(health, std::sync::Arc::clone(&state), wake);
     if let Some(addr) = opts.metrics {
         metrics::spawn(addr, std::sync::Arc::clone(&state))?;
+    }
+    if state.has_packet_path() {
+        announce::announce();
     }
     server::serve(&opts.socket, state)
 }

@@ -80,6 +80,7 @@ pub fn serve(path: &Path, state: Arc<State>) -> anyhow::Result<()> {
                     h.shutdown();
                 }
                 let _quiet = state.quiesce();
+                crate::announce::withdraw();
                 let _ = fs::remove_file(&path);
                 let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
                 log(format_args!("{name}: configuration saved, exiting"));
@@ -142,6 +143,7 @@ fn serve_conn(mut stream: UnixStream, state: &State, path: &Path) {
             Err(e) => reply(&mut stream, &protocol_error(Errno::EPROTO, e.to_string())),
         };
         if state.is_down() {
+            crate::announce::withdraw();
             let _ = fs::remove_file(path);
             log("rvs down: packet path detached, pins removed, exiting");
             std::process::exit(0);
