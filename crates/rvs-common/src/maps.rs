@@ -763,3 +763,54 @@ unsafe impl aya::Pod for TunVal {}
 unsafe impl aya::Pod for NeighKey {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for LocalVal {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tcp::State;
+
+    const EST: u8 = State::Established as u8;
+
+    #[test]
+    fn sync_triggers_are_the_kernels() {
+        let due = |tcp, flags, old: State, new: State, pkts| {
+            sync_needed(
+                tcp,
+                flags,
+                old as u8,
+                new as u8,
+                pkts,
+                SYNC_THRESHOLD,
+                SYNC_PERIOD,
+            )
+        };
+        // Not before ESTABLISHED.
+        assert!(!due(true, 0, State::None, State::SynRecv, 3));
+        // In ESTABLISHED at packets 3, 53, 103, and only then.
+        for (pkts, want) in [(2, false), (3, true), (4, false), (53, true), (103, true)] {
+            assert_eq!(
+                due(true, 0, State::Established, State::Established, pkts),
+                want
+            );
+        }
+        // Reaching ESTABLISHED is not forced; any other change into a synced state is.
+        assert!(!due(true, 0, State::SynRecv, State::Established, 2));
+        assert!(due(true, 0, State::Established, State::FinWait, 7));
+        assert!(due(true, 0, State::FinWait, State::TimeWait, 8));
+        assert!(!due(true, 0, State::TimeWait, State::TimeWait, 9));
+        assert!(!due(true, 0, State::Established, State::SynSent, 3));
+        // UDP by packet count; one-packet connections never.
+        assert!(due(false, 0, State::None, State::None, 3));
+        assert!(!due(false, 0, State::None, State::None, 4));
+        assert!(!due(
+            false,
+            crate::conn_flags::ONE_PACKET,
+            State::None,
+            State::None,
+            3
+        ));
+        // Period 0: once, at the threshold.
+        assert!(sync_needed(true, 0, EST, EST, 3, 3, 0));
+        assert!(!sync_needed(true, 0, EST, EST, 53, 3, 0));
+    }
+}

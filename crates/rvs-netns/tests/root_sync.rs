@@ -15,8 +15,12 @@ const SERVICE: &str = "-t 10.0.0.240:8130";
 
 fn configure(adm: &dyn Fn(&str) -> String) {
     adm(&format!("-A {SERVICE} -s wlc"));
+    adm("-A -t [fd00::240]:8130 -s wlc");
     for n in 1..=3 {
         adm(&format!("-a {SERVICE} -r 10.0.0.24{n}:8130 -g -w 1"));
+        adm(&format!(
+            "-a -t [fd00::240]:8130 -r [fd00::24{n}]:8130 -g -w 1"
+        ));
     }
 }
 
@@ -31,7 +35,7 @@ fn established(list: &str) -> usize {
 fn in_packets(stats: &str) -> u64 {
     stats
         .lines()
-        .find(|l| l.starts_with("TCP"))
+        .find(|l| l.starts_with("TCP  10.0.0.240"))
         .and_then(|l| l.split_whitespace().nth(3))
         .and_then(|v| v.parse().ok())
         .unwrap_or(0)
@@ -119,6 +123,27 @@ fn root_sync_failover_keeps_connections() {
     assert_eq!(sync_counts()["ignored"], 1, "{}", sync_counts());
     assert_eq!(sync_counts()["created"], 0, "{}", sync_counts());
     assert!(!backup.daemon.adm("-L -n -c").contains("10.0.0.1:40000"));
+
+    // IPv6 connections are synced too (the VIP stays with the master here: no takeover).
+    let hold6 = lab.clients[0].spawn(&[&probe, "hold-each", "[fd00::240]:8130", "3"]);
+    poll(
+        "the backup to list the IPv6 connections",
+        Duration::from_secs(15),
+        || {
+            backup
+                .daemon
+                .adm("-L -n -c")
+                .lines()
+                .filter(|l| l.contains("ESTABLISHED") && l.contains("[fd00::10]:"))
+                .count()
+                == 3
+        },
+    );
+    let lines = finish(hold6);
+    assert!(
+        lines.len() == 4 && lines[1..].iter().all(|l| l.contains(" OK ")),
+        "{lines:?}"
+    );
 
     let mut hold = lab.clients[0].spawn(&[&probe, "hold-each", "10.0.0.240:8130", "20"]);
     wait_ready(&mut hold);
