@@ -973,3 +973,39 @@ fn apply(t: &mut Table, req: Request) -> Response {
         Err(e) => error(e.errno(), e.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace_query() -> Request {
+        Request::Trace(rvs_ctl::TraceQuery {
+            protocol: rvs_model::Protocol::Tcp,
+            client: "10.0.0.10:40000".parse().unwrap(),
+            vip: "10.0.0.240:80".parse().unwrap(),
+            syn: true,
+            iface: None,
+        })
+    }
+
+    #[test]
+    fn traces_need_root_and_a_packet_path() {
+        let st = State::in_memory(Table::new(), 1024);
+        match st.handle(trace_query(), 1000) {
+            Response::Error(e) => {
+                assert_eq!(e.errno, Errno::EPERM.0);
+                assert_eq!(e.message, "tracing needs root");
+            }
+            other => panic!("{other:?}"),
+        }
+        match st.handle(trace_query(), 0) {
+            Response::Error(e) => assert!(e.message.contains("no packet path"), "{}", e.message),
+            other => panic!("{other:?}"),
+        }
+        // Not a change: a batch may not hold it.
+        match st.handle(Request::Batch(vec![trace_query()]), 0) {
+            Response::Error(e) => assert_eq!(e.errno, Errno::EINVAL.0),
+            other => panic!("{other:?}"),
+        }
+    }
+}
