@@ -177,6 +177,29 @@ impl Director {
         neigh::resolve_waiting(addrs, wait)
     }
 
+    /// Whether an announced neighbour change can change what the packet path has: a usable
+    /// entry with another MAC than the one known for a dest (or for a dest not known yet),
+    /// or any usable entry while some dest is reached through a gateway (its entry is the
+    /// gateway's).
+    pub fn neighbour_event_matters(&self, dests: &HashSet<IpAddr>, e: &neigh::Event) -> bool {
+        let neigh::Event::Neighbour { addr, mac, usable } = e else {
+            return true;
+        };
+        if !*usable || mac.is_none() {
+            return false;
+        }
+        if dests.contains(addr) {
+            let known = match self.neigh.get(addr) {
+                Some(Neigh::Known { mac, .. }) => Some(*mac),
+                _ => None,
+            };
+            return known != *mac;
+        }
+        self.neigh
+            .values()
+            .any(|n| matches!(n, Neigh::Known { path, .. } if path.via_gateway))
+    }
+
     /// Those of `addrs` whose MAC address is not known.
     pub fn unresolved(&self, addrs: &HashSet<IpAddr>) -> HashSet<IpAddr> {
         addrs

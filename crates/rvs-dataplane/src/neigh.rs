@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, UdpSocket};
 use std::time::{Duration, Instant};
 
+pub use crate::netlink::Event;
 use crate::netlink::Rtnl;
 
 /// What is known about reaching a dest at layer 2.
@@ -55,8 +56,14 @@ pub struct Path {
 pub fn resolve(addr: &IpAddr) -> Neigh {
     match Rtnl::open() {
         Ok(mut r) => resolve_with(&mut r, addr),
-        Err(e) => Neigh::Unknown(format!("rtnetlink: {e}")),
+        Err(e) => asking_failed(addr, &e),
     }
+}
+
+/// The kernel could not be asked (rtnetlink failed): as for an entry being resolved, a MAC
+/// known so far is kept, and the next round asks again.
+fn asking_failed(addr: &IpAddr, e: &std::io::Error) -> Neigh {
+    Neigh::Pending(format!("asking the kernel about {addr}: {e}"))
 }
 
 /// Looks every address up over one socket.
@@ -66,10 +73,7 @@ pub fn resolve_all(addrs: &HashSet<IpAddr>) -> HashMap<IpAddr, Neigh> {
             .iter()
             .map(|a| (*a, resolve_with(&mut r, a)))
             .collect(),
-        Err(e) => addrs
-            .iter()
-            .map(|a| (*a, Neigh::Unknown(format!("rtnetlink: {e}"))))
-            .collect(),
+        Err(e) => addrs.iter().map(|a| (*a, asking_failed(a, &e))).collect(),
     }
 }
 
@@ -78,11 +82,12 @@ fn resolve_with(r: &mut Rtnl, addr: &IpAddr) -> Neigh {
     let route = match r.route_get(*addr) {
         Ok(Some(route)) => route,
         Ok(None) => return Neigh::Unknown(format!("no route to {a}")),
-        Err(e) => return Neigh::Unknown(format!("route to {a}: {e}")),
+        Err(e) => return asking_failed(addr, &e),
     };
     let link = match r.link(route.oif) {
         Ok(Some(l)) => l,
-        _ => return Neigh::Unknown(format!("no interface for {a}")),
+        Ok(None) => return Neigh::Unknown(format!("no interface for {a}")),
+        Err(e) => return asking_failed(addr, &e),
     };
     let dev = link.name.clone();
     // NAT and tunnels may go through a gateway: its MAC is the next hop's.
@@ -92,8 +97,12 @@ fn resolve_with(r: &mut Rtnl, addr: &IpAddr) -> Neigh {
         mtu: link.mtu,
         via_gateway: route.gateway.is_some(),
     };
-    match r.neighbour(hop, route.oif) {
-        Ok(Some(n)) if n.usable => match (n.mac, link.mac) {
+    let entry = match r.neighbour(hop, route.oif) {
+        Err(e) => return asking_failed(addr, &e),
+        Ok(n) => n,
+    };
+    match entry {
+        Some(n) if n.usable => match (n.mac, link.mac) {
             (Some(mac), Some(src_mac)) => Neigh::Known {
                 mac,
                 ifindex: route.oif,

@@ -85,6 +85,24 @@ impl Rtnl {
         let mut sock = Socket::new(NETLINK_ROUTE)?;
         sock.bind_auto()?;
         sock.connect(&SocketAddr::new(0, 0))?;
+        // An answer lost (the socket's buffer overran) must not hang the asker.
+        let tv = libc::timeval {
+            tv_sec: 1,
+            tv_usec: 0,
+        };
+        // SAFETY: a valid option value of its own size.
+        let r = unsafe {
+            libc::setsockopt(
+                sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&tv as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
         Ok(Rtnl {
             sock,
             seq: 0,
@@ -106,7 +124,17 @@ impl Rtnl {
         self.sock.send(&out, 0)?;
         loop {
             self.buf.clear();
-            let n = self.sock.recv(&mut self.buf, 0)?;
+            let n = match self.sock.recv(&mut self.buf, 0) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no answer from the kernel",
+                    ));
+                }
+                Err(e) => return Err(e),
+            };
             let mut at = 0usize;
             while at < n.min(self.buf.len()) {
                 let m = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[at..])
@@ -217,6 +245,46 @@ impl Rtnl {
     }
 }
 
+/// What the kernel announced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A neighbour entry changed or went.
+    Neighbour {
+        /// Its address.
+        addr: IpAddr,
+        /// Its link-layer address, if it has one.
+        mac: Option<[u8; 6]>,
+        /// Whether it is usable (not INCOMPLETE, not FAILED, not deleted).
+        usable: bool,
+    },
+    /// A link or a route changed, or announcements were lost.
+    Other,
+}
+
+fn neighbour_event(n: &NeighbourMessage, deleted: bool) -> Event {
+    let addr = n.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::Destination(NeighbourAddress::Inet(v)) => Some(IpAddr::V4(*v)),
+        NeighbourAttribute::Destination(NeighbourAddress::Inet6(v)) => Some(IpAddr::V6(*v)),
+        _ => None,
+    });
+    let mac = n.attributes.iter().find_map(|a| match a {
+        NeighbourAttribute::LinkLayerAddress(b) => mac6(b),
+        _ => None,
+    });
+    match addr {
+        Some(addr) => Event::Neighbour {
+            addr,
+            mac,
+            usable: !deleted
+                && !matches!(
+                    n.header.state,
+                    NeighbourState::Incomplete | NeighbourState::Failed | NeighbourState::None
+                ),
+        },
+        None => Event::Other,
+    }
+}
+
 /// A socket that hears the kernel announce neighbour, link and route changes (the
 /// `RTNLGRP_NEIGH`, `RTNLGRP_LINK`, `RTNLGRP_IPV4_ROUTE` and `RTNLGRP_IPV6_ROUTE` groups).
 pub struct Watch {
@@ -244,9 +312,9 @@ impl Watch {
         })
     }
 
-    /// Waits up to `timeout` for announcements; true if any came (all that came are read).
-    /// A lost announcement (the socket's buffer overran) counts as one.
-    pub fn wait(&mut self, timeout: Duration) -> bool {
+    /// Waits up to `timeout` for announcements and returns all that came (empty: none).
+    /// Lost announcements (the socket's buffer overran) come as [`Event::Other`].
+    pub fn wait(&mut self, timeout: Duration) -> Vec<Event> {
         let mut p = libc::pollfd {
             fd: self.sock.as_raw_fd(),
             events: libc::POLLIN,
@@ -255,17 +323,43 @@ impl Watch {
         let ms = timeout.as_millis().min(i32::MAX as u128) as i32;
         // SAFETY: one valid pollfd.
         let r = unsafe { libc::poll(&mut p, 1, ms) };
+        let mut events = Vec::new();
         if r <= 0 {
-            return false;
+            return events;
         }
-        let mut any = false;
         loop {
             self.buf.clear();
-            match self.sock.recv(&mut self.buf, 0) {
-                Ok(_) => any = true,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return any,
-                // ENOBUFS: announcements were lost; the caller looks again anyway.
-                Err(_) => return true,
+            let n = match self.sock.recv(&mut self.buf, 0) {
+                Ok(n) => n.min(self.buf.len()),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return events,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                // ENOBUFS: announcements were lost; the caller must look at everything.
+                Err(_) => {
+                    events.push(Event::Other);
+                    return events;
+                }
+            };
+            let mut at = 0usize;
+            while at < n {
+                let Ok(m) = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[at..n])
+                else {
+                    events.push(Event::Other);
+                    break;
+                };
+                let len = m.header.length as usize;
+                if len == 0 {
+                    break;
+                }
+                at += len.div_ceil(4) * 4;
+                events.push(match m.payload {
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::NewNeighbour(n)) => {
+                        neighbour_event(&n, false)
+                    }
+                    NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelNeighbour(n)) => {
+                        neighbour_event(&n, true)
+                    }
+                    _ => Event::Other,
+                });
             }
         }
     }

@@ -57,6 +57,7 @@ impl PinnedMaps {
                 data.fd().as_fd(),
                 info.key_size() as usize,
                 value_len,
+                info.max_entries() as usize,
                 |k, v| {
                     entries.push((k.to_vec(), v.to_vec()));
                     Ok(())

@@ -400,10 +400,11 @@ impl Sandbox {
 }
 
 /// The descriptor of one of `dp`'s maps (borrowed from it), with its key and value sizes.
+/// Per-CPU maps are refused: their values are larger than `value_size` (one per CPU).
 fn map_fd<'a>(dp: &'a mut Dataplane, name: &'static str) -> Result<MapFd<'a>, Error> {
     use std::os::fd::AsFd as _;
     let data = match dp.map(name)? {
-        Map::Array(d) | Map::HashMap(d) | Map::LruHashMap(d) | Map::PerCpuArray(d) => d,
+        Map::Array(d) | Map::HashMap(d) | Map::LruHashMap(d) => d,
         _ => return Err(Error::MissingMap(name)),
     };
     let info = data.info().map_err(|source| Error::Map { name, source })?;
@@ -412,6 +413,7 @@ fn map_fd<'a>(dp: &'a mut Dataplane, name: &'static str) -> Result<MapFd<'a>, Er
         fd: unsafe { BorrowedFd::borrow_raw(data.fd().as_fd().as_raw_fd()) },
         key_size: info.key_size() as usize,
         value_size: info.value_size() as usize,
+        max_entries: info.max_entries() as usize,
     })
 }
 
@@ -421,6 +423,7 @@ struct MapFd<'a> {
     fd: BorrowedFd<'a>,
     key_size: usize,
     value_size: usize,
+    max_entries: usize,
 }
 
 /// `union bpf_attr` for the element commands.
@@ -504,18 +507,20 @@ fn update<K: aya::Pod, V: aya::Pod>(m: MapFd<'_>, key: &K, value: &V) -> std::io
 /// Calls `f` with every entry of the map behind `fd` (keys of `key_size` bytes, values of
 /// `value_len`: the value size, or for a per-CPU map the value size rounded up to 8 bytes
 /// times the possible CPUs). An array's every index is visited; a hash map's keys are walked
-/// with `GET_NEXT_KEY`. Only reads.
+/// with `GET_NEXT_KEY`, at most twice `max_entries` steps (a key removed under the walk
+/// sends it back to the start; a table changing that fast is walked partly). Only reads.
 pub(crate) fn for_each_entry(
     fd: BorrowedFd<'_>,
     key_size: usize,
     value_len: usize,
+    max_entries: usize,
     mut f: impl FnMut(&[u8], &[u8]) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     let mut key = vec![0u8; key_size];
     let mut next = vec![0u8; key_size];
     let mut val = vec![0u8; value_len];
     let mut first = true;
-    loop {
+    for _ in 0..max_entries.saturating_mul(2).max(16) {
         let mut a = ElemAttr {
             map_fd: fd.as_raw_fd() as u32,
             key: if first { 0 } else { key.as_ptr() as u64 },
@@ -542,6 +547,7 @@ pub(crate) fn for_each_entry(
             Err(e) => return Err(e),
         }
     }
+    Ok(())
 }
 
 /// Copies every entry of map `from` into map `to` (same type and sizes; not per-CPU).
@@ -550,15 +556,21 @@ fn copy_all(from: MapFd<'_>, to: MapFd<'_>) -> std::io::Result<()> {
         return Err(std::io::Error::other("the maps' layouts differ"));
     }
     let to = to.fd;
-    for_each_entry(from.fd, from.key_size, from.value_size, |k, v| {
-        let mut a = ElemAttr {
-            map_fd: to.as_raw_fd() as u32,
-            key: k.as_ptr() as u64,
-            value: v.as_ptr() as u64,
-            ..ElemAttr::default()
-        };
-        bpf(BPF_MAP_UPDATE_ELEM, &mut a)
-    })
+    for_each_entry(
+        from.fd,
+        from.key_size,
+        from.value_size,
+        from.max_entries,
+        |k, v| {
+            let mut a = ElemAttr {
+                map_fd: to.as_raw_fd() as u32,
+                key: k.as_ptr() as u64,
+                value: v.as_ptr() as u64,
+                ..ElemAttr::default()
+            };
+            bpf(BPF_MAP_UPDATE_ELEM, &mut a)
+        },
+    )
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! every minute collect lblc/lblcr entries.
 //!
 //! A second thread follows the neighbour table ([`follow_neighbours`]): when the kernel
-//! announces a neighbour, link or route change, every second while a dest's MAC address is
-//! unknown, and every 30 seconds in any case.
+//! announces a link or route change, or a neighbour change that can change a dest's MAC
+//! (entries going stale and being confirmed, as they do all the time, start nothing), every
+//! second while a dest's MAC address is unknown, and every 30 seconds in any case.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -39,7 +40,10 @@ fn follow_neighbours(state: Arc<State>) {
     state.follow_neighbours();
     loop {
         let heard = match &mut watch {
-            Some(w) => w.wait(Duration::from_secs(1)),
+            Some(w) => {
+                let events = w.wait(Duration::from_secs(1));
+                !events.is_empty() && state.neighbour_events_matter(&events)
+            }
             None => {
                 std::thread::sleep(Duration::from_secs(1));
                 true

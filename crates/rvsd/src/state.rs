@@ -510,6 +510,19 @@ impl State {
         }
     }
 
+    /// Whether any of the kernel's announcements can change a dest's MAC address (see
+    /// `Director::neighbour_event_matters`).
+    pub fn neighbour_events_matter(&self, events: &[rvs_dataplane::neigh::Event]) -> bool {
+        let inner = self.lock();
+        let Some(p) = &inner.packet else {
+            return false;
+        };
+        let dests = Director::dest_addrs(&inner.table);
+        events
+            .iter()
+            .any(|e| p.director.neighbour_event_matters(&dests, e))
+    }
+
     /// Whether every dest's MAC address is known (else rvsd looks again every second).
     pub fn neighbours_settled(&self) -> bool {
         let inner = self.lock();

@@ -120,7 +120,8 @@ pub(crate) fn if_name(ifindex: u32) -> Option<String> {
     Some(s.to_string_lossy().into_owned())
 }
 
-/// An interface's index and MAC address (in this network namespace).
+/// An interface's index and MAC address (in rvsd's network namespace, asked over
+/// rtnetlink).
 pub(crate) fn iface_info(name: &str) -> Result<(u32, [u8; 6]), String> {
     let c = std::ffi::CString::new(name).map_err(|_| format!("bad interface name {name:?}"))?;
     // SAFETY: a NUL-terminated name.
@@ -128,16 +129,13 @@ pub(crate) fn iface_info(name: &str) -> Result<(u32, [u8; 6]), String> {
     if index == 0 {
         return Err(format!("no interface {name}"));
     }
-    let text = std::fs::read_to_string(format!("/sys/class/net/{name}/address"))
-        .map_err(|e| format!("{name}'s MAC address: {e}"))?;
-    let mut mac = [0u8; 6];
-    let parts: Vec<&str> = text.trim().split(':').collect();
-    if parts.len() != 6 {
-        return Err(format!("{name} has no Ethernet address"));
-    }
-    for (m, p) in mac.iter_mut().zip(parts) {
-        *m = u8::from_str_radix(p, 16).map_err(|_| format!("{name}'s MAC address {text:?}"))?;
-    }
+    let link = rvs_dataplane::netlink::Rtnl::open()
+        .and_then(|mut r| r.link(index))
+        .map_err(|e| format!("asking the kernel about {name}: {e}"))?
+        .ok_or_else(|| format!("no interface {name}"))?;
+    let mac = link
+        .mac
+        .ok_or_else(|| format!("{name} has no Ethernet address"))?;
     Ok((index, mac))
 }
 
@@ -468,8 +466,10 @@ pub(crate) fn explain(
     }
     v.rewrite = rewrite(flow, frame_in, &run.frame_out);
     v.verdict = action_name(run.action).into();
+    // The redirect's interface is known for a packet towards a dest (a NAT reply's is the
+    // FIB's choice, which the run does not report).
     if run.action == 4
-        && let Some(c) = dest_id
+        && let Some(c) = run.conn.as_ref().map(|c| c.dest)
         && let Some(d) = known.dest_ifindex.get(&c)
     {
         v.verdict = format!(
