@@ -581,6 +581,22 @@ impl Dataplane {
         aya::maps::RingBuf::try_from(map).ok()
     }
 
+    /// Enters a connection only if its key is absent (`BPF_NOEXIST`): false if it is there.
+    pub fn insert_new_conn(&mut self, key: &ConnKey, val: &ConnVal) -> Result<bool, Error> {
+        let name = name::CONNS;
+        let mut m: HashMap<_, ConnKey, ConnVal> =
+            HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
+        match m.insert(key, val, 1) {
+            Ok(()) => Ok(true),
+            Err(aya::maps::MapError::SyscallError(e))
+                if e.io_error.raw_os_error() == Some(libc::EEXIST) =>
+            {
+                Ok(false)
+            }
+            Err(source) => Err(Error::Map { name, source }),
+        }
+    }
+
     /// Puts a NAT connection's reply-index entry.
     pub fn put_conn_out(&mut self, key: &OutKey, conn: &ConnKey) -> Result<(), Error> {
         let name = name::CONNS_OUT;

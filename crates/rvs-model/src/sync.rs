@@ -295,12 +295,17 @@ fn options(mut o: &[u8], index: usize, conn: &mut SyncConn) -> Result<bool, Deco
             return Err(bad("runs past the record"));
         }
         let data = &o[2..2 + len];
-        let bit = 1u32 << (ty & 0x1f);
-        if seen & bit != 0 {
-            return Err(bad("repeated"));
+        // Only the options the kernel knows may not repeat (`ip_vs_proc_seqopt`,
+        // `ip_vs_proc_str`); others are skipped or end the record, as below.
+        let known = ty & !OPT_F_PARAM;
+        if matches!(known, OPT_SEQ_DATA | OPT_PE_DATA | OPT_PE_NAME) {
+            let bit = 1u32 << known;
+            if seen & bit != 0 {
+                return Err(bad("repeated"));
+            }
+            seen |= bit;
         }
-        seen |= bit;
-        match ty & !OPT_F_PARAM {
+        match known {
             OPT_SEQ_DATA if len == 24 => {
                 conn.seq = Some(std::array::from_fn(|i| be32(data, 4 * i)));
             }
@@ -315,7 +320,11 @@ fn options(mut o: &[u8], index: usize, conn: &mut SyncConn) -> Result<bool, Deco
             }
             OPT_PE_NAME => return Err(bad("engine name longer than 16 bytes")),
             _ if ty & OPT_F_PARAM != 0 => {}
-            _ => skip = true,
+            // An unknown mandatory option: the record is skipped, the rest of it unread.
+            _ => {
+                skip = true;
+                break;
+            }
         }
         o = &o[2 + len..];
     }
@@ -601,6 +610,26 @@ mod tests {
             decode(&with_opt(9, 0), 0),
             Err(DecodeError::BadOption { .. })
         ));
+        // As the kernel: only known options may not repeat (an optional unknown one may), and
+        // after an unknown mandatory one the record's rest is not read (a bad option there
+        // drops nothing).
+        let opts = |o: &[u8]| {
+            let mut m = GOLDEN.to_vec();
+            m.extend_from_slice(o);
+            let size = m.len() as u16;
+            m[2..4].copy_from_slice(&size.to_be_bytes());
+            m[10..12].copy_from_slice(&(36 + o.len() as u16).to_be_bytes());
+            m
+        };
+        let twice = opts(&[0x47, 1, 0, 0x47, 1, 0]);
+        assert_eq!(decode(&twice, 0).unwrap().unwrap().conns.len(), 1);
+        let twice_name = opts(&[OPT_PE_NAME, 1, b's', OPT_PE_NAME, 1, b's']);
+        assert!(matches!(
+            decode(&twice_name, 0),
+            Err(DecodeError::BadOption { .. })
+        ));
+        let after_unknown = opts(&[9, 1, 0, 0x47, 0]);
+        assert_eq!(decode(&after_unknown, 0).unwrap().unwrap().skipped, 1);
     }
 
     #[test]

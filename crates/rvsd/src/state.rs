@@ -477,10 +477,7 @@ impl State {
     ) -> Vec<rvs_model::sync::SyncConn> {
         let inner = self.lock();
         match &inner.packet {
-            Some(p) => events
-                .iter()
-                .filter_map(|e| p.director.sync_record(e))
-                .collect(),
+            Some(p) => p.director.sync_records(events),
             None => Vec::new(),
         }
     }

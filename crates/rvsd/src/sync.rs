@@ -3,7 +3,8 @@
 //! kernel's on the wire (`rvs_model::sync`).
 //!
 //! A supervisor thread runs one master and one backup thread as the configuration says, and
-//! restarts them when it changes (a change request pokes it).
+//! restarts them when it changes (a change request pokes it); a daemon whose socket could
+//! not be set up (logged) tries again every 10 s.
 //!
 //! - **Master**: the program reports connections due to be sent (the kernel's triggers:
 //!   `rvs_common::maps::sync_needed`, threshold 3 and period 50 packets, state changes) in
@@ -127,7 +128,12 @@ struct Running {
     config: DaemonConfig,
     stop: Arc<AtomicBool>,
     thread: JoinHandle<()>,
+    started: Instant,
 }
+
+/// How long a daemon that gave up (its socket could not be set up) waits before it tries
+/// again.
+const RETRY: Duration = Duration::from_secs(10);
 
 /// Starts the supervisor.
 pub fn spawn(state: Arc<State>) {
@@ -150,7 +156,10 @@ fn follow(
     state: &Arc<State>,
     run: fn(Arc<State>, DaemonConfig, Arc<AtomicBool>),
 ) {
-    if slot.as_ref().map(|r| &r.config) == want.as_ref() {
+    let gave_up = slot
+        .as_ref()
+        .is_some_and(|r| r.thread.is_finished() && r.started.elapsed() >= RETRY);
+    if slot.as_ref().map(|r| &r.config) == want.as_ref() && !gave_up {
         return;
     }
     if let Some(r) = slot.take() {
@@ -167,6 +176,7 @@ fn follow(
             config,
             stop,
             thread,
+            started: Instant::now(),
         });
     }
 }
@@ -274,6 +284,26 @@ fn wait_readable(ring: &RingBuf<MapData>, timeout: Duration) {
     unsafe { libc::poll(&mut p, 1, timeout.as_millis() as i32) };
 }
 
+/// The ring buffer while a master holds it: given back to [`Sync`] however the master ends
+/// (a panic included), for the next master.
+struct Ring {
+    state: Arc<State>,
+    ring: Option<RingBuf<MapData>>,
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        if let Some(r) = self.ring.take() {
+            *self
+                .state
+                .sync
+                .events
+                .lock()
+                .unwrap_or_else(|p| p.into_inner()) = Some(r);
+        }
+    }
+}
+
 fn run_master(state: Arc<State>, c: DaemonConfig, stop: Arc<AtomicBool>) {
     let taken = state
         .sync
@@ -281,7 +311,7 @@ fn run_master(state: Arc<State>, c: DaemonConfig, stop: Arc<AtomicBool>) {
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .take();
-    let Some(mut ring) = taken else {
+    let Some(ring) = taken else {
         warn(format_args!(
             "sync master: no packet path here, so no connections to send"
         ));
@@ -290,19 +320,30 @@ fn run_master(state: Arc<State>, c: DaemonConfig, stop: Arc<AtomicBool>) {
         }
         return;
     };
+    let mut held = Ring {
+        state: Arc::clone(&state),
+        ring: Some(ring),
+    };
+    let Some(ring) = held.ring.as_mut() else {
+        return;
+    };
     let sock = match master_socket(&c) {
         Ok(s) => s,
         Err(e) => {
-            warn(format_args!("sync master on {}: {e}", c.mcast_ifn));
-            *state.sync.events.lock().unwrap_or_else(|p| p.into_inner()) = Some(ring);
+            warn(format_args!(
+                "sync master on {}: {e} (trying again in 10 s)",
+                c.mcast_ifn
+            ));
             return;
         }
     };
+    // Room for one IPv6 record at least: a smaller --sync-maxlen could send nothing.
     let maxlen = if c.sync_maxlen == 0 {
         DEFAULT_MAXLEN_V4
     } else {
         usize::from(c.sync_maxlen)
-    };
+    }
+    .max(HEADER_LEN + rvs_model::sync::V6_LEN);
     log(format_args!(
         "sync master: sending on {} with syncid {}",
         c.mcast_ifn, c.syncid
@@ -313,7 +354,7 @@ fn run_master(state: Arc<State>, c: DaemonConfig, stop: Arc<AtomicBool>) {
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         if !stopping {
-            wait_readable(&ring, TICK);
+            wait_readable(ring, TICK);
         }
         let mut events = Vec::new();
         while let Some(item) = ring.next() {
@@ -355,7 +396,6 @@ fn run_master(state: Arc<State>, c: DaemonConfig, stop: Arc<AtomicBool>) {
             break;
         }
     }
-    *state.sync.events.lock().unwrap_or_else(|p| p.into_inner()) = Some(ring);
     log(format_args!("sync master on {} stopped", c.mcast_ifn));
 }
 
@@ -363,7 +403,10 @@ fn run_backup(state: Arc<State>, c: DaemonConfig, stop: Arc<AtomicBool>) {
     let sock = match backup_socket(&c) {
         Ok(s) => s,
         Err(e) => {
-            warn(format_args!("sync backup on {}: {e}", c.mcast_ifn));
+            warn(format_args!(
+                "sync backup on {}: {e} (trying again in 10 s)",
+                c.mcast_ifn
+            ));
             return;
         }
     };
