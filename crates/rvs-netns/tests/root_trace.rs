@@ -170,6 +170,31 @@ fn root_trace_agrees_with_the_next_packet_and_changes_nothing() {
         assert_eq!(answer, [server_of(&dest)], "traced {t:#}");
     }
 
+    // Persistence: the first connection makes the client's template, which the trace must
+    // see (it is copied with the flow) for the next ones to follow it.
+    lab.adm("-E -t [fd00::240]:8130 -s wlc -p 60");
+    let mut first: Option<String> = None;
+    for i in 0..3 {
+        let port = (47000 + i).to_string();
+        let client = format!("[fd00::10]:{port}");
+        let t = trace_changing_nothing(&lab, &maps, &["tcp", &client, "[fd00::240]:8130", "--syn"]);
+        let dest = t["dest"].as_str().unwrap().to_string();
+        let why = t["why"].to_string();
+        match &first {
+            None => assert!(why.contains("the client has no template"), "{t:#}"),
+            Some(d) => {
+                assert!(
+                    why.contains(&format!("the client's template sends it to {d}")),
+                    "{t:#}"
+                );
+                assert_eq!(&dest, d, "{t:#}");
+            }
+        }
+        let answer = lab.probe(0, &["tcp-from", "[fd00::240]:8130", &port]);
+        assert_eq!(answer, [server_of(&dest)], "traced {t:#}");
+        first.get_or_insert(dest);
+    }
+
     // Not for a service: passed to the stack, and said so.
     let t = trace_changing_nothing(
         &lab,
