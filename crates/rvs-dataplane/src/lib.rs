@@ -891,11 +891,7 @@ impl Dataplane {
         if prog.fd().is_err() {
             prog.load()?;
         }
-        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex.
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+        let ctx = xdp_md(frame, ifindex);
         let r = prog.test_run(TestRunOptions {
             data_in: Some(frame),
             ctx_in: Some(&ctx),
@@ -915,25 +911,34 @@ impl Dataplane {
         frame: &[u8],
         ifindex: u32,
     ) -> Result<(u32, Vec<u8>), Error> {
+        let ctx = xdp_md(frame, ifindex);
+        let (action, out, _) = self.run_with(program, frame, Some(&ctx), 1)?;
+        Ok((action, out))
+    }
+
+    /// One `BPF_PROG_TEST_RUN` of `program` (`repeat` times on one buffer), with `ctx` as
+    /// its `xdp_md` if given: the action, the frame as left, the average run time in ns.
+    fn run_with(
+        &mut self,
+        program: &'static str,
+        frame: &[u8],
+        ctx: Option<&[u8]>,
+        repeat: u32,
+    ) -> Result<(u32, Vec<u8>, u64), Error> {
         let prog = self.xdp(program)?;
         if prog.fd().is_err() {
             prog.load()?;
         }
-        // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index,
-        // egress_ifindex.
-        let mut ctx = [0u8; 24];
-        ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
-        ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
         let mut out = vec![0u8; frame.len() + 256];
         let r = prog.test_run(TestRunOptions {
             data_in: Some(frame),
             data_out: Some(&mut out),
-            ctx_in: Some(&ctx),
-            repeat: 1,
+            ctx_in: ctx,
+            repeat,
             ..TestRunOptions::default()
         })?;
         out.truncate(r.data_size_out as usize);
-        Ok((r.return_value, out))
+        Ok((r.return_value, out, r.duration.as_nanos() as u64))
     }
 
     /// Runs the program once on `packet` with `BPF_PROG_TEST_RUN`: the XDP action and the
@@ -952,20 +957,17 @@ impl Dataplane {
         packet: &[u8],
         repeat: u32,
     ) -> Result<(u32, Vec<u8>, u64), Error> {
-        let prog = self.xdp(program)?;
-        if prog.fd().is_err() {
-            prog.load()?;
-        }
-        let mut out = vec![0u8; packet.len() + 256];
-        let r = prog.test_run(TestRunOptions {
-            data_in: Some(packet),
-            data_out: Some(&mut out),
-            repeat,
-            ..TestRunOptions::default()
-        })?;
-        out.truncate(r.data_size_out as usize);
-        Ok((r.return_value, out, r.duration.as_nanos() as u64))
+        self.run_with(program, packet, None, repeat)
     }
+}
+
+/// A `struct xdp_md` for a test run of `frame` arriving on `ifindex`: data, data_end,
+/// data_meta, ingress_ifindex, rx_queue_index, egress_ifindex.
+fn xdp_md(frame: &[u8], ifindex: u32) -> [u8; 24] {
+    let mut ctx = [0u8; 24];
+    ctx[4..8].copy_from_slice(&(frame.len() as u32).to_ne_bytes());
+    ctx[12..16].copy_from_slice(&ifindex.to_ne_bytes());
+    ctx
 }
 
 #[cfg(test)]

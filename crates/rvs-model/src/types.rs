@@ -89,6 +89,25 @@ pub enum ServiceKey {
 }
 
 impl ServiceKey {
+    /// The service as `rvs status`, `rvs top` and `rvs trace` name it: `TCP 10.0.0.1:80`,
+    /// `UDP [fd00::1]:53`, `FWM 7`, `FWM 7 IPv6`.
+    pub fn label(&self) -> String {
+        match self {
+            ServiceKey::Addr {
+                protocol,
+                addr,
+                port,
+            } => format!(
+                "{} {}",
+                protocol.name().to_uppercase(),
+                std::net::SocketAddr::new(*addr, *port)
+            ),
+            ServiceKey::Fwmark { mark, ipv6 } => {
+                format!("FWM {mark}{}", if *ipv6 { " IPv6" } else { "" })
+            }
+        }
+    }
+
     /// The service's address family.
     pub fn family(&self) -> Family {
         match self {

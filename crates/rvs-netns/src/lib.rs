@@ -43,6 +43,18 @@ pub fn run(args: &[&str]) -> Output {
         .unwrap_or_else(|e| panic!("{}: {e}", args[0]))
 }
 
+/// Polls `ok` every 100 ms until it holds; panics naming `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
 /// A network namespace, deleted on drop.
 pub struct Netns {
     name: String,

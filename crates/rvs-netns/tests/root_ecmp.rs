@@ -9,10 +9,10 @@
 //! (syncid 0), the flows the router moves to the other directors go on to the same real
 //! servers: 0 broken. The negative control, rr without sync, breaks some.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use rvs_netns::Netns;
 use rvs_netns::lab::{Lab, OtherDirector, wait_ready};
+use rvs_netns::{Netns, wait_until};
 
 const SERVICE: &str = "-t 10.0.0.240:8130";
 
@@ -51,14 +51,6 @@ protocol bgp d1 from director { neighbor 10.0.0.1 as 65001; }
 protocol bgp d2 from director { neighbor 10.0.0.2 as 65002; }
 protocol bgp d3 from director { neighbor 10.0.0.3 as 65003; }
 "#;
-
-fn poll(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// Starts BIRD in `ns` with `config` (files in `tmp`); it goes with the namespace.
 fn bird(tmp: &std::path::Path, ns: &Netns, tag: &str, config: &str) -> std::process::Child {
@@ -190,7 +182,7 @@ fn build(sched: &str, sync: bool) -> Option<Ecmp> {
     for b in birds {
         e.lab.keep(b);
     }
-    poll(
+    wait_until(
         "three next hops on the router",
         Duration::from_secs(30),
         || next_hops(&e.router) == 3,
@@ -208,7 +200,7 @@ fn remove_a_director_under_load(e: &mut Ecmp, sync: bool) -> Vec<String> {
     wait_ready(&mut hold);
     if sync {
         // Every director knows every connection (each at its third packet, within 2 s).
-        poll(
+        wait_until(
             "every director to list the 30 connections",
             Duration::from_secs(15),
             || {
@@ -226,7 +218,7 @@ fn remove_a_director_under_load(e: &mut Ecmp, sync: bool) -> Vec<String> {
         "the router sent nothing to director 2"
     );
     gone.daemon.stop(libc::SIGTERM);
-    poll(
+    wait_until(
         "the router to drop director 2",
         Duration::from_secs(15),
         || next_hops(&e.router) == 2,
@@ -238,7 +230,7 @@ fn remove_a_director_under_load(e: &mut Ecmp, sync: bool) -> Vec<String> {
             + in_packets(&e.others[1].daemon.adm("-L -n --stats"))
     };
     let before = count(e);
-    poll(
+    wait_until(
         "traffic through the other directors",
         Duration::from_secs(15),
         || count(e) > before + 600,

@@ -7,9 +7,10 @@
 //! without sync breaks connections: the negative control that shows the test would notice.
 
 use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rvs_netns::lab::{Lab, OtherDirector, wait_ready};
+use rvs_netns::wait_until;
 
 const SERVICE: &str = "-t 10.0.0.240:8130";
 
@@ -64,14 +65,6 @@ fn finish(mut hold: Child) -> Vec<String> {
         .collect()
 }
 
-fn poll(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !ok() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn root_sync_failover_keeps_connections() {
     let Some(mut lab) = Lab::for_root_test(env!("CARGO_BIN_EXE_rvs-probe"), 1) else {
@@ -112,7 +105,7 @@ fn root_sync_failover_keeps_connections() {
         assert_eq!(out.trim(), "sent");
     }
     let sync_counts = || -> serde_json::Value { backup.daemon.status()["sync"].clone() };
-    poll(
+    wait_until(
         "the backup to count the bad messages",
         Duration::from_secs(10),
         || {
@@ -126,7 +119,7 @@ fn root_sync_failover_keeps_connections() {
 
     // IPv6 connections are synced too (the VIP stays with the master here: no takeover).
     let hold6 = lab.clients[0].spawn(&[&probe, "hold-each", "[fd00::240]:8130", "3"]);
-    poll(
+    wait_until(
         "the backup to list the IPv6 connections",
         Duration::from_secs(15),
         || {
@@ -149,7 +142,7 @@ fn root_sync_failover_keeps_connections() {
     wait_ready(&mut hold);
     let download = lab.clients[0].spawn(&[&probe, "download-slow", "10.0.0.240:8130", "3000000"]);
     // The backup learns all 21 (each at its third packet; sent within 2 s).
-    poll(
+    wait_until(
         "the backup to list 21 connections",
         Duration::from_secs(15),
         || established(&backup.daemon.adm("-L -n -c")) >= 21,
@@ -168,7 +161,7 @@ fn root_sync_failover_keeps_connections() {
     fail_over(&mut lab, &backup);
     // Traffic now goes through the backup: its counters grow by many rounds of 20.
     let before = in_packets(&backup.daemon.adm("-L -n --stats"));
-    poll(
+    wait_until(
         "traffic through the backup",
         Duration::from_secs(15),
         || in_packets(&backup.daemon.adm("-L -n --stats")) > before + 200,
@@ -214,7 +207,7 @@ fn root_failover_without_sync_breaks_connections() {
     // The backup knows none of them: their next segments reach its stack, which resets them
     // (the client's sockets leave ESTABLISHED).
     let client = &lab.clients[0];
-    poll("the connections to break", Duration::from_secs(15), || {
+    wait_until("the connections to break", Duration::from_secs(15), || {
         let out = client.sh(&["ss", "-Htn", "state", "established", "dst", "10.0.0.240"]);
         out.lines().count() < 5
     });

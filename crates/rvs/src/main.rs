@@ -17,7 +17,6 @@ mod top;
 use clap::Parser;
 use rvs::cli::{Cli, Command, FwmarkAction, RealserverAction};
 use rvs_ctl::{Client, Request, Response, StatusView};
-use rvs_model::ServiceKey;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -293,25 +292,6 @@ fn status(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn key_text(k: &ServiceKey) -> String {
-    match k {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => {
-            let p = protocol.name().to_uppercase();
-            match addr {
-                std::net::IpAddr::V4(a) => format!("{p} {a}:{port}"),
-                std::net::IpAddr::V6(a) => format!("{p} [{a}]:{port}"),
-            }
-        }
-        ServiceKey::Fwmark { mark, ipv6 } => {
-            format!("FWM {mark}{}", if *ipv6 { " IPv6" } else { "" })
-        }
-    }
-}
-
 fn human(s: &StatusView) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "rvsd {}", s.info.rvsd_version);
@@ -417,7 +397,7 @@ fn human(s: &StatusView) -> String {
         let _ = writeln!(
             o,
             "  {} scheduler {}{}: {} dests, {} conns",
-            key_text(&c.key),
+            c.key.label(),
             c.scheduler,
             if c.persistent() {
                 format!(" persistent {}s", c.timeout)

@@ -19,24 +19,7 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::Line;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use rvs_ctl::{Client, Request, Response, StatusView};
-use rvs_model::{FwdMethod, ServiceKey};
-
-fn key_text(k: &ServiceKey) -> String {
-    match k {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => format!(
-            "{} {}",
-            protocol.name().to_uppercase(),
-            std::net::SocketAddr::new(*addr, *port)
-        ),
-        ServiceKey::Fwmark { mark, ipv6 } => {
-            format!("FWM {mark}{}", if *ipv6 { " IPv6" } else { "" })
-        }
-    }
-}
+use rvs_model::FwdMethod;
 
 /// 1234567 as 1.2M: rates and counts in at most 6 characters.
 fn short(n: u64) -> String {
@@ -89,7 +72,7 @@ fn draw<B: Backend>(terminal: &mut Terminal<B>, s: &StatusView) -> anyhow::Resul
     .style(bold);
     let mut rows = Vec::new();
     for svc in &s.services {
-        let name = key_text(&svc.config.key);
+        let name = svc.config.key.label();
         rows.push(
             Row::new(vec![
                 Cell::from(format!("{name} {}", svc.config.scheduler)),

@@ -60,23 +60,6 @@ fn addr_port(a: IpAddr, port: u16) -> String {
     }
 }
 
-fn key_text(k: &ServiceKey) -> String {
-    match k {
-        ServiceKey::Addr {
-            protocol,
-            addr,
-            port,
-        } => format!(
-            "{} {}",
-            protocol.name().to_uppercase(),
-            addr_port(*addr, *port)
-        ),
-        ServiceKey::Fwmark { mark, ipv6 } => {
-            format!("FWM {mark}{}", if *ipv6 { " IPv6" } else { "" })
-        }
-    }
-}
-
 fn method(flags: u32) -> &'static str {
     match flags & conn_flags::FWD_MASK {
         conn_flags::MASQ => "Masq",
@@ -380,11 +363,7 @@ pub(crate) fn explain(
         .and_then(|k| known.services.iter().find(|s| s.config.key == *k))
         .or_else(|| service_by_addr(known, flow));
     if let Some(s) = svc {
-        v.service = Some(format!(
-            "{} {}",
-            key_text(&s.config.key),
-            s.config.scheduler
-        ));
+        v.service = Some(format!("{} {}", s.config.key.label(), s.config.scheduler));
     }
     let dest = dest_id.and_then(|id| known.dest_addrs.get(&id).copied());
     v.dest = dest.map(|(a, p)| addr_port(a, p));
@@ -491,7 +470,10 @@ pub(crate) fn explain(
             .push("rvsd would be asked to resolve the next hop's MAC address".into());
     }
     for (id, s) in &run.svc_stats {
-        let name = known.svc_keys.get(id).map_or("service".into(), key_text);
+        let name = known
+            .svc_keys
+            .get(id)
+            .map_or("service".into(), ServiceKey::label);
         v.counters.push(counters_text(&name, s));
     }
     for (id, s) in &run.dest_stats {
