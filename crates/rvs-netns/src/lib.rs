@@ -55,6 +55,26 @@ pub fn wait_until(what: &str, timeout: std::time::Duration, mut ok: impl FnMut()
     }
 }
 
+/// How many entries of an `rvsadm -L -n -c` listing are ESTABLISHED connections from the
+/// client address `client` (as the listing prints it, e.g. `10.0.0.10` or `[fd00::10]`).
+pub fn established_from(list: &str, client: &str) -> usize {
+    let from = format!(" {client}:");
+    list.lines()
+        .filter(|l| l.contains("ESTABLISHED") && l.contains(&from))
+        .count()
+}
+
+/// A service's input packets in an `rvsadm -L -n --stats` listing (`service` as its line
+/// starts, e.g. `TCP  10.0.0.240:8130`); 0 if it is not listed.
+pub fn in_packets_of(stats: &str, service: &str) -> u64 {
+    stats
+        .lines()
+        .find(|l| l.starts_with(service))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 /// A network namespace, deleted on drop.
 pub struct Netns {
     name: String,

@@ -12,9 +12,11 @@
 use std::time::Duration;
 
 use rvs_netns::lab::{Lab, OtherDirector, wait_ready};
-use rvs_netns::{Netns, wait_until};
+use rvs_netns::{Netns, established_from, in_packets_of, wait_until};
 
 const SERVICE: &str = "-t 10.0.0.240:8130";
+/// The service's line in `--stats` listings.
+const SERVICE_LINE: &str = "TCP  10.0.0.240:8130";
 
 /// A director's BIRD: the VIP from `rvsvip`, to the router over eBGP.
 fn director_bird(n: u8) -> String {
@@ -84,22 +86,6 @@ fn vip_dummy(ns: &Netns) {
     ]);
     ns.sh(&["ip", "link", "set", "rvsvip-peer", "up"]);
     ns.sh(&["ip", "addr", "add", "10.0.0.240/32", "dev", "rvsvip"]);
-}
-
-/// Established connections from the client a director lists.
-fn established(list: &str) -> usize {
-    list.lines()
-        .filter(|l| l.contains("ESTABLISHED") && l.contains("10.1.0.2:"))
-        .count()
-}
-
-fn in_packets(stats: &str) -> u64 {
-    stats
-        .lines()
-        .find(|l| l.starts_with("TCP"))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The next hops of the router's route to the VIP.
@@ -204,17 +190,17 @@ fn remove_a_director_under_load(e: &mut Ecmp, sync: bool) -> Vec<String> {
             "every director to list the 30 connections",
             Duration::from_secs(15),
             || {
-                established(&e.lab.adm("-L -n -c")) >= 30
+                established_from(&e.lab.adm("-L -n -c"), "10.1.0.2") >= 30
                     && e.others
                         .iter()
-                        .all(|d| established(&d.daemon.adm("-L -n -c")) >= 30)
+                        .all(|d| established_from(&d.daemon.adm("-L -n -c"), "10.1.0.2") >= 30)
             },
         );
     }
     let gone = &mut e.others[0];
     // The router spreads the connections: director 2 carries some of them.
     assert!(
-        in_packets(&gone.daemon.adm("-L -n --stats")) > 0,
+        in_packets_of(&gone.daemon.adm("-L -n --stats"), SERVICE_LINE) > 0,
         "the router sent nothing to director 2"
     );
     gone.daemon.stop(libc::SIGTERM);
@@ -226,8 +212,8 @@ fn remove_a_director_under_load(e: &mut Ecmp, sync: bool) -> Vec<String> {
     gone.ns.sh(&["ip", "link", "set", "d0", "down"]);
     // The moved connections go on through directors 1 and 3 for many rounds.
     let count = |e: &Ecmp| {
-        in_packets(&e.lab.adm("-L -n --stats"))
-            + in_packets(&e.others[1].daemon.adm("-L -n --stats"))
+        in_packets_of(&e.lab.adm("-L -n --stats"), SERVICE_LINE)
+            + in_packets_of(&e.others[1].daemon.adm("-L -n --stats"), SERVICE_LINE)
     };
     let before = count(e);
     wait_until(

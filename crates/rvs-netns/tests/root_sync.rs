@@ -10,9 +10,11 @@ use std::process::Child;
 use std::time::Duration;
 
 use rvs_netns::lab::{Lab, OtherDirector, wait_ready};
-use rvs_netns::wait_until;
+use rvs_netns::{established_from, in_packets_of, wait_until};
 
 const SERVICE: &str = "-t 10.0.0.240:8130";
+/// The service's line in `--stats` listings.
+const SERVICE_LINE: &str = "TCP  10.0.0.240:8130";
 
 fn configure(adm: &dyn Fn(&str) -> String) {
     adm(&format!("-A {SERVICE} -s wlc"));
@@ -23,23 +25,6 @@ fn configure(adm: &dyn Fn(&str) -> String) {
             "-a -t [fd00::240]:8130 -r [fd00::24{n}]:8130 -g -w 1"
         ));
     }
-}
-
-/// Connections from the client that a director's `-Lnc` lists as ESTABLISHED.
-fn established(list: &str) -> usize {
-    list.lines()
-        .filter(|l| l.contains("ESTABLISHED") && l.contains("10.0.0.10:"))
-        .count()
-}
-
-/// Input packets of the service as a director counts them.
-fn in_packets(stats: &str) -> u64 {
-    stats
-        .lines()
-        .find(|l| l.starts_with("TCP  10.0.0.240"))
-        .and_then(|l| l.split_whitespace().nth(3))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
 }
 
 /// The master dies; `backup` takes the VIP as VRRP would.
@@ -145,7 +130,7 @@ fn root_sync_failover_keeps_connections() {
     wait_until(
         "the backup to list 21 connections",
         Duration::from_secs(15),
-        || established(&backup.daemon.adm("-L -n -c")) >= 21,
+        || established_from(&backup.daemon.adm("-L -n -c"), "10.0.0.10") >= 21,
     );
     let listed = backup.daemon.adm("-Ln");
     let active: u64 = listed
@@ -160,13 +145,13 @@ fn root_sync_failover_keeps_connections() {
 
     fail_over(&mut lab, &backup);
     // Traffic now goes through the backup: its counters grow by many rounds of 20.
-    let before = in_packets(&backup.daemon.adm("-L -n --stats"));
+    let before = in_packets_of(&backup.daemon.adm("-L -n --stats"), SERVICE_LINE);
     wait_until(
         "traffic through the backup",
         Duration::from_secs(15),
-        || in_packets(&backup.daemon.adm("-L -n --stats")) > before + 200,
+        || in_packets_of(&backup.daemon.adm("-L -n --stats"), SERVICE_LINE) > before + 200,
     );
-    assert!(established(&backup.daemon.adm("-L -n -c")) >= 20);
+    assert!(established_from(&backup.daemon.adm("-L -n -c"), "10.0.0.10") >= 20);
     let lines = finish(hold);
     assert_eq!(lines.len(), 20, "{lines:?}");
     for l in &lines {
