@@ -141,27 +141,21 @@ fn part_packet() -> String {
     );
     format!(
         "## Per-packet cost, no I/O\n\n\
-         `BPF_PROG_TEST_RUN` of the loaded program, one run per call (the program changes the \
-         TTL, so repeating one buffer would drift onto another path); the per-call timer \
-         overhead is in every figure, baselines included. The last column takes it out: each \
-         figure less an empty program's (XDP_PASS) in the same round, that is, the program's \
-         own cost (the MAC swap's is a few ns, within the noise of the difference). The director is configured by the real \
-         `Director` from a table: one service per scheduler with 100 DR dests of weights 1–4, \
-         plus UDP, IPv6, NAT and tunnel services; every SYN is a new flow. A NAT reply's next hop comes \
-         from the FIB (`bpf_fib_lookup`), and it leaves by another interface than test runs \
-         arrive on (a redirect).\n\n{}\n\
-         Where rvs is behind, and why: an established packet pays for the connection lookup, \
-         the state step, three per-CPU counters and the TTL and checksum update on top of the \
-         MAC swap. A SYN also pays for two tail calls (to the second and third programs), the service lookup \
-         and the insert into the 1M-entry connection table; that is the whole cost for schedulers that \
-         do not look at every dest (rr, wrr, sh, dh, mh, a client with a template). Schedulers \
-         that weigh every dest (lc, wlc, sed, nq, fo, ovf, twos, lblc and lblcr when they fall \
-         back) read each dest's counts from four maps in a `bpf_loop` callback, which is the \
-         next thing to make faster. SYN_RECV counts as active in current kernels and no \
-         connection completes here, so lblc and lblcr find their dest overloaded and run both \
-         their walks. A NAT reply costs the most of the established paths: its lookup by the \
-         client-side key misses, a tail call takes it to the second program, which finds it \
-         through the reply index and then asks the FIB for the client's next hop.\n",
+         `BPF_PROG_TEST_RUN` of the loaded program. Two figures per path. The whole call: one \
+         run per call, averaged over many calls; it holds the call's fixed cost (the kernel's \
+         timer, ~50–90 ns here), baselines included, and is what the goals' whole-call ratios \
+         use. The program's own cost: ns above the empty program (XDP_PASS) in the same round. \
+         For paths that stay on the same path when one buffer is run again (the TTL starts at \
+         255), it comes from calls of 200 runs each, where the call's fixed cost is spread thin; \
+         for the others (a NAT or tunnel rewrite moves the next run elsewhere; every SYN must be \
+         a new flow) it is the whole call less the empty program's whole call, which is noisier. \
+         The director is configured by the real `Director` from a table: one service per \
+         scheduler with 100 DR dests of weights 1–4, plus UDP, IPv6, NAT and tunnel services, \
+         and a wlc service of 10 dests (the walk's cost per dest is the difference to the \
+         100-dest one); every SYN is a new flow. A NAT reply's next hop comes from the FIB \
+         (`bpf_fib_lookup`), and it leaves by another interface than test runs arrive on (a \
+         redirect). The goals are those of issue 12; the figure that decides each is the worst \
+         path of its group.\n\n{}\n",
         String::from_utf8_lossy(&out.stdout)
     )
 }

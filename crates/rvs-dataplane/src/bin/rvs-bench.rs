@@ -1,19 +1,25 @@
 // SPDX-License-Identifier: MIT OR Apache-2.0
 //! `rvs-bench [ROUNDS]`: nanoseconds per packet of the rvs XDP program under
-//! `BPF_PROG_TEST_RUN`, each path next to the minimal MAC-swap XDP_TX program measured the same
-//! way in the same run, rounds interleaved so that a busy machine slows all alike.
+//! `BPF_PROG_TEST_RUN`, each path next to the minimal MAC-swap XDP_TX program and the empty
+//! (XDP_PASS) program measured the same way in the same run, rounds interleaved so that a busy
+//! machine slows all alike; then where each goal of issue 12 stands.
 //!
 //! The director is configured through the real [`Director`] from an `rvs-model` table: one
-//! service per scheduler, each with 100 direct-routing dests, plus a persistent wlc service.
-//! A SYN figure is the cost of a new connection (service lookup, the tail call, scheduling,
-//! the entry, the rewrite); every SYN is a new flow.
+//! service per scheduler, each with 100 direct-routing dests, a persistent wlc service, a wlc
+//! service of 10 dests, NAT, tunnel, UDP and IPv6 services. A SYN figure is the cost of a new
+//! connection (service lookup, the tail calls, scheduling, the entry, the rewrite); every SYN
+//! is a new flow.
 //!
-//! Every measurement is one run per call (`repeat` 1) averaged over many calls, because the
-//! kernel reuses the packet buffer across repetitions: the program's own changes (TTL) would
-//! otherwise move later repetitions onto another path (the "repeat pitfall"). The per-call
-//! timer overhead is therefore in every figure, baseline included; the table shows the time
-//! above the baseline too, and above an empty program (XDP_PASS): the program's own cost, the
-//! call's overhead taken out.
+//! Two figures per path. The whole call: one run per call (`repeat` 1), averaged over many
+//! calls; the call's fixed cost (the kernel's timer) is in it. The program's own cost, above
+//! the empty program: for a path that stays put when the kernel runs one buffer again (the
+//! program's own changes, such as the TTL, do not move it elsewhere), from calls of
+//! [`REPEAT`] runs; for the others (NAT and tunnel rewrites, SYNs that must be new flows), the
+//! whole call less the empty program's whole call.
+//!
+//! `rvs-bench profile NAME [SECONDS]` runs one path's calls back to back for a profiler:
+//! `perf record -a` meanwhile shows the program (`bpf_prog_*` symbols, with
+//! `net.core.bpf_jit_kallsyms=1`) and the kernel helpers it calls.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -37,6 +43,10 @@ const SCHEDULERS: [&str; 14] = [
 const BASE_PORT: u16 = 8200;
 /// The persistent wlc service.
 const PERSIST_PORT: u16 = 8300;
+/// A wlc service with [`FEW_DESTS`] dests: the per-dest cost of a walk is the difference to
+/// the 100-dest one.
+const FEW_PORT: u16 = 8301;
+const FEW_DESTS: u8 = 10;
 /// The NAT service.
 const NAT_PORT: u16 = 8140;
 /// The tunnel service.
@@ -81,7 +91,7 @@ fn udp_frame(sport: u16) -> Vec<u8> {
 /// A TCP segment from [fd00::10]:`sport` to [fd00::240]:8130.
 fn v6_frame(sport: u16, flags: u8) -> Vec<u8> {
     let mut f = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 0x10, 0x86, 0xdd];
-    f.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, 6, 64]);
+    f.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, 6, 255]);
     f.extend_from_slice(&V6_CLIENT);
     f.extend_from_slice(&V6_VIP);
     f.extend_from_slice(&sport.to_be_bytes());
@@ -144,11 +154,14 @@ fn director() -> Director {
     let services = SCHEDULERS
         .iter()
         .enumerate()
-        .map(|(i, s)| (BASE_PORT + i as u16, *s, 0))
-        .chain([(PERSIST_PORT, "wlc", svc_flags::PERSISTENT)]);
-    for (port, sched, flags) in services {
+        .map(|(i, s)| (BASE_PORT + i as u16, *s, 0, DESTS))
+        .chain([
+            (PERSIST_PORT, "wlc", svc_flags::PERSISTENT, DESTS),
+            (FEW_PORT, "wlc", 0, FEW_DESTS),
+        ]);
+    for (port, sched, flags, dests) in services {
         add_service(&mut t, key(port), sched, flags);
-        for n in 1..=DESTS {
+        for n in 1..=dests {
             let w = 1 + i32::from(n % 4);
             add_dest(
                 &mut t,
@@ -239,149 +252,426 @@ fn director() -> Director {
     d
 }
 
-/// Average ns of `CALLS` single runs of `program` on the frames `make` gives; every one
-/// must be transmitted.
-fn measure(dp: &mut Dataplane, program: &'static str, make: &mut dyn FnMut() -> Vec<u8>) -> f64 {
-    measure_action(dp, program, 3, make)
+/// What a path's figures are compared with in the goals.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// A baseline program.
+    Baseline,
+    /// An established packet towards a real server (DR, TUN, NAT in).
+    Established,
+    /// A NAT reply.
+    Reply,
+    /// A SYN whose scheduler does not look at every dest (or that follows a template).
+    SynDirect,
+    /// A SYN whose scheduler weighs every dest.
+    SynCounting,
+    /// lblc, lblcr, twos.
+    SynLocality,
+    /// Figures that only serve others (the 10-dest walk).
+    Aside,
 }
 
-fn measure_action(
-    dp: &mut Dataplane,
+/// One path through a program, measured alike in every round.
+struct Path {
+    name: String,
     program: &'static str,
+    /// The action every run must end in.
     want: u32,
-    make: &mut dyn FnMut() -> Vec<u8>,
-) -> f64 {
+    make: Box<dyn FnMut() -> Vec<u8>>,
+    /// Whether repeating one buffer stays on this path (the program's changes to it do not
+    /// move it elsewhere for [`REPEAT`] runs): then its own cost comes from repeated runs.
+    stable: bool,
+    kind: Kind,
+}
+
+/// Runs per call when measuring a stable path's own cost: the call's fixed overhead (the
+/// syscall, copying the frame, reading the clock) spreads over them. Below 254, so that a
+/// TTL of 255 stays above 1 in every run.
+const REPEAT: u32 = 200;
+/// Calls per round for the repeated figure. Each such call is slow in wall time (the kernel
+/// updates its XDP dispatcher before and after, waiting for RCU each time) but not in the
+/// time it reports, which is the runs' alone.
+const REPEAT_CALLS: u32 = 30;
+
+/// Average ns of one call with one run of `p` (the whole call, the kernel's timer included).
+fn whole_call(dp: &mut Dataplane, p: &mut Path) -> f64 {
     let mut total = 0u64;
     for _ in 0..CALLS {
-        let (action, _, ns) = dp.timed_run(program, &make(), 1).unwrap();
-        assert_eq!(action, want, "{program}: unexpected action");
+        let (action, _, ns) = dp.timed_run(p.program, &(p.make)(), 1).unwrap();
+        assert_eq!(action, p.want, "{}: unexpected action", p.name);
         total += ns;
     }
     total as f64 / f64::from(CALLS)
 }
 
-fn median(v: &mut [f64]) -> f64 {
+/// Average ns of one run of `p` when [`REPEAT`] runs share a call (stable paths only).
+fn repeated(dp: &mut Dataplane, p: &mut Path) -> f64 {
+    let mut total = 0u64;
+    for _ in 0..REPEAT_CALLS {
+        let frame = (p.make)();
+        let (action, _, _) = dp.timed_run(p.program, &frame, 1).unwrap();
+        assert_eq!(action, p.want, "{}: unexpected action", p.name);
+        // The kernel reports whole nanoseconds per run: the sum over calls keeps the rest.
+        let (action, _, ns) = dp.timed_run(p.program, &frame, REPEAT).unwrap();
+        assert_eq!(action, p.want, "{}: the path drifted", p.name);
+        total += ns;
+    }
+    total as f64 / f64::from(REPEAT_CALLS)
+}
+
+fn median(v: &[f64]) -> f64 {
+    let mut v = v.to_vec();
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }
 
-fn main() {
-    let rounds: usize = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(5);
-    let mut d = director();
-    let dp = d.dataplane();
-    // One established flow to replay.
-    let (a, _) = dp.test_run(&frame(10, 1, BASE_PORT + 3, 0x02)).unwrap();
-    assert_eq!(a, 3, "the SYN must be forwarded");
-    let (a, _) = dp.test_run(&udp_frame(1)).unwrap();
-    assert_eq!(a, 3, "the first datagram must be forwarded");
-    let (a, _) = dp.test_run(&v6_frame(1, 0x02)).unwrap();
-    assert_eq!(a, 3, "the IPv6 SYN must be forwarded");
-    let (a, _) = dp.test_run(&frame(10, 1, TUN_PORT, 0x02)).unwrap();
-    assert_eq!(a, 3, "the tunnel SYN must be forwarded");
-    let (a, _) = dp.test_run(&frame(10, 1, NAT_PORT, 0x02)).unwrap();
-    assert_eq!(a, 3, "the NAT SYN must be forwarded");
+fn min_max(v: &[f64]) -> (f64, f64) {
+    (
+        v.iter().copied().fold(f64::INFINITY, f64::min),
+        v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+    )
+}
+
+/// `median (min–max)`.
+fn mmm(v: &[f64], digits: usize) -> String {
+    let (lo, hi) = min_max(v);
+    format!("{:.d$} ({lo:.d$}–{hi:.d$})", median(v), d = digits)
+}
+
+/// A new (client, port) pair for every SYN.
+fn next_syn(dport: u16) -> Vec<u8> {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static FLOW: AtomicU32 = AtomicU32::new(0);
+    let flow = FLOW.fetch_add(1, Ordering::Relaxed) + 1;
+    frame(
+        100 + (flow / 50_000) as u16,
+        (flow % 50_000 + 1_000) as u16,
+        dport,
+        0x02,
+    )
+}
+
+fn paths(reply_action: Option<u32>) -> Vec<Path> {
+    let path = |name: &str, program, want, stable, kind, make: Box<dyn FnMut() -> Vec<u8>>| Path {
+        name: name.to_string(),
+        program,
+        want,
+        make,
+        stable,
+        kind,
+    };
+    let ack = || frame(10, 1, BASE_PORT + 3, 0x10);
+    let mut v = vec![
+        path(
+            "minimal XDP_TX (MAC swap)",
+            MIN_TX_PROGRAM,
+            3,
+            true,
+            Kind::Baseline,
+            Box::new(ack),
+        ),
+        path(
+            "XDP_DROP",
+            DROP_PROGRAM,
+            1,
+            true,
+            Kind::Baseline,
+            Box::new(ack),
+        ),
+        path(
+            "empty program (XDP_PASS)",
+            PASS_PROGRAM,
+            2,
+            true,
+            Kind::Baseline,
+            Box::new(ack),
+        ),
+        path(
+            "rvs: established DR packet",
+            PROGRAM,
+            3,
+            true,
+            Kind::Established,
+            Box::new(ack),
+        ),
+        path(
+            "rvs: established DR packet, UDP",
+            PROGRAM,
+            3,
+            true,
+            Kind::Established,
+            Box::new(|| udp_frame(1)),
+        ),
+        path(
+            "rvs: established DR packet, IPv6",
+            PROGRAM,
+            3,
+            true,
+            Kind::Established,
+            Box::new(|| v6_frame(1, 0x10)),
+        ),
+        path(
+            "rvs: established NAT packet, client to server",
+            PROGRAM,
+            3,
+            false,
+            Kind::Established,
+            Box::new(|| frame(10, 1, NAT_PORT, 0x10)),
+        ),
+        path(
+            "rvs: established TUN packet (IPIP encapsulation)",
+            PROGRAM,
+            3,
+            false,
+            Kind::Established,
+            Box::new(|| frame(10, 1, TUN_PORT, 0x10)),
+        ),
+    ];
+    if let Some(want) = reply_action {
+        v.push(path(
+            "rvs: established NAT packet, server to client (FIB next hop)",
+            PROGRAM,
+            want,
+            false,
+            Kind::Reply,
+            Box::new(|| reply_frame(1, 0x10)),
+        ));
+    }
+    for (i, s) in SCHEDULERS.iter().enumerate() {
+        let kind = match *s {
+            "rr" | "wrr" | "sh" | "dh" | "mh" => Kind::SynDirect,
+            "lblc" | "lblcr" | "twos" => Kind::SynLocality,
+            _ => Kind::SynCounting,
+        };
+        let port = BASE_PORT + i as u16;
+        v.push(path(
+            &format!("rvs: SYN, {s} over {DESTS} dests"),
+            PROGRAM,
+            3,
+            false,
+            kind,
+            Box::new(move || next_syn(port)),
+        ));
+    }
+    v.push(path(
+        &format!("rvs: SYN, wlc -p over {DESTS} dests (client has a template)"),
+        PROGRAM,
+        3,
+        false,
+        Kind::SynDirect,
+        Box::new(|| next_syn(PERSIST_PORT)),
+    ));
+    v.push(path(
+        &format!("rvs: SYN, wlc over {FEW_DESTS} dests"),
+        PROGRAM,
+        3,
+        false,
+        Kind::Aside,
+        Box::new(|| next_syn(FEW_PORT)),
+    ));
+    v
+}
+
+/// Sets up the director and the flows the established paths replay; `None` for the NAT reply
+/// where this namespace has no next hop for the client.
+fn setup(dp: &mut Dataplane) -> Option<u32> {
+    for (what, f) in [
+        ("the SYN", frame(10, 1, BASE_PORT + 3, 0x02)),
+        ("the first datagram", udp_frame(1)),
+        ("the IPv6 SYN", v6_frame(1, 0x02)),
+        ("the tunnel SYN", frame(10, 1, TUN_PORT, 0x02)),
+        ("the NAT SYN", frame(10, 1, NAT_PORT, 0x02)),
+    ] {
+        let (a, _) = dp.test_run(&f).unwrap();
+        assert_eq!(a, 3, "{what} must be forwarded");
+    }
     // A reply needs the client's next hop from the FIB: transmitted (3) or redirected (4)
-    // where the namespace has one; otherwise the NAT reply row is left out.
+    // where the namespace has one.
     let (reply_action, _) = dp.test_run(&reply_frame(1, 0x12)).unwrap();
-    let nat_out = reply_action == 3 || reply_action == 4;
-    if !nat_out {
+    if reply_action == 3 || reply_action == 4 {
+        Some(reply_action)
+    } else {
         eprintln!(
             "rvs-bench: no route or neighbour for 10.0.0.10 here: the NAT reply row is left out \
              (rvs-benchmarks runs rvs-bench in a namespace that has them)"
         );
+        None
     }
-    let mut names = vec![
-        "minimal XDP_TX (MAC swap)".to_string(),
-        "XDP_DROP".to_string(),
-        "empty program (XDP_PASS)".to_string(),
-        "rvs: established DR packet".to_string(),
-        "rvs: established DR packet, UDP".to_string(),
-        "rvs: established DR packet, IPv6".to_string(),
-        "rvs: established NAT packet, client to server".to_string(),
-        "rvs: established TUN packet (IPIP encapsulation)".to_string(),
-    ];
-    if nat_out {
-        names.push("rvs: established NAT packet, server to client (FIB next hop)".to_string());
+}
+
+/// `rvs-bench profile NAME SECONDS`: one call after another on the first path whose name
+/// contains NAME, for a profiler (`perf record -a`) to watch.
+fn profile(dp: &mut Dataplane, paths: &mut [Path], name: &str, secs: u64) {
+    let p = paths
+        .iter_mut()
+        .find(|p| p.name.contains(name))
+        .unwrap_or_else(|| panic!("no path named like {name:?}"));
+    let end = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let mut calls = 0u64;
+    // Whole calls: a repeated run costs the kernel two XDP dispatcher updates per call
+    // (`bpf_prog_change_xdp`, each waiting for RCU), which would leave the CPU mostly idle.
+    while std::time::Instant::now() < end {
+        whole_call(dp, p);
+        calls += u64::from(CALLS);
     }
-    let fixed = names.len();
-    let mut ports = Vec::new();
-    for (i, s) in SCHEDULERS.iter().enumerate() {
-        names.push(format!("rvs: SYN, {s} over {DESTS} dests"));
-        ports.push(BASE_PORT + i as u16);
+    println!("{}: {calls} calls", p.name);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut d = director();
+    let dp = d.dataplane();
+    let reply_action = setup(dp);
+    let mut paths = paths(reply_action);
+    if args.first().map(String::as_str) == Some("profile") {
+        let name = args.get(1).map_or("established DR packet", String::as_str);
+        let secs = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(10);
+        profile(dp, &mut paths, name, secs);
+        return;
     }
-    names.push(format!(
-        "rvs: SYN, wlc -p over {DESTS} dests (client has a template)"
-    ));
-    ports.push(PERSIST_PORT);
-    let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    // Each SYN comes from a new (client, port) pair.
-    let mut flow: u32 = 0;
-    let mut next = |dport: u16| {
-        flow += 1;
-        frame(
-            100 + (flow / 50_000) as u16,
-            (flow % 50_000 + 1_000) as u16,
-            dport,
-            0x02,
-        )
-    };
+    let rounds: usize = args.first().and_then(|a| a.parse().ok()).unwrap_or(5);
+    let n = paths.len();
+    let mut whole: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut rep: Vec<Vec<f64>> = vec![Vec::new(); n];
     for _ in 0..rounds {
-        results[0].push(measure(dp, MIN_TX_PROGRAM, &mut || {
-            frame(10, 1, BASE_PORT + 3, 0x10)
-        }));
-        results[1].push(measure_action(dp, DROP_PROGRAM, 1, &mut || {
-            frame(10, 1, BASE_PORT + 3, 0x10)
-        }));
-        results[2].push(measure_action(dp, PASS_PROGRAM, 2, &mut || {
-            frame(10, 1, BASE_PORT + 3, 0x10)
-        }));
-        results[3].push(measure(dp, PROGRAM, &mut || {
-            frame(10, 1, BASE_PORT + 3, 0x10)
-        }));
-        results[4].push(measure(dp, PROGRAM, &mut || udp_frame(1)));
-        results[5].push(measure(dp, PROGRAM, &mut || v6_frame(1, 0x10)));
-        results[6].push(measure(dp, PROGRAM, &mut || frame(10, 1, NAT_PORT, 0x10)));
-        results[7].push(measure(dp, PROGRAM, &mut || frame(10, 1, TUN_PORT, 0x10)));
-        if nat_out {
-            results[8].push(measure_action(dp, PROGRAM, reply_action, &mut || {
-                reply_frame(1, 0x10)
-            }));
-        }
-        for (k, port) in ports.iter().enumerate() {
-            results[fixed + k].push(measure(dp, PROGRAM, &mut || next(*port)));
+        for (i, p) in paths.iter_mut().enumerate() {
+            whole[i].push(whole_call(dp, p));
+            if p.stable {
+                rep[i].push(repeated(dp, p));
+            }
         }
     }
-    // Ratios pair by pair: each round's figure over the same round's baseline, and each
-    // round's figure less the same round's empty program (the call's own overhead).
-    let base = results[0].clone();
-    let empty = results[2].clone();
+    // Every figure is paired with the same round's baselines. The program's own cost: a
+    // stable path's repeated run less the empty program's repeated run; any other path's
+    // whole call less the empty program's whole call.
+    let (swap, empty) = (0, 2);
+    let own: Vec<Vec<f64>> = (0..n)
+        .map(|i| {
+            if paths[i].stable {
+                rep[i].iter().zip(&rep[empty]).map(|(x, e)| x - e).collect()
+            } else {
+                whole[i]
+                    .iter()
+                    .zip(&whole[empty])
+                    .map(|(x, e)| x - e)
+                    .collect()
+            }
+        })
+        .collect();
+    let ratio =
+        |a: &[f64], b: &[f64]| -> Vec<f64> { a.iter().zip(b).map(|(x, y)| x / y).collect() };
     println!(
-        "| path | ns/packet median | min | max | ratio to minimal XDP_TX (median, min–max over rounds) | ns above it | ns above the empty program |"
+        "| path | whole call, ns | ratio to the MAC swap, whole call | own cost, ns above the empty program | how the own cost was measured |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    for (name, r) in names.iter().zip(results.iter()) {
-        let mut v = r.clone();
-        let mut ratios: Vec<f64> = r.iter().zip(&base).map(|(x, b)| x / b).collect();
-        let mut above: Vec<f64> = r.iter().zip(&base).map(|(x, b)| x - b).collect();
-        let mut own: Vec<f64> = r.iter().zip(&empty).map(|(x, e)| x - e).collect();
-        let (lo, hi) = (
-            ratios.iter().copied().fold(f64::INFINITY, f64::min),
-            ratios.iter().copied().fold(0.0, f64::max),
-        );
-        let min = v.iter().copied().fold(f64::INFINITY, f64::min);
-        let max = v.iter().copied().fold(0.0, f64::max);
+    println!("|---|---|---|---|---|");
+    for i in 0..n {
+        let how = if paths[i].stable {
+            format!("{REPEAT} runs per call")
+        } else {
+            "whole calls, one run each".to_string()
+        };
         println!(
-            "| {name} | {:.0} | {min:.0} | {max:.0} | {:.2} ({lo:.2}–{hi:.2}) | {:.0} | {:.0} |",
-            median(&mut v),
-            median(&mut ratios),
-            median(&mut above),
-            median(&mut own)
+            "| {} | {} | {} | {} | {how} |",
+            paths[i].name,
+            mmm(&whole[i], 0),
+            mmm(&ratio(&whole[i], &whole[swap]), 2),
+            mmm(&own[i], 1),
         );
     }
     println!(
-        "\n{rounds} interleaved rounds of {CALLS} calls per path (one `BPF_PROG_TEST_RUN` run per call)."
+        "\n{rounds} interleaved rounds; per round and path {CALLS} calls of one run each, and for \
+         paths that stay put when repeated {REPEAT_CALLS} calls of {REPEAT} runs. Figures are \
+         median (min–max) over the rounds; ratios and differences are taken round by round.\n"
+    );
+    goals(&paths, &whole, &own, rounds);
+}
+
+/// The worst (highest) per-round value of `f` over the paths of `kind`, as median (min–max)
+/// over the rounds.
+fn worst(
+    paths: &[Path],
+    kind: Kind,
+    rounds: usize,
+    f: impl Fn(usize, usize) -> f64,
+) -> (Vec<f64>, String) {
+    let per_round: Vec<f64> = (0..rounds)
+        .map(|r| {
+            (0..paths.len())
+                .filter(|&i| paths[i].kind == kind)
+                .map(|i| f(i, r))
+                .fold(f64::NEG_INFINITY, f64::max)
+        })
+        .collect();
+    let which = (0..paths.len())
+        .filter(|&i| paths[i].kind == kind)
+        .max_by(|&a, &b| {
+            let m = |i| median(&(0..rounds).map(|r| f(i, r)).collect::<Vec<_>>());
+            m(a).total_cmp(&m(b))
+        })
+        .map(|i| paths[i].name.trim_start_matches("rvs: ").to_string())
+        .unwrap_or_default();
+    (per_round, which)
+}
+
+/// The issue 12 goals, each with the figure that decides it (the worst path of its group).
+fn goals(paths: &[Path], whole: &[Vec<f64>], own: &[Vec<f64>], rounds: usize) {
+    let (swap, _) = (0, 2);
+    let whole_ratio = |i: usize, r: usize| whole[i][r] / whole[swap][r];
+    let own_ratio = |i: usize, r: usize| own[i][r] / own[swap][r];
+    println!("| goal | figure (worst path of the group) | goal | met |");
+    println!("|---|---|---|---|");
+    let row = |what: &str, (v, which): (Vec<f64>, String), goal: f64, unit: &str| {
+        let met = median(&v) <= goal;
+        println!(
+            "| {what} | {} {unit} ({which}) | ≤ {goal} {unit} | {} |",
+            mmm(&v, 2),
+            if met { "yes" } else { "no" }
+        );
+    };
+    row(
+        "established DR/TUN/NAT-in packet, own cost over the MAC swap's own cost",
+        worst(paths, Kind::Established, rounds, own_ratio),
+        1.5,
+        "x",
+    );
+    row(
+        "NAT reply, whole call over the MAC swap's",
+        worst(paths, Kind::Reply, rounds, whole_ratio),
+        2.5,
+        "x",
+    );
+    row(
+        "SYN, rr/wrr/sh/dh/mh/template over 100 dests, whole call over the MAC swap's",
+        worst(paths, Kind::SynDirect, rounds, whole_ratio),
+        3.0,
+        "x",
+    );
+    row(
+        "SYN, lc/wlc/sed/nq/fo/ovf over 100 dests, whole call over the MAC swap's",
+        worst(paths, Kind::SynCounting, rounds, whole_ratio),
+        5.0,
+        "x",
+    );
+    // The walk's cost per dest: wlc over 100 dests less wlc over 10, per dest more.
+    let find = |name: &str| paths.iter().position(|p| p.name.contains(name));
+    if let (Some(many), Some(few)) = (
+        find(&format!("SYN, wlc over {DESTS} dests")),
+        find(&format!("SYN, wlc over {FEW_DESTS} dests")),
+    ) {
+        let per: Vec<f64> = (0..rounds)
+            .map(|r| (own[many][r] - own[few][r]) / f64::from(DESTS - FEW_DESTS))
+            .collect();
+        row(
+            "wlc's walk, ns per dest (100 dests less 10, per dest)",
+            (per, "wlc".to_string()),
+            3.0,
+            "ns",
+        );
+    }
+    row(
+        "SYN, lblc/lblcr/twos over 100 dests, whole call over the MAC swap's",
+        worst(paths, Kind::SynLocality, rounds, whole_ratio),
+        6.0,
+        "x",
     );
 }
