@@ -163,8 +163,8 @@ pub(crate) fn evict_embryo() -> bool {
             if ekey.kind == KIND_TEMPLATE {
                 add_persist(c.dest, -1);
             } else {
-                let k = *ekey;
-                release(&k, &c);
+                // `release` writes `okey`, not `ekey`.
+                release(ekey, &c);
             }
             note(Reason::EmbryoEvicted);
             return true;
