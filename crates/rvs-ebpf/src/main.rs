@@ -165,10 +165,10 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
     let is_tcp = pkt.proto == proto::TCP;
     let new_conn_pkt =
         !is_tcp || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
-    let expire_nodest = CONFIG.get(CONFIG_EXPIRE_NODEST_CONN).copied().unwrap_or(0) != 0;
-    let existing = CONNS.get_ptr_mut(&ckey).filter(|c| {
+    // One lookup: an entry that is there but may not be used (below) is removed here.
+    if let Some(p) = CONNS.get_ptr_mut(&ckey) {
         // SAFETY: the entry pointer is valid during the run.
-        let c = unsafe { &**c };
+        let c = unsafe { &mut *p };
         let alive = now.saturating_sub(c.last_ns) <= c.timeout as u64 * 1_000_000_000;
         // conn_reuse_mode=1 (the kernel's default): a new SYN that meets an entry in
         // TIME_WAIT or CLOSE is scheduled afresh instead of reusing the old dest.
@@ -177,22 +177,18 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
             && (c.state == State::TimeWait as u8 || c.state == State::Close as u8);
         // expire_nodest_conn=1: an entry whose dest was removed expires now and the packet is
         // handled as new (a SYN is scheduled, anything else goes to the stack).
-        let nodest = expire_nodest
+        let nodest = alive
+            && !reusable
+            && CONFIG.get(CONFIG_EXPIRE_NODEST_CONN).copied().unwrap_or(0) != 0
             && DESTS
                 .get(c.dest)
                 .is_none_or(|d| d.flags & dest::AVAILABLE == 0);
-        alive && !reusable && !nodest
-    });
-    if let Some(c) = existing {
-        // SAFETY: valid entry pointer for this run.
-        let c = unsafe { &mut *c };
-        return step_and_forward(ctx, &pkt, c, now, false);
-    }
-    // An expired entry that the sweeper has not removed yet: release its dest count first
-    // (only if we are the one that deletes it).
-    if let Some(old) = CONNS.get_ptr(&ckey) {
-        // SAFETY: a copy of a valid entry.
-        let old = unsafe { *old };
+        if alive && !reusable && !nodest {
+            return step_and_forward(ctx, &pkt, c, now, false);
+        }
+        // An expired entry that the sweeper has not removed yet: release its dest count
+        // first (only if we are the one that deletes it).
+        let old = *c;
         if CONNS.remove(&ckey).is_ok() {
             release(&ckey, &old);
         }
@@ -209,12 +205,18 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
         Err(Reason::Icmp) => return Err(Reason::NotService),
         r => r?,
     };
-    if let Some(r) = try_reply(ctx, &pkt, now) {
-        return r;
-    }
-    find_service(&pkt).ok_or(Reason::NotService)?;
     let new_conn_pkt = pkt.proto != proto::TCP
         || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
+    // A client's SYN (no ACK) for a service is no NAT reply: a real server's replies carry an
+    // ACK. It skips the reply index, a lookup in a table as large as the connection table.
+    let syn_only = pkt.proto == proto::TCP && new_conn_pkt && pkt.tcp_flags & tcp::flags::ACK == 0;
+    let svc = find_service(&pkt);
+    if !(syn_only && svc.is_some())
+        && let Some(r) = try_reply(ctx, &pkt, now)
+    {
+        return r;
+    }
+    svc.ok_or(Reason::NotService)?;
     if !new_conn_pkt {
         return Err(Reason::NoConnNotSyn);
     }
