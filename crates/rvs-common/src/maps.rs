@@ -337,6 +337,62 @@ pub struct SvcVal {
 }
 const _: () = assert!(core::mem::size_of::<SvcVal>() == 16);
 
+/// What one of the XDP programs hands the program it tail-calls in the frame's XDP metadata
+/// (`bpf_xdp_adjust_meta`): the packet as it parsed it and, once found, its service, so that
+/// the next program neither parses nor looks the service up again (the addresses are read
+/// from the frame again, at their fixed places). 32 bytes, the most the kernel allows.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Carry {
+    /// [`CARRY_MAGIC`].
+    pub magic: u16,
+    /// The transport header's offset in the frame.
+    pub l4: u16,
+    /// The packet's service, when `has_svc` is 1.
+    pub svc: SvcVal,
+    /// The IP datagram's length.
+    pub ip_len: u32,
+    /// [`AF_V4`] or [`AF_V6`].
+    pub af: u8,
+    /// TCP or UDP.
+    pub proto: u8,
+    /// The TCP flags byte (0 for UDP).
+    pub tcp_flags: u8,
+    /// 1 when `svc` holds the packet's service.
+    pub has_svc: u8,
+    /// Source port, network order.
+    pub sport_be: u16,
+    /// Destination port, network order.
+    pub dport_be: u16,
+}
+const _: () = assert!(core::mem::size_of::<Carry>() == 32);
+
+/// [`Carry::magic`]: "r" and the layout's version. A change to [`Carry`] changes the
+/// version, so that the programs of two builds (an old first program tail-calling a new
+/// second one during an upgrade) never read each other's carry.
+pub const CARRY_MAGIC: u16 = 0x7201;
+
+impl Carry {
+    /// The bytes as they stand in front of the frame (for tests that hand a program a carry).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut b = [0u8; 32];
+        b[0..2].copy_from_slice(&self.magic.to_ne_bytes());
+        b[2..4].copy_from_slice(&self.l4.to_ne_bytes());
+        b[4..8].copy_from_slice(&self.svc.id.to_ne_bytes());
+        b[8..12].copy_from_slice(&self.svc.sched.to_ne_bytes());
+        b[12..16].copy_from_slice(&self.svc.ndests.to_ne_bytes());
+        b[16..20].copy_from_slice(&self.svc.flags.to_ne_bytes());
+        b[20..24].copy_from_slice(&self.ip_len.to_ne_bytes());
+        b[24] = self.af;
+        b[25] = self.proto;
+        b[26] = self.tcp_flags;
+        b[27] = self.has_svc;
+        b[28..30].copy_from_slice(&self.sport_be.to_ne_bytes());
+        b[30..32].copy_from_slice(&self.dport_be.to_ne_bytes());
+        b
+    }
+}
+
 /// Value of the `SVC_DESTS` array (by service id): the service's dest ids in list order
 /// (newest first), `SvcVal::ndests` of them. Apart from the service so that the program's
 /// walks read it in place instead of copying it.

@@ -916,6 +916,23 @@ impl Dataplane {
         Ok((action, out))
     }
 
+    /// Runs `program` once on `frame` with `meta` in front of it as its XDP metadata (how
+    /// the first programs hand a tail-called one what they found: `rvs_common::maps::Carry`):
+    /// the action, and the frame as left, metadata included if the program left any.
+    pub fn run_with_meta(
+        &mut self,
+        program: &'static str,
+        meta: &[u8],
+        frame: &[u8],
+    ) -> Result<(u32, Vec<u8>), Error> {
+        let data = [meta, frame].concat();
+        let mut ctx = xdp_md(&data, 0);
+        // data_meta stays 0, data moves past the metadata.
+        ctx[0..4].copy_from_slice(&(meta.len() as u32).to_ne_bytes());
+        let (action, out, _) = self.run_with(program, &data, Some(&ctx), 1)?;
+        Ok((action, out))
+    }
+
     /// One `BPF_PROG_TEST_RUN` of `program` (`repeat` times on one buffer), with `ctx` as
     /// its `xdp_md` if given: the action, the frame as left, the average run time in ns.
     fn run_with(

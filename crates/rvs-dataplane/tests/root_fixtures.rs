@@ -596,3 +596,75 @@ fn root_resolving_dest() {
         "one SYN_RECV entry, counted once"
     );
 }
+
+/// Parsing once: the third program takes the packet and service the second one carried in the
+/// frame's metadata (`Carry`), and takes the carry off; one without the magic is parsed again.
+#[test]
+fn root_carry_is_read_and_taken_off() {
+    if !is_root() {
+        return;
+    }
+    let mut dp = seeded();
+    let p = Pkt::tcp(4100, SYN);
+    let frame = p.build();
+    let carry = |magic, svc: maps::SvcVal| maps::Carry {
+        magic,
+        l4: 14 + 20,
+        svc,
+        ip_len: (frame.len() - 14) as u32,
+        af: maps::AF_V4,
+        proto: proto::TCP,
+        tcp_flags: SYN,
+        has_svc: 1,
+        sport_be: p.sport.to_be(),
+        dport_be: p.dport.to_be(),
+    };
+    // The carried service is the UDP one (dests 11-13); the frame's own is the TCP one
+    // (dests 1-3). A dest of the carried service proves the carry was read.
+    let udp_svc = svc_val(2, maps::sched::WLC, 3);
+    let (action, out) = dp
+        .run_with_meta(
+            rvs_dataplane::NEW_PROGRAM,
+            &carry(maps::CARRY_MAGIC, udp_svc).to_bytes(),
+            &frame,
+        )
+        .unwrap();
+    assert_eq!(action, 3, "the SYN is forwarded");
+    assert_eq!(out.len(), frame.len(), "the carry was taken off the frame");
+    assert!(
+        (11..=13).any(|n| out == forwarded(&frame, n)),
+        "scheduled on the carried service's dests"
+    );
+    // Another magic (another build's layout, or someone else's metadata): parsed again, the
+    // frame's own service, and the metadata left alone.
+    let frame = Pkt::tcp(4101, SYN).build();
+    let stale = carry(maps::CARRY_MAGIC ^ 0xff, udp_svc).to_bytes();
+    let (action, out) = dp
+        .run_with_meta(rvs_dataplane::NEW_PROGRAM, &stale, &frame)
+        .unwrap();
+    assert_eq!(action, 3, "the SYN is forwarded");
+    assert_eq!(&out[..32], &stale[..], "foreign metadata is left as it was");
+    assert!(
+        (1..=3).any(|n| out[32..] == forwarded(&frame, n)),
+        "scheduled on the frame's own service"
+    );
+    // The second program reads the carry too, and hands on its own: the carry names the
+    // service's port, the frame another one, which no service has. Forwarded means that the
+    // second program took the port from the carry, and the third took it from the second.
+    let mut other = Pkt::tcp(4103, SYN);
+    other.dport = PORT + 1;
+    let frame = other.build();
+    let mut c = carry(maps::CARRY_MAGIC, udp_svc);
+    c.has_svc = 0;
+    c.sport_be = other.sport.to_be();
+    let (action, out) = dp
+        .run_with_meta(rvs_dataplane::MISS_PROGRAM, &c.to_bytes(), &frame)
+        .unwrap();
+    assert_eq!(action, 3, "the second and third programs went by the carry");
+    assert!((1..=3).any(|n| out == forwarded(&frame, n)));
+    // Through the whole chain, nothing is left in front of the frame.
+    let frame = Pkt::tcp(4102, SYN).build();
+    let (action, out) = dp.test_run(&frame).unwrap();
+    assert_eq!(action, 3);
+    assert!((1..=3).any(|n| out == forwarded(&frame, n)));
+}

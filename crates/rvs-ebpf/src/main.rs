@@ -10,6 +10,7 @@
 //!
 //! The stages, each a module owning the maps it uses:
 //! - [`frame`]: bounds-checked access to the frame, checksums; [`parse`]: its headers;
+//!   [`carry`]: what one program parsed and found, handed to the next in the frame's metadata;
 //! - [`service`]: the packet's service (fwmark rules, address, port 0);
 //! - [`conn`]: the connection table, its reply index and timeouts, eviction of embryonic
 //!   entries; [`persist`]: persistence templates;
@@ -38,6 +39,7 @@
 )]
 
 mod bench;
+mod carry;
 mod conn;
 mod dests;
 mod dr;
@@ -61,7 +63,7 @@ use aya_ebpf::macros::{map, xdp};
 use aya_ebpf::maps::ProgramArray;
 use aya_ebpf::programs::XdpContext;
 use rvs_common::maps::{
-    CONFIG_EXPIRE_NODEST_CONN, ConnVal, DestVal, TIMEOUT_UDP, dest, jump, out_key,
+    CONFIG_EXPIRE_NODEST_CONN, ConnVal, DestVal, SvcVal, TIMEOUT_UDP, dest, jump, out_key,
 };
 use rvs_common::tcp::{Direction, State};
 use rvs_common::{conn_flags, proto, svc_flags, tcp};
@@ -112,6 +114,7 @@ fn finish(ctx: &XdpContext, decided: Result<u32, Reason>, fallback: Reason) -> u
             // SAFETY: a tail call to a program user space put in `JUMP`; it returns only if
             // there is none.
             unsafe { JUMP.tail_call(ctx, a & !GO_ON) };
+            carry::discard(ctx);
             verdict(fallback)
         }
         Ok(action) => action,
@@ -193,6 +196,7 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
             release(&ckey, &old);
         }
     }
+    carry::put(ctx, &pkt, None);
     Ok(go_on(jump::MISS))
 }
 
@@ -201,9 +205,12 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
 /// a connection.
 fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
     let now = now_ns();
-    let pkt = match parse::parse(ctx) {
-        Err(Reason::Icmp) => return Err(Reason::NotService),
-        r => r?,
+    let pkt = match carry::take(ctx) {
+        Some((pkt, _)) => pkt,
+        None => match parse::parse(ctx) {
+            Err(Reason::Icmp) => return Err(Reason::NotService),
+            r => r?,
+        },
     };
     let new_conn_pkt = pkt.proto != proto::TCP
         || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
@@ -216,10 +223,11 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
     {
         return r;
     }
-    svc.ok_or(Reason::NotService)?;
+    let svc = svc.ok_or(Reason::NotService)?;
     if !new_conn_pkt {
         return Err(Reason::NoConnNotSyn);
     }
+    carry::put(ctx, &pkt, Some(svc));
     Ok(go_on(jump::NEW))
 }
 
@@ -229,19 +237,42 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
 // pointer to the caller's stack, which the verifier refuses to see returned.
 #[inline(always)]
 fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
-    let pkt = parse::parse(ctx)?;
-    let svc = find_service(&pkt).ok_or(Reason::NotService)?;
+    let s = scratch().ok_or(Reason::Malformed)?;
+    // The packet and its service from the second program, or found again. Either way they go
+    // to the scratch space and are read back from there: one way on for the verifier, instead
+    // of one per source, which would double its work past its limit.
+    // SAFETY: the scratch space's rule (`scratch`): `pkt` and `svc` are written here, then
+    // only read for the rest of the run.
+    let (pkt, svc): (&parse::Packet, &SvcVal) = unsafe {
+        match carry::take(ctx) {
+            Some((p, carried)) => {
+                (*s).pkt = p;
+                if carried.is_none() {
+                    (*s).svc = *find_service(&(*s).pkt).ok_or(Reason::NotService)?;
+                }
+            }
+            None => {
+                (*s).pkt = parse::parse(ctx)?;
+                (*s).svc = *find_service(&(*s).pkt).ok_or(Reason::NotService)?;
+            }
+        }
+        // Read from memory from here on, not from the registers either way left them in.
+        (
+            core::hint::black_box(&(*s).pkt),
+            core::hint::black_box(&(*s).svc),
+        )
+    };
     let now = now_ns();
     let is_tcp = pkt.proto == proto::TCP;
     let picked = if svc.flags & svc_flags::PERSISTENT != 0 {
-        persistent_pick(svc, &pkt, now)
+        persistent_pick(svc, pkt, now)
     } else {
-        schedule(svc, &pkt, now)
+        schedule(svc, pkt, now)
     };
     let Some(id) = picked else {
         // No dest: IPVS "leaves" the packet and tells the client the port is unreachable.
         note(Reason::NoDest);
-        return icmp::port_unreachable(ctx, &pkt);
+        return icmp::port_unreachable(ctx, pkt);
     };
     let d = DESTS.get(id).ok_or(Reason::NoDest)?;
     if !is_tcp && svc.flags & svc_flags::ONEPACKET != 0 {
@@ -256,7 +287,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         } else {
             pkt.dport_be
         };
-        return forward(ctx, &pkt, d, id, rport);
+        return forward(ctx, pkt, d, id, rport);
     }
     let mut flags = d.fwd as u32 | conn_flags::INACTIVE | conn_flags::EMBRYO;
     if d.fwd as u32 != conn_flags::MASQ {
@@ -279,7 +310,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         dport_be: rport,
         in_pkts: 0,
     };
-    let ckey = conn_key(&pkt);
+    let ckey = conn_key(pkt);
     // Another CPU may have entered the same flow since the first program looked (two copies
     // of one SYN): that packet is dropped and the client's retransmission follows the entry.
     // A table full of confirmed entries refuses the connection (dropped, counted).
@@ -308,7 +339,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
     }
     let c = CONNS.get_ptr_mut(&ckey).ok_or(Reason::ConnInsert)?;
     // SAFETY: valid entry pointer for this run.
-    step_and_forward(ctx, &pkt, unsafe { &mut *c }, now, true)
+    step_and_forward(ctx, pkt, unsafe { &mut *c }, now, true)
 }
 
 /// Steps the state machine for a packet of connection `c`, counts it and forwards it.

@@ -4,7 +4,7 @@
 
 use aya_ebpf::macros::map;
 use aya_ebpf::maps::PerCpuArray;
-use rvs_common::maps::{ConnKey, LocalKey, LocalVal, NeighKey, OutKey};
+use rvs_common::maps::{ConnKey, LocalKey, LocalVal, NeighKey, OutKey, SvcVal};
 
 use crate::xmit::FibParams;
 use crate::{icmp_err, parse};
@@ -26,6 +26,9 @@ pub(crate) struct Scratch {
     pub(crate) ekey: ConnKey,
     pub(crate) lkey: LocalKey,
     pub(crate) lval: LocalVal,
+    /// The new connection's packet and service, in the third program (`try_new`).
+    pub(crate) pkt: parse::Packet,
+    pub(crate) svc: SvcVal,
     pub(crate) daddr: [u8; 16],
     pub(crate) svc_id: u32,
     pub(crate) sched: u32,
