@@ -204,12 +204,9 @@ pub mod name {
     pub const TIMEOUTS: &str = "RVS_TIMEOUTS";
     /// rr's and wrr's cursors by service id.
     pub const SCHED: &str = "RVS_SCHED";
-    /// Per-CPU counters by service id.
-    pub const SVC_STATS: &str = "RVS_SVC_STATS";
-    /// Per-CPU counters by dest id.
+    /// Per-CPU counters by dest id (a service's are the sum of its dests', the total the sum
+    /// of all: the program counts each packet once).
     pub const DEST_STATS: &str = "RVS_DEST_STATS";
-    /// Per-CPU counters of everything.
-    pub const TOTAL_STATS: &str = "RVS_TOTAL_STATS";
     /// Per-CPU counts of why packets were not forwarded (`crate::reason`).
     pub const REASONS: &str = "RVS_REASONS";
     /// sh/dh/mh bucket tables by service id.
@@ -257,9 +254,7 @@ pub mod name {
         EMBRYO_CURSORS,
         TIMEOUTS,
         SCHED,
-        SVC_STATS,
         DEST_STATS,
-        TOTAL_STATS,
         REASONS,
         HASH_TABS,
         PERSIST,
@@ -495,7 +490,7 @@ pub const EMBRYO_RING: u32 = 1 << 16;
 /// How many ring slots one new entry may look at for an embryonic entry to evict.
 pub const EVICT_TRIES: u32 = 8;
 
-/// Value of the per-CPU `SVC_STATS`, `DEST_STATS` and `TOTAL_STATS` arrays.
+/// Value of the per-CPU `DEST_STATS` array.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -509,6 +504,17 @@ pub struct Stats {
     pub inbytes: u64,
     /// Output bytes.
     pub outbytes: u64,
+}
+
+impl Stats {
+    /// Adds `o`'s counters to these (wrapping, as the counters themselves do).
+    pub fn add(&mut self, o: &Stats) {
+        self.conns = self.conns.wrapping_add(o.conns);
+        self.inpkts = self.inpkts.wrapping_add(o.inpkts);
+        self.outpkts = self.outpkts.wrapping_add(o.outpkts);
+        self.inbytes = self.inbytes.wrapping_add(o.inbytes);
+        self.outbytes = self.outbytes.wrapping_add(o.outbytes);
+    }
 }
 const _: () = assert!(core::mem::size_of::<Stats>() == 40);
 

@@ -495,23 +495,30 @@ impl Director {
         Ok(removed)
     }
 
-    /// Copies counters and connection counts from the maps into the table.
+    /// Copies counters and connection counts from the maps into the table. The program counts
+    /// by dest only: a service's counters are the sum of those of every dest it ever had
+    /// (dest ids are never reused, and a removed dest's counts stay with its service, as
+    /// IPVS's service counters keep them), the total the sum of every dest's.
     pub fn refresh(&mut self, table: &mut Table) -> Result<(), Error> {
-        let total = self.dp.total_stats()?;
-        table.total.raw = counters(&total);
-        let svc_ids = self.memory.svc_ids.clone();
         let dest_ids = self.memory.dest_ids.clone();
+        let mut total = maps::Stats::default();
+        let mut by_svc: HashMap<ServiceKey, maps::Stats> = HashMap::new();
+        let mut by_dest: HashMap<u32, maps::Stats> = HashMap::new();
+        for ((key, _, _), &id) in &dest_ids {
+            let st = self.dp.dest_stats(id)?;
+            total.add(&st);
+            by_svc.entry(*key).or_default().add(&st);
+            by_dest.insert(id, st);
+        }
+        table.total.raw = counters(&total);
         for s in table.services_mut() {
-            let Some(&sid) = svc_ids.get(&s.config.key) else {
-                continue;
-            };
-            s.stats.raw = counters(&self.dp.service_stats(sid)?);
+            s.stats.raw = counters(&by_svc.get(&s.config.key).copied().unwrap_or_default());
             let key = s.config.key;
             for d in &mut s.dests {
                 let Some(&id) = dest_ids.get(&(key, d.config.addr, d.config.port)) else {
                     continue;
                 };
-                d.stats.raw = counters(&self.dp.dest_stats(id)?);
+                d.stats.raw = counters(&by_dest.get(&id).copied().unwrap_or_default());
                 let (a, i, p) = self.dp.all_counts(id)?;
                 d.active_conns = a as u32;
                 d.inact_conns = i as u32;
@@ -546,6 +553,15 @@ impl Director {
         self.dest_vals
             .iter()
             .map(|(id, v)| (*id, v.ifindex))
+            .collect()
+    }
+
+    /// Each dest id's service (dests since removed included).
+    pub fn dest_services(&self) -> HashMap<u32, ServiceKey> {
+        self.memory
+            .dest_ids
+            .iter()
+            .map(|((k, _, _), id)| (*id, *k))
             .collect()
     }
 

@@ -78,9 +78,7 @@ pub const MAPS: &[&str] = &[
     name::EMBRYO_CURSORS,
     name::TIMEOUTS,
     name::SCHED,
-    name::SVC_STATS,
     name::DEST_STATS,
-    name::TOTAL_STATS,
     name::REASONS,
     name::HASH_TABS,
     name::PERSIST,
@@ -773,11 +771,7 @@ impl Dataplane {
             PerCpuArray::try_from(self.map(name)?).map_err(map_err(name))?;
         let vals = a.get(&id, 0).map_err(map_err(name))?;
         Ok(vals.iter().fold(Stats::default(), |mut acc, s| {
-            acc.conns += s.conns;
-            acc.inpkts += s.inpkts;
-            acc.outpkts += s.outpkts;
-            acc.inbytes += s.inbytes;
-            acc.outbytes += s.outbytes;
+            acc.add(s);
             acc
         }))
     }
@@ -785,11 +779,6 @@ impl Dataplane {
     /// Counters of a dest, summed over CPUs.
     pub fn dest_stats(&mut self, id: u32) -> Result<Stats, Error> {
         self.per_cpu_sum(name::DEST_STATS, id)
-    }
-
-    /// Counters of a service, summed over CPUs.
-    pub fn service_stats(&mut self, id: u32) -> Result<Stats, Error> {
-        self.per_cpu_sum(name::SVC_STATS, id)
     }
 
     /// Why the program passed or dropped packets: counts by reason number
@@ -801,11 +790,6 @@ impl Dataplane {
         (0..rvs_common::reason::COUNT)
             .map(|i| Ok(a.get(&i, 0).map_err(map_err(name))?.iter().sum()))
             .collect()
-    }
-
-    /// Counters of everything.
-    pub fn total_stats(&mut self) -> Result<Stats, Error> {
-        self.per_cpu_sum(name::TOTAL_STATS, 0)
     }
 
     /// One connection entry.

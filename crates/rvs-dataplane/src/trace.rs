@@ -229,9 +229,7 @@ pub struct Traced {
     pub templates: Vec<(ConnKey, ConnVal)>,
     /// Pass/drop reasons the run counted: (reason number, count).
     pub reasons: Vec<(u32, u64)>,
-    /// Counters the run moved: (service id, its counters), (dest id, its counters).
-    pub svc_stats: Vec<(u32, Stats)>,
-    /// See `svc_stats`.
+    /// Counters the run moved: (dest id, its counters). Its service's moved alike.
     pub dest_stats: Vec<(u32, Stats)>,
     /// Next hops the run asked user space to resolve (dest or next-hop addresses).
     pub neighbours_wanted: usize,
@@ -351,37 +349,25 @@ impl Sandbox {
             .filter(|(_, n)| *n != 0)
             .map(|(i, n)| (i as u32, n))
             .collect();
-        let mut svc_stats = Vec::new();
+        // The program counts by dest only (a service counts what its dests count).
         let mut dest_stats = Vec::new();
-        let mut ids: Vec<(u32, u32)> = conn.iter().map(|c| (c.svc, c.dest)).collect();
-        ids.extend(templates.iter().map(|(_, t)| (t.svc, t.dest)));
+        let mut ids: Vec<u32> = conn.iter().map(|c| c.dest).collect();
+        ids.extend(templates.iter().map(|(_, t)| t.dest));
         if ids.is_empty() {
             // Nothing entered (a one-packet datagram, or not forwarded): the counters say
             // where it went, if anywhere.
-            let n = rvs_common::maps::DEST_SLOTS.min(SVC_SLOTS);
-            let mut s = None;
-            let mut d = None;
-            for id in 0..n {
-                if s.is_none() && self.dp.service_stats(id)? != Stats::default() {
-                    s = Some(id);
+            for id in 0..rvs_common::maps::DEST_SLOTS {
+                if self.dp.dest_stats(id)? != Stats::default() {
+                    ids.push(id);
+                    break;
                 }
-                if d.is_none() && self.dp.dest_stats(id)? != Stats::default() {
-                    d = Some(id);
-                }
-            }
-            if let (Some(s), Some(d)) = (s, d) {
-                ids.push((s, d));
             }
         }
         ids.sort_unstable();
         ids.dedup();
-        for (s, d) in ids {
-            let st = self.dp.service_stats(s)?;
-            if st != Stats::default() && !svc_stats.iter().any(|(i, _)| *i == s) {
-                svc_stats.push((s, st));
-            }
+        for d in ids {
             let st = self.dp.dest_stats(d)?;
-            if st != Stats::default() && !dest_stats.iter().any(|(i, _)| *i == d) {
+            if st != Stats::default() {
                 dest_stats.push((d, st));
             }
         }
@@ -392,7 +378,6 @@ impl Sandbox {
             conn,
             templates,
             reasons,
-            svc_stats,
             dest_stats,
             neighbours_wanted,
         })

@@ -311,9 +311,17 @@ fn root_fixture_table() {
     .sum();
     assert_eq!((st.inpkts, st.inbytes), (8, bytes));
     assert_eq!((st.outpkts, st.outbytes), (0, 0));
-    let svc = dp.service_stats(1).unwrap();
+    // The program counts by dest only; a service's counters are its dests' (summed by
+    // `Director::refresh`, tested in `root_service_counts_keep_removed_dests`).
+    let sum = |dp: &mut Dataplane, ids: &[u32]| {
+        ids.iter().fold(maps::Stats::default(), |mut acc, id| {
+            acc.add(&dp.dest_stats(*id).unwrap());
+            acc
+        })
+    };
+    let svc = sum(&mut dp, &[1, 2, 3]);
     assert_eq!((svc.conns, svc.inpkts), (5, 11));
-    let total = dp.total_stats().unwrap();
+    let total = sum(&mut dp, &[1, 2, 3, 11, 12, 13, 21, 22, 23]);
     assert_eq!(total.conns, 8);
 
     // Connection counts as the kernel keeps them: SYN_RECV is active, CLOSE and UDP inactive.
@@ -667,4 +675,99 @@ fn root_carry_is_read_and_taken_off() {
     let (action, out) = dp.test_run(&frame).unwrap();
     assert_eq!(action, 3);
     assert!((1..=3).any(|n| out == forwarded(&frame, n)));
+}
+
+/// One lookup per packet for the counters: the program counts by dest, and `refresh` gives a
+/// service the sum of its dests, the total the sum of all; a removed dest's counts stay in
+/// both, as IPVS keeps them in its service and total counters.
+#[test]
+fn root_service_counts_keep_removed_dests() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    use rvs_dataplane::neigh::Neigh;
+    use rvs_model::{DestConfig, FwdMethod, Protocol, ServiceConfig, ServiceKey, Table};
+    use std::net::IpAddr;
+    let key = ServiceKey::Addr {
+        protocol: Protocol::Tcp,
+        addr: IpAddr::from(VIP4),
+        port: PORT,
+    };
+    let rs = |n: u8| IpAddr::from([10, 0, 0, 240 + n]);
+    let mut t = Table::new();
+    t.add_service(ServiceConfig {
+        key,
+        scheduler: "rr".into(),
+        flags: 0,
+        timeout: 0,
+        netmask: u32::MAX,
+        pe: String::new(),
+    })
+    .unwrap();
+    for n in [1, 2] {
+        t.add_dest(
+            &key,
+            DestConfig {
+                addr: rs(n),
+                port: PORT,
+                fwd: FwdMethod::Route,
+                weight: 1,
+                u_threshold: 0,
+                l_threshold: 0,
+                tun_type: rvs_model::TunType::Ipip,
+                tun_port: 0,
+                tun_csum: rvs_model::TunCsum::Nocsum,
+            },
+        )
+        .unwrap();
+    }
+    let mut d = rvs_dataplane::director::Director::new(load());
+    d.set_neighbours(
+        [1, 2]
+            .iter()
+            .map(|n| {
+                (
+                    rs(*n),
+                    Neigh::Known {
+                        mac: rs_mac(u32::from(*n)),
+                        ifindex: 0,
+                        src_mac: DIRECTOR_MAC,
+                        dev: "test".into(),
+                        path: Default::default(),
+                    },
+                )
+            })
+            .collect(),
+    );
+    d.apply(&t, false).unwrap();
+    // Four connections, two packets each: rr puts two on each dest.
+    for sport in 5000..5004 {
+        for flags in [SYN, ACK] {
+            let (action, _) = d
+                .dataplane()
+                .test_run(&Pkt::tcp(sport, flags).build())
+                .unwrap();
+            assert_eq!(action, 3);
+        }
+    }
+    d.refresh(&mut t).unwrap();
+    let svc = t.service(&key).unwrap().stats.raw;
+    assert_eq!((svc.conns, svc.inpkts), (4, 8));
+    assert_eq!((t.total.raw.conns, t.total.raw.inpkts), (4, 8));
+    for dest in &t.service(&key).unwrap().dests {
+        assert_eq!((dest.stats.raw.conns, dest.stats.raw.inpkts), (2, 4));
+    }
+    // Dest 2 goes: the service and the total keep what it counted.
+    t.del_dest(&key, &rs(2), PORT).unwrap();
+    d.apply(&t, false).unwrap();
+    d.refresh(&mut t).unwrap();
+    let svc = t.service(&key).unwrap().stats.raw;
+    assert_eq!(
+        (svc.conns, svc.inpkts),
+        (4, 8),
+        "the removed dest's counts stay"
+    );
+    assert_eq!((t.total.raw.conns, t.total.raw.inpkts), (4, 8));
+    assert_eq!(t.service(&key).unwrap().dests.len(), 1);
 }

@@ -23,7 +23,7 @@ use crate::frame::{ETH_LEN, csum_update, ptr_at, read};
 use crate::parse::{self, Packet};
 use crate::reason::{Reason, verdict};
 use crate::scratch::scratch;
-use crate::stats::{DEST_STATS, SVC_STATS, TOTAL_STATS, count, count_out};
+use crate::stats::{count, count_out};
 use crate::tun::{self, TUNNELS};
 use crate::xmit::{next_hop, transmit, want_neighbour};
 
@@ -161,9 +161,7 @@ fn server_side(ctx: &XdpContext, now: u64) -> Result<u32, Reason> {
     }
     c.last_ns = now;
     let bytes = p.ip_len as u64;
-    count(&SVC_STATS, c.svc, bytes, false);
-    count(&DEST_STATS, c.dest, bytes, false);
-    count(&TOTAL_STATS, 0, bytes, false);
+    count(c.dest, bytes, false);
     match c.flags & conn_flags::FWD_MASK {
         conn_flags::MASQ => {
             translate(ctx, true, &d.addr, c.dport_be)?;
@@ -225,15 +223,13 @@ fn client_side(ctx: &XdpContext) -> Result<u32, Reason> {
         (c, &(*s).ipkt, &(*s).tkey)
     };
     // SAFETY: valid entry pointer for this run.
-    let (svc, dest) = unsafe { ((*c).svc, (*c).dest) };
+    let dest = unsafe { (*c).dest };
     let hop = next_hop(ctx, ipkt)?;
     let (vaddr, vport) = (tkey.vaddr, tkey.vport_be);
     translate(ctx, false, &vaddr, vport)?;
     put_macs(ctx, &hop.dmac, &hop.smac)?;
     let bytes = ipkt.ip_len as u64;
-    count_out(&SVC_STATS, svc, bytes);
-    count_out(&DEST_STATS, dest, bytes);
-    count_out(&TOTAL_STATS, 0, bytes);
+    count_out(dest, bytes);
     transmit(ctx, hop.ifindex)
 }
 

@@ -18,7 +18,7 @@
 //! - the forwarding methods: [`dr`] (MACs, TTL), [`nat`] (addresses, ports, checksums; the
 //!   replies), [`tun`] (encapsulation); [`icmp`], [`icmp_err`]: ICMP errors made and
 //!   translated;
-//! - [`xmit`]: transmit and next hops; [`stats`]: the IPVS counters; [`reason`]: why a packet
+//! - [`xmit`]: transmit and next hops; [`stats`]: the IPVS counters (per dest); [`reason`]: why a packet
 //!   was not forwarded; [`scratch`]: per-CPU space off the stack; [`sync`]: connections due
 //!   to be sent to the sync backups;
 //! - [`bench`]: programs that are not the director (veth's XDP_PASS, benchmark baselines).
@@ -78,7 +78,7 @@ use crate::reason::{Reason, note, verdict};
 use crate::sched::schedule;
 use crate::scratch::scratch;
 use crate::service::{CONFIG, find_service};
-use crate::stats::{DEST_STATS, SVC_STATS, TOTAL_STATS, count};
+use crate::stats::count;
 use crate::tun::TUNNELS;
 use crate::xmit::{transmit, want_neighbour};
 
@@ -279,9 +279,7 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         // One-packet scheduling (`-o`): the datagram's connection is freed as soon as it is
         // sent, so nothing goes into the table (`IP_VS_CONN_F_ONE_PACKET`).
         let bytes = pkt.ip_len as u64;
-        count(&SVC_STATS, svc.id, bytes, true);
-        count(&DEST_STATS, id, bytes, true);
-        count(&TOTAL_STATS, 0, bytes, true);
+        count(id, bytes, true);
         let rport = if d.port_be != 0 {
             d.port_be
         } else {
@@ -390,9 +388,7 @@ fn step_and_forward(
     }
 
     let bytes = pkt.ip_len as u64;
-    count(&SVC_STATS, c.svc, bytes, new_conn);
-    count(&DEST_STATS, c.dest, bytes, new_conn);
-    count(&TOTAL_STATS, 0, bytes, new_conn);
+    count(c.dest, bytes, new_conn);
 
     forward(ctx, pkt, d, c.dest, c.dport_be)
 }

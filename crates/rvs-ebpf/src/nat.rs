@@ -14,7 +14,7 @@ use crate::frame::{ETH_LEN, csum_update, ptr_at};
 use crate::parse::{self, Packet};
 use crate::reason::Reason;
 use crate::scratch::scratch;
-use crate::stats::{DEST_STATS, SVC_STATS, TOTAL_STATS, count_out};
+use crate::stats::count_out;
 use crate::xmit::{next_hop, transmit};
 
 /// A reply of a NAT connection (real server to client), found through `CONNS_OUT`: the state
@@ -79,9 +79,7 @@ pub(crate) fn reply(
     let hop = next_hop(ctx, pkt)?;
     // Counted once it can be sent: what the client receives.
     let bytes = pkt.ip_len as u64;
-    count_out(&SVC_STATS, c.svc, bytes);
-    count_out(&DEST_STATS, c.dest, bytes);
-    count_out(&TOTAL_STATS, 0, bytes);
+    count_out(c.dest, bytes);
     rewrite_nat(ctx, pkt, Nat::Out, &vaddr, vport, &hop.dmac, &hop.smac)?;
     transmit(ctx, hop.ifindex)
 }

@@ -114,7 +114,7 @@ fn root_trace_agrees_with_the_next_packet_and_changes_nothing() {
         assert_eq!(answer, [server_of(&dest)], "traced {t:#}");
         // The comparison sees what a real packet changes.
         let after = settled(&maps);
-        for m in ["RVS_CONNS", "RVS_SCHED", "RVS_SVC_STATS", "RVS_DEST_STATS"] {
+        for m in ["RVS_CONNS", "RVS_SCHED", "RVS_DEST_STATS"] {
             assert_ne!(
                 before[m], after[m],
                 "{m} did not change with a real connection"

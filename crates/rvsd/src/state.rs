@@ -745,6 +745,7 @@ impl State {
                 services: table.services().to_vec(),
                 svc_keys: p.director.service_keys(),
                 dest_addrs: p.director.dest_addrs_by_id(),
+                dest_svcs: p.director.dest_services(),
                 dest_ifindex: p.director.dest_ifindexes(),
             };
             (before, known)

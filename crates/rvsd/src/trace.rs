@@ -27,6 +27,8 @@ pub(crate) struct Known {
     pub svc_keys: HashMap<u32, ServiceKey>,
     /// Dest id to address and port.
     pub dest_addrs: HashMap<u32, (IpAddr, u16)>,
+    /// Dest id to its service's key.
+    pub dest_svcs: HashMap<u32, ServiceKey>,
     /// Dest id to the interface it is reached through.
     pub dest_ifindex: HashMap<u32, u32>,
 }
@@ -354,12 +356,15 @@ pub(crate) fn explain(
         ),
         ..TraceView::default()
     };
-    let (svc_id, dest_id) = match (&run.conn, run.svc_stats.first(), run.dest_stats.first()) {
-        (Some(c), _, _) => (Some(c.svc), Some(c.dest)),
-        (None, s, d) => (s.map(|s| s.0), d.map(|d| d.0)),
+    let dest_id = match (&run.conn, run.dest_stats.first()) {
+        (Some(c), _) => Some(c.dest),
+        (None, d) => d.map(|d| d.0),
     };
-    let svc = svc_id
-        .and_then(|id| known.svc_keys.get(&id))
+    let svc_key = match &run.conn {
+        Some(c) => known.svc_keys.get(&c.svc),
+        None => dest_id.and_then(|id| known.dest_svcs.get(&id)),
+    };
+    let svc = svc_key
         .and_then(|k| known.services.iter().find(|s| s.config.key == *k))
         .or_else(|| service_by_addr(known, flow));
     if let Some(s) = svc {
@@ -367,7 +372,7 @@ pub(crate) fn explain(
     }
     let dest = dest_id.and_then(|id| known.dest_addrs.get(&id).copied());
     v.dest = dest.map(|(a, p)| addr_port(a, p));
-    let new_conn = run.svc_stats.iter().any(|(_, s)| s.conns != 0);
+    let new_conn = run.dest_stats.iter().any(|(_, s)| s.conns != 0);
     v.entry = match (&before.conn, &run.conn) {
         (Some(b), Some(a)) if !new_conn => format!(
             "existing: {} to {}, idle timeout {} s",
@@ -387,7 +392,7 @@ pub(crate) fn explain(
             state_text(flow, b)
         ),
         (None, _) if new_conn => "none: a new connection, scheduled".into(),
-        (None, None) if run.svc_stats.iter().any(|(_, s)| s.inpkts != 0) => {
+        (None, None) if run.dest_stats.iter().any(|(_, s)| s.inpkts != 0) => {
             "none: a one-packet datagram, scheduled and not entered".into()
         }
         (None, _) => "none".into(),
@@ -417,7 +422,7 @@ pub(crate) fn explain(
                 ),
             }
         }
-        if new_conn || run.svc_stats.iter().any(|(_, s)| s.inpkts != 0) || dest.is_none() {
+        if new_conn || run.dest_stats.iter().any(|(_, s)| s.inpkts != 0) || dest.is_none() {
             v.why.extend(why(flow, s, dest));
         }
     }
@@ -469,12 +474,18 @@ pub(crate) fn explain(
         v.reasons
             .push("rvsd would be asked to resolve the next hop's MAC address".into());
     }
-    for (id, s) in &run.svc_stats {
-        let name = known
-            .svc_keys
-            .get(id)
-            .map_or("service".into(), ServiceKey::label);
-        v.counters.push(counters_text(&name, s));
+    // A service counts what its dests count: the service's line sums its dests'.
+    let mut by_svc: Vec<(ServiceKey, rvs_common::maps::Stats)> = Vec::new();
+    for (id, s) in &run.dest_stats {
+        if let Some(k) = known.dest_svcs.get(id) {
+            match by_svc.iter_mut().find(|(key, _)| key == k) {
+                Some((_, sum)) => sum.add(s),
+                None => by_svc.push((*k, *s)),
+            }
+        }
+    }
+    for (k, s) in &by_svc {
+        v.counters.push(counters_text(&k.label(), s));
     }
     for (id, s) in &run.dest_stats {
         let name = known
