@@ -182,6 +182,8 @@ pub mod name {
     pub const SERVICES: &str = "RVS_SERVICES";
     /// Each service's dest ids in list order.
     pub const SVC_DESTS: &str = "RVS_SVC_DESTS";
+    /// Each service's dests as the counting schedulers' walks read them (`WalkList`).
+    pub const SVC_WALK: &str = "RVS_SVC_WALK";
     /// Dests by id.
     pub const DESTS: &str = "RVS_DESTS";
     /// ActiveConn, InActConn and PersistConn by dest id.
@@ -243,6 +245,7 @@ pub mod name {
     pub const DIRECTOR: &[&str] = &[
         SERVICES,
         SVC_DESTS,
+        SVC_WALK,
         DESTS,
         DEST_CONNS,
         DEST_SWEPT,
@@ -386,6 +389,38 @@ impl Carry {
         b[30..32].copy_from_slice(&self.dport_be.to_ne_bytes());
         b
     }
+}
+
+/// One dest as the walks of the counting schedulers read it: its id (for its connection
+/// counts and OVERLOAD), weight and [`dest`] flags, copied from its `DestVal`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalkSlot {
+    /// Dest id.
+    pub id: u32,
+    /// Weight.
+    pub weight: i32,
+    /// [`dest`] bits.
+    pub flags: u32,
+    /// Zero.
+    pub _pad: u32,
+}
+
+/// Value of the `SVC_WALK` array (by service id): the service's dests in list order, each
+/// with what a walk needs of it, side by side (one map and contiguous memory per walk instead
+/// of the dest list and each dest's value apart). Written by user space with the service and
+/// again whenever one of its dests changes. A program reads it only while `n` equals the
+/// service's `ndests` (it is written before the service); otherwise, as after an upgrade from
+/// an rvs without this map until the first write, the walk reads `SVC_DESTS` and `DESTS`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkList {
+    /// Valid slots.
+    pub n: u32,
+    /// Zero.
+    pub _pad: u32,
+    /// The dests, in list order.
+    pub slots: [WalkSlot; MAX_DESTS],
 }
 
 /// Value of the `SVC_DESTS` array (by service id): the service's dest ids in list order
@@ -811,6 +846,8 @@ unsafe impl aya::Pod for SchedState {}
 unsafe impl aya::Pod for HashTab {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for DestList {}
+#[cfg(feature = "user")]
+unsafe impl aya::Pod for WalkList {}
 #[cfg(feature = "user")]
 unsafe impl aya::Pod for PersistVal {}
 #[cfg(feature = "user")]

@@ -281,6 +281,8 @@ impl Director {
             }
         }
         let old_live = old.live_dests();
+        // Dests written now: their services' walk lists are written again below.
+        let mut rewritten = HashSet::new();
         for (&id, &dv) in &img.dests {
             let prev = self.dest_vals.get(&id).copied();
             if prev != Some(dv) || !old_live.contains(&id) {
@@ -293,11 +295,14 @@ impl Director {
                 }
                 self.dp.put_dest(id, &dv)?;
                 self.dest_vals.insert(id, dv);
+                rewritten.insert(id);
             }
         }
         for (key, (val, dests)) in &img.services {
             let before = old.services.get(key);
-            if before.is_none_or(|(v, d)| v != val || d != dests) {
+            if before.is_none_or(|(v, d)| v != val || d != dests)
+                || dests.iter().any(|id| rewritten.contains(id))
+            {
                 self.dp.put_service(key, val, dests)?;
             }
             // The scheduler's update hooks, as the kernel runs them on a dest change.

@@ -27,7 +27,7 @@ use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
     CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestList, DestVal, FWMARK_SLOTS, FwmarkRule,
     HashTab, LocalKey, LocalVal, MAX_DESTS, NeighKey, OutKey, PersistVal, SchedState, Stats,
-    SvcKey, SvcVal, TIMEOUT_UDP, jump, name,
+    SvcKey, SvcVal, TIMEOUT_UDP, WalkList, WalkSlot, jump, name,
 };
 use rvs_common::tcp::State;
 use rvs_model::Timeouts;
@@ -67,6 +67,7 @@ pub const MIN_TX_PROGRAM: &str = "rvs_min_tx";
 pub const MAPS: &[&str] = &[
     name::SERVICES,
     name::SVC_DESTS,
+    name::SVC_WALK,
     name::DESTS,
     name::DEST_CONNS,
     name::DEST_SWEPT,
@@ -488,13 +489,32 @@ impl Dataplane {
             .map_err(map_err(name::TIMEOUTS))
     }
 
-    /// Inserts or replaces a service with its dest ids in list order (the list is written
-    /// first, so the program never sees more dests than the list holds).
+    /// Inserts or replaces a service with its dest ids in list order (the lists are written
+    /// first, so the program never sees more dests than they hold). The walk list
+    /// (`SVC_WALK`) takes each dest's weight and flags from `DESTS`: the dests are written
+    /// before their service, and a service is written again when one of its dests changes.
     pub fn put_service(&mut self, key: &SvcKey, val: &SvcVal, dests: &[u32]) -> Result<(), Error> {
+        let n = dests.len().min(MAX_DESTS);
+        let mut walk = WalkList {
+            n: n as u32,
+            _pad: 0,
+            slots: [WalkSlot::default(); MAX_DESTS],
+        };
+        for (slot, &id) in walk.slots.iter_mut().zip(&dests[..n]) {
+            let d = self.dest(id)?;
+            *slot = WalkSlot {
+                id,
+                weight: d.weight,
+                flags: d.flags,
+                _pad: 0,
+            };
+        }
+        self.array::<WalkList>(name::SVC_WALK)?
+            .set(val.id, walk, 0)
+            .map_err(map_err(name::SVC_WALK))?;
         let mut list = DestList {
             dests: [0; MAX_DESTS],
         };
-        let n = dests.len().min(MAX_DESTS);
         list.dests[..n].copy_from_slice(&dests[..n]);
         self.array::<DestList>(name::SVC_DESTS)?
             .set(val.id, list, 0)
@@ -503,6 +523,19 @@ impl Dataplane {
         let mut m: HashMap<_, SvcKey, SvcVal> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         m.insert(key, val, 0).map_err(map_err(name))
+    }
+
+    /// Empties a service's walk list (`SVC_WALK`), as an rvs from before that map leaves it:
+    /// the program then walks the dest list and `DESTS` instead. For tests.
+    pub fn forget_walk_list(&mut self, svc_id: u32) -> Result<(), Error> {
+        let empty = WalkList {
+            n: 0,
+            _pad: 0,
+            slots: [WalkSlot::default(); MAX_DESTS],
+        };
+        self.array::<WalkList>(name::SVC_WALK)?
+            .set(svc_id, empty, 0)
+            .map_err(map_err(name::SVC_WALK))
     }
 
     /// A service's scheduler state.

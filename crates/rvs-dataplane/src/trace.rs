@@ -36,6 +36,7 @@ const SANDBOX_CONNS: u32 = 1024;
 const COPIED: &[&str] = &[
     name::SERVICES,
     name::SVC_DESTS,
+    name::SVC_WALK,
     name::DESTS,
     name::DEST_CONNS,
     name::DEST_SWEPT,

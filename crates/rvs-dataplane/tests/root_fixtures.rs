@@ -350,6 +350,17 @@ fn root_dest_changes() {
         return;
     }
     let mut dp = seeded();
+    // A dest's change is written as rvs-dataplane writes it: the dest, then its service
+    // again (whose walk list copies each dest's weight and flags).
+    let put = |dp: &mut Dataplane, id: u32, v: &DestVal| {
+        dp.put_dest(id, v).unwrap();
+        dp.put_service(
+            &svc_key(false, proto::TCP),
+            &svc_val(1, maps::sched::WLC, 3),
+            &[3, 2, 1],
+        )
+        .unwrap();
+    };
     let f1 = Pkt::tcp(41000, SYN);
     row(
         &mut dp,
@@ -359,7 +370,7 @@ fn root_dest_changes() {
         Expect::Fwd(3),
         After::Any,
     );
-    dp.put_dest(3, &dest(3, false, 0)).unwrap();
+    put(&mut dp, 3, &dest(3, false, 0));
     let ack = Pkt::tcp(41000, ACK);
     row(
         &mut dp,
@@ -380,7 +391,7 @@ fn root_dest_changes() {
     );
     let mut unreachable = dest(1, false, 3);
     unreachable.flags &= !maps::dest::MAC_KNOWN;
-    dp.put_dest(1, &unreachable).unwrap();
+    put(&mut dp, 1, &unreachable);
     let f3 = Pkt::tcp(41002, SYN);
     row(
         &mut dp,
@@ -391,7 +402,7 @@ fn root_dest_changes() {
         After::Any,
     );
     // Remove dest 2 (what rvs-dataplane writes for a deleted dest).
-    dp.put_dest(2, &DestVal::default()).unwrap();
+    put(&mut dp, 2, &DestVal::default());
     let f2ack = Pkt::tcp(41001, ACK);
     row(
         &mut dp,
@@ -434,6 +445,12 @@ fn root_dest_changes() {
     for id in [23, 22, 21] {
         dp.put_dest(id, &dest(id, true, 0)).unwrap();
     }
+    dp.put_service(
+        &svc_key(true, proto::TCP),
+        &svc_val(3, maps::sched::WLC, 3),
+        &[23, 22, 21],
+    )
+    .unwrap();
     let f6 = Pkt::tcp(41004, SYN).v6();
     let frame = f6.build();
     let (action, out) = dp.test_run(&frame).unwrap();
@@ -770,4 +787,30 @@ fn root_service_counts_keep_removed_dests() {
     );
     assert_eq!((t.total.raw.conns, t.total.raw.inpkts), (4, 8));
     assert_eq!(t.service(&key).unwrap().dests.len(), 1);
+}
+
+/// The counting schedulers walk a service's walk list; where it is not the one written with
+/// the service (an upgrade from an rvs without it, until the first write), they walk the dest
+/// list and each dest's value instead, and choose alike.
+#[test]
+fn root_walk_without_walk_list() {
+    if !is_root() {
+        eprintln!("skipped: needs root for BPF_PROG_TEST_RUN");
+        return;
+    }
+    let mut dp = seeded();
+    dp.forget_walk_list(1).unwrap();
+    // Dest 3 (first in list order) at weight 0, written to `DESTS` only: wlc takes the next.
+    dp.put_dest(3, &dest(3, false, 0)).unwrap();
+    for (sport, want) in [(43000, 2), (43001, 1), (43002, 2)] {
+        let p = Pkt::tcp(sport, SYN);
+        row(
+            &mut dp,
+            "wlc over the dest list",
+            &p,
+            &p.build(),
+            Expect::Fwd(want),
+            After::Any,
+        );
+    }
 }

@@ -6,11 +6,18 @@
 use aya_ebpf::macros::map;
 use aya_ebpf::maps::Array;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
-use rvs_common::maps::{DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, dest};
+use rvs_common::maps::{
+    DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, WalkList, WalkSlot, dest,
+};
 
 /// Each service's dest ids in list order, by service id.
 #[map(name = "RVS_SVC_DESTS")]
 pub(crate) static SVC_DESTS: Array<DestList> = Array::with_max_entries(SVC_SLOTS, 0);
+
+/// Each service's dests as the counting schedulers' walks read them, side by side, by
+/// service id (valid while its `n` equals the service's `ndests`).
+#[map(name = "RVS_SVC_WALK")]
+pub(crate) static SVC_WALK: Array<WalkList> = Array::with_max_entries(SVC_SLOTS, 0);
 
 /// Dests by id.
 #[map(name = "RVS_DESTS")]
@@ -70,6 +77,20 @@ pub(crate) fn dest_at(svc_id: u32, i: usize) -> u32 {
     SVC_DESTS.get(svc_id).map_or(0, |l| l.dests[i])
 }
 
+/// The walk slot at list position `i` of service `svc_id` (masked as in [`dest_at`]).
+#[inline(always)]
+pub(crate) fn slot_at(svc_id: u32, i: usize) -> Option<WalkSlot> {
+    // SAFETY: reading a local.
+    let i = unsafe { core::ptr::read_volatile(&i) } & (MAX_DESTS - 1);
+    SVC_WALK.get(svc_id).map(|l| l.slots[i])
+}
+
+/// Whether the service's walk list is the one written with it (see [`SVC_WALK`]).
+#[inline(always)]
+pub(crate) fn walk_list_current(svc_id: u32, ndests: u32) -> bool {
+    SVC_WALK.get(svc_id).is_some_and(|l| l.n == ndests)
+}
+
 pub(crate) fn overloaded(id: u32) -> bool {
     DEST_OVERLOAD.get(id).is_some_and(|v| *v != 0)
 }
@@ -84,10 +105,13 @@ pub(crate) fn set_overload(id: u32, on: bool) {
 /// Whether a dest may take a new connection: weight, still in its service, reachable (its MAC
 /// known or being resolved), and not OVERLOAD. (The id is the dest's, for the OVERLOAD map.)
 pub(crate) fn usable_id(id: u32, d: &DestVal) -> bool {
-    d.weight > 0
-        && d.flags & dest::AVAILABLE != 0
-        && d.flags & dest::REACHABLE != 0
-        && !overloaded(id)
+    usable(id, d.weight, d.flags)
+}
+
+/// [`usable_id`] from a dest's weight and flags.
+#[inline(always)]
+pub(crate) fn usable(id: u32, weight: i32, flags: u32) -> bool {
+    weight > 0 && flags & dest::AVAILABLE != 0 && flags & dest::REACHABLE != 0 && !overloaded(id)
 }
 
 /// ActiveConn and InActConn of a dest: what the program counted minus what user space swept.

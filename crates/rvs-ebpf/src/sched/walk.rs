@@ -7,7 +7,7 @@ use aya_ebpf::macros::map;
 use aya_ebpf::maps::PerCpuArray;
 use rvs_common::maps::{LOCAL_SET, MAX_DESTS, SvcVal, dest};
 
-use crate::dests::{DESTS, conn_counts, dest_at, overhead, usable_id};
+use crate::dests::{DESTS, conn_counts, dest_at, overhead, slot_at, usable, walk_list_current};
 use crate::sched::locality::set_member_at;
 
 /// What a list walk computes ([`list_step`]).
@@ -37,6 +37,8 @@ pub(crate) struct ListWalk {
     pub(crate) svc_id: u32,
     /// 0: the service's dest list; 1: the lblcr set of the scratch space's `lkey`.
     pub(crate) set: u32,
+    /// 1: the service's dests are read from its walk list (`SVC_WALK`).
+    pub(crate) slots: u32,
     pub(crate) best_oh: u64,
     pub(crate) best_w: u64,
     /// twos: the draws left, and the second choice.
@@ -93,25 +95,35 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
     } else {
         k
     };
-    let id = if w.set != 0 {
-        set_member_at(pos as usize)
+    // The dest: from the service's walk list (one map, contiguous), or for an lblcr set, or
+    // a walk list not (yet) written with the service, from the dest list and `DESTS`.
+    let (id, weight, flags) = if w.slots != 0 {
+        let Some(slot) = slot_at(w.svc_id, pos as usize) else {
+            return 0;
+        };
+        (slot.id, slot.weight, slot.flags)
     } else {
-        dest_at(w.svc_id, pos as usize)
+        let id = if w.set != 0 {
+            set_member_at(pos as usize)
+        } else {
+            dest_at(w.svc_id, pos as usize)
+        };
+        let Some(d) = DESTS.get(id) else { return 0 };
+        (id, d.weight, d.flags)
     };
-    let Some(d) = DESTS.get(id) else { return 0 };
     if w.mode == WALK_UNDER {
-        if (conn_counts(id).0 as i64) * 2 < d.weight as i64 {
+        if (conn_counts(id).0 as i64) * 2 < weight as i64 {
             w.found = 1;
             return 1;
         }
         return 0;
     }
     if w.mode == WALK_MOST {
-        if d.weight <= 0 || d.flags & dest::AVAILABLE == 0 {
+        if weight <= 0 || flags & dest::AVAILABLE == 0 {
             return 0;
         }
         let oh = overhead(id);
-        let wt = d.weight as u64;
+        let wt = weight as u64;
         if w.found == 0 || w.best_oh * wt < oh * w.best_w {
             w.found = 1;
             w.best_id = id;
@@ -120,7 +132,7 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
         }
         return 0;
     }
-    if !usable_id(id, d) {
+    if !usable(id, weight, flags) {
         return 0;
     }
     match w.mode {
@@ -131,37 +143,38 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
             1
         }
         WALK_HIGHEST => {
-            let over = w.overflow != 0 && conn_counts(id).0 > d.weight as u64;
-            if !over && d.weight as u64 > w.best_w {
+            let over = w.overflow != 0 && conn_counts(id).0 > weight as u64;
+            if !over && weight as u64 > w.best_w {
                 w.found = 1;
                 w.best_id = id;
-                w.best_w = d.weight as u64;
+                w.best_w = weight as u64;
             }
             0
         }
         WALK_TOTAL => {
-            w.best_w += d.weight as u64;
+            w.best_w += weight as u64;
             0
         }
         WALK_TWOS => {
-            w.r1 -= d.weight as i64;
-            w.r2 -= d.weight as i64;
+            w.r1 -= weight as i64;
+            w.r2 -= weight as i64;
             if w.r1 <= 0 && w.found == 0 {
                 w.found = 1;
                 w.best_id = id;
-                w.best_w = d.weight as u64;
+                w.best_w = weight as u64;
                 w.best_oh = overhead(id);
             }
             if w.r2 <= 0 && w.found2 == 0 {
                 w.found2 = 1;
                 w.id2 = id;
-                w.w2 = d.weight as u64;
+                w.w2 = weight as u64;
                 w.oh2 = overhead(id);
             }
             i64::from(w.found != 0 && w.found2 != 0)
         }
         _ => {
-            let active = conn_counts(id).0;
+            // The counts are read once: both costs come from them.
+            let (active, inactive) = conn_counts(id);
             if w.idle_first != 0 && active == 0 {
                 w.found = 1;
                 w.best_id = id;
@@ -170,9 +183,9 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
             let oh = if w.cost_active != 0 {
                 active + 1
             } else {
-                overhead(id)
+                (active << 8).wrapping_add(inactive)
             };
-            let wt = if w.weighted != 0 { d.weight as u64 } else { 1 };
+            let wt = if w.weighted != 0 { weight as u64 } else { 1 };
             if w.found == 0 || w.best_oh * wt > oh * w.best_w {
                 w.found = 1;
                 w.best_id = id;
@@ -202,10 +215,12 @@ pub(crate) fn list_walk(
         match set {
             Some(n) => {
                 w.set = 1;
+                w.slots = 0;
                 w.n = n.min(LOCAL_SET as u32);
             }
             None => {
                 w.set = 0;
+                w.slots = u32::from(walk_list_current(svc.id, svc.ndests));
                 w.n = svc.ndests.min(MAX_DESTS as u32);
             }
         }
