@@ -187,7 +187,7 @@ fn try_rvs(ctx: &XdpContext) -> Result<u32, Reason> {
                 .get(c.dest)
                 .is_none_or(|d| d.flags & dest::AVAILABLE == 0);
         if alive && !reusable && !nodest {
-            return step_and_forward(ctx, &pkt, c, now, false);
+            return step_and_forward(ctx, &pkt, c, now);
         }
         // An expired entry that the sweeper has not removed yet: release its dest count
         // first (only if we are the one that deletes it).
@@ -297,7 +297,10 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
     } else {
         pkt.dport_be
     };
-    let v = ConnVal {
+    if d.flags & dest::AVAILABLE == 0 {
+        return Err(Reason::DestGone);
+    }
+    let mut v = ConnVal {
         last_ns: now,
         dest: id,
         svc: svc.id,
@@ -308,6 +311,9 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
         dport_be: rport,
         in_pkts: 0,
     };
+    // The entry goes in as this packet leaves it: stepped here, so that no lookup is needed
+    // after the insert.
+    step(pkt, &mut v, now, true);
     let ckey = conn_key(pkt);
     // Another CPU may have entered the same flow since the first program looked (two copies
     // of one SYN): that packet is dropped and the client's retransmission follows the entry.
@@ -328,36 +334,29 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
             let _ = CONNS_OUT.insert(&(*s).okey, &ckey, 0);
         }
     }
-    if let Some((_, inact)) = dest_conns(id) {
-        inact.add(1);
+    // Bound to its dest: counted where its state puts it (SYN_RECV is active).
+    if let Some((act, inact)) = dest_conns(id) {
+        if v.flags & conn_flags::INACTIVE != 0 {
+            inact.add(1);
+        } else {
+            act.add(1);
+        }
     }
     let (a, i) = conn_counts(id);
     if rvs_common::maps::overload_on_bind(a, i, d.u_threshold) {
         set_overload(id, true);
     }
-    let c = CONNS.get_ptr_mut(&ckey).ok_or(Reason::ConnInsert)?;
-    // SAFETY: valid entry pointer for this run.
-    step_and_forward(ctx, pkt, unsafe { &mut *c }, now, true)
+    count(id, pkt.ip_len as u64, true);
+    forward(ctx, pkt, d, id, rport)
 }
 
-/// Steps the state machine for a packet of connection `c`, counts it and forwards it.
+/// Steps the state machine for a packet of connection `c` (input direction: DR sees client
+/// packets only), reports it to the sync master if due, and confirms an embryonic entry. A
+/// new entry (`new_conn`, not in the table yet) only gets its INACTIVE flag: its dest counts
+/// it once it is entered.
 #[inline(always)]
-fn step_and_forward(
-    ctx: &XdpContext,
-    pkt: &parse::Packet,
-    c: &mut ConnVal,
-    now: u64,
-    new_conn: bool,
-) -> Result<u32, Reason> {
-    let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
-    if d.flags & dest::AVAILABLE == 0 {
-        // The dest was removed (expire_nodest_conn=0, the kernel's default): drop until the
-        // entry times out. (With =1 the entry was expired above.)
-        return Err(Reason::DestGone);
-    }
+fn step(pkt: &parse::Packet, c: &mut ConnVal, now: u64, new_conn: bool) {
     let is_tcp = pkt.proto == proto::TCP;
-
-    // Step the state machine (input direction: DR sees client packets only).
     let old_state = c.state;
     if is_tcp {
         let state = c.state;
@@ -367,7 +366,14 @@ fn step_and_forward(
             Direction::Input
         };
         let next = tcp::next_state_raw(state, dir, tcp::classify(pkt.tcp_flags), false);
-        if next != state {
+        if new_conn {
+            // SAFETY: reading a local; volatile so the range check is not folded away.
+            if tcp::is_active_raw(unsafe { core::ptr::read_volatile(&next) }) {
+                c.flags &= !conn_flags::INACTIVE;
+            } else {
+                c.flags |= conn_flags::INACTIVE;
+            }
+        } else if next != state {
             move_counts(c, next);
         }
         if next != state && next == State::Established as u8 {
@@ -386,10 +392,24 @@ fn step_and_forward(
     {
         confirm(c, pkt);
     }
+}
 
-    let bytes = pkt.ip_len as u64;
-    count(c.dest, bytes, new_conn);
-
+/// Steps the state machine for a packet of a known connection `c`, counts it and forwards it.
+#[inline(always)]
+fn step_and_forward(
+    ctx: &XdpContext,
+    pkt: &parse::Packet,
+    c: &mut ConnVal,
+    now: u64,
+) -> Result<u32, Reason> {
+    let d = DESTS.get(c.dest).ok_or(Reason::DestGone)?;
+    if d.flags & dest::AVAILABLE == 0 {
+        // The dest was removed (expire_nodest_conn=0, the kernel's default): drop until the
+        // entry times out. (With =1 the entry was expired above.)
+        return Err(Reason::DestGone);
+    }
+    step(pkt, c, now, false);
+    count(c.dest, pkt.ip_len as u64, false);
     forward(ctx, pkt, d, c.dest, c.dport_be)
 }
 

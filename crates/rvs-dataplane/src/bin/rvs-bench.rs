@@ -617,7 +617,6 @@ fn worst(
 fn goals(paths: &[Path], whole: &[Vec<f64>], own: &[Vec<f64>], rounds: usize) {
     let (swap, _) = (0, 2);
     let whole_ratio = |i: usize, r: usize| whole[i][r] / whole[swap][r];
-    let own_ratio = |i: usize, r: usize| own[i][r] / own[swap][r];
     println!("| goal | figure (worst path of the group) | goal | met |");
     println!("|---|---|---|---|");
     let row = |what: &str, (v, which): (Vec<f64>, String), goal: f64, unit: &str| {
@@ -628,11 +627,16 @@ fn goals(paths: &[Path], whole: &[Vec<f64>], own: &[Vec<f64>], rounds: usize) {
             if met { "yes" } else { "no" }
         );
     };
-    row(
-        "established DR/TUN/NAT-in packet, own cost over the MAC swap's own cost",
-        worst(paths, Kind::Established, rounds, own_ratio),
-        1.5,
-        "x",
+    // The MAC swap's own cost is a few ns, near the resolution of the difference: a ratio
+    // per round would divide by noise. This row divides medians, and shows both.
+    let swap_own = median(&own[swap]);
+    let (est, which) = worst(paths, Kind::Established, rounds, |i, r| own[i][r]);
+    let ratio = median(&est) / swap_own.max(0.1);
+    println!(
+        "| established DR/TUN/NAT-in packet, own cost over the MAC swap's own cost | {ratio:.1} x \
+         ({} ns / {swap_own:.1} ns; {which}) | ≤ 1.5 x | {} |",
+        mmm(&est, 1),
+        if ratio <= 1.5 { "yes" } else { "no" }
     );
     row(
         "NAT reply, whole call over the MAC swap's",
