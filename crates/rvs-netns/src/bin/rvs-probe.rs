@@ -311,6 +311,10 @@ fn main() {
             }
             .parse()
             .unwrap_or_else(|_| usage());
+            // Every socket stays open until the last has its answer: the kernel picks UDP
+            // source ports at random and would otherwise reuse one now and then, and a
+            // reused port is the same flow to a director, not a new one.
+            let mut open = Vec::with_capacity(n);
             for _ in 0..n {
                 let r = (|| -> std::io::Result<String> {
                     let s = UdpSocket::bind(any)?;
@@ -319,6 +323,7 @@ fn main() {
                     s.send(b"hello")?;
                     let mut buf = [0u8; 1500];
                     let len = s.recv(&mut buf)?;
+                    open.push(s);
                     Ok(String::from_utf8_lossy(&buf[..len]).into_owned())
                 })();
                 match r {
