@@ -8,6 +8,8 @@
 
 /// Most dests one service can hold in the packet path.
 pub const MAX_DESTS: usize = 128;
+/// `BPF_F_MMAPABLE`: an array map user space can map into its memory (`DEST_CONNS`).
+pub const BPF_F_MMAPABLE: u32 = 1 << 10;
 /// Slots in the dest array (ids are allocated by user space).
 pub const DEST_SLOTS: u32 = 4096;
 /// Services the packet path can hold.
@@ -303,6 +305,11 @@ pub mod dest {
     pub const RESOLVING: u32 = 0x8;
     /// Either: the dest can be reached (now, or once resolved) and may take new connections.
     pub const REACHABLE: u32 = MAC_KNOWN | RESOLVING;
+    /// Only in a walk slot ([`super::WalkSlot`]): the dest has no upper threshold, so it is
+    /// never OVERLOAD (setting one needs it, and an edit that removes it clears the flag, as
+    /// `__ip_vs_update_dest`) and the walk does not look its OVERLOAD up. A slot without
+    /// this bit (as one written by an older rvs) has the flag looked up.
+    pub const NO_UPPER: u32 = 0x10;
 }
 
 /// Key of `SERVICES`: an address service.
@@ -483,10 +490,15 @@ pub const fn overload_clears_on_unbind(active: u64, inactive: u64, l: u32, u: u3
     }
 }
 
-/// Value of the `DEST_CONNS` array (counts the program added, with atomic adds) and of the
+/// Value of the `DEST_CONNS` array (the counts, changed with atomic adds) and of the
 /// `DEST_SWEPT` array (counts user space took away when it expired entries; user space is its
 /// only writer). A dest's ActiveConn is `DEST_CONNS.active - DEST_SWEPT.active`, so neither
 /// side ever read-modify-writes a counter the other one changes.
+///
+/// `DEST_CONNS` is made mappable ([`BPF_F_MMAPABLE`]): user space then adds and subtracts
+/// atomically in place, through a shared mapping, as the program does, leaves `DEST_SWEPT` at
+/// zero and sets [`CONFIG_COUNTS_NET`], and the walks read one map per dest for its counts.
+/// One pinned by an older rvs cannot be mapped: user space keeps writing `DEST_SWEPT`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DestConns {
@@ -514,6 +526,11 @@ pub const CONFIG_SYNC_MASTER: u32 = 4;
 pub const CONFIG_SYNC_THRESHOLD: u32 = 5;
 /// Index of `sync_period` in the `CONFIG` array.
 pub const CONFIG_SYNC_PERIOD: u32 = 6;
+/// Index of the counts switch in the `CONFIG` array: 1 while `DEST_CONNS` holds the counts
+/// net of what user space released (it changes them in place, and `DEST_SWEPT` is zero), so
+/// the walks over many dests need not read `DEST_SWEPT`; 0 (as in maps made by an older rvs)
+/// while `DEST_SWEPT` holds what was released.
+pub const CONFIG_COUNTS_NET: u32 = 7;
 /// Entries in the `CONFIG` array.
 pub const CONFIG_SLOTS: u32 = 8;
 

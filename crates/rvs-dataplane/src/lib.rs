@@ -25,9 +25,10 @@ use aya::maps::{Array, HashMap, MapData, PerCpuArray, ProgramArray};
 use aya::programs::{TestRun, TestRunOptions, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use rvs_common::maps::{
-    CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestList, DestVal, FWMARK_SLOTS, FwmarkRule,
-    HashTab, LocalKey, LocalVal, MAX_DESTS, NeighKey, OutKey, PersistVal, SchedState, Stats,
-    SvcKey, SvcVal, TIMEOUT_UDP, WalkList, WalkSlot, jump, name,
+    BPF_F_MMAPABLE, CONFIG_COUNTS_NET, CONFIG_FWMARK_RULES, ConnKey, ConnVal, DestConns, DestList,
+    DestVal, FWMARK_SLOTS, FwmarkRule, HashTab, LocalKey, LocalVal, MAX_DESTS, NeighKey, OutKey,
+    PersistVal, SchedState, Stats, SvcKey, SvcVal, TIMEOUT_UDP, WalkList, WalkSlot, dest, jump,
+    name,
 };
 use rvs_common::tcp::State;
 use rvs_model::Timeouts;
@@ -321,6 +322,73 @@ pub fn object_path() -> PathBuf {
 /// The loaded program and its maps.
 pub struct Dataplane {
     ebpf: Ebpf,
+    /// `DEST_CONNS` mapped into this process, when it is mappable (not when it was pinned by
+    /// an older rvs): released entries are then taken off the counts in place.
+    counts: Option<SharedCounts>,
+}
+
+/// A shared, writable mapping of the `DEST_CONNS` array (`BPF_F_MMAPABLE`): the program's
+/// values, side by side, `DestConns` each. Only ever accessed with atomic operations, as the
+/// program changes the same counters with atomic adds.
+struct SharedCounts {
+    base: std::ptr::NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: the mapping is plain shared memory, valid until drop, and only ever accessed with
+// atomic operations; nothing in it is tied to a thread.
+unsafe impl Send for SharedCounts {}
+// SAFETY: as above: every access is atomic.
+unsafe impl Sync for SharedCounts {}
+
+impl SharedCounts {
+    /// Maps `map` if it was made mappable; `None` if it was not.
+    fn map(map: &MapData) -> Result<Option<SharedCounts>, Error> {
+        use std::os::fd::{AsFd as _, AsRawFd as _};
+        let name = name::DEST_CONNS;
+        let info = map.info().map_err(map_err(name))?;
+        if info.map_flags() & BPF_F_MMAPABLE == 0 {
+            return Ok(None);
+        }
+        let bytes = info.max_entries() as usize * std::mem::size_of::<DestConns>();
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(1) as usize;
+        let len = bytes.div_ceil(page) * page;
+        // SAFETY: a fresh shared mapping of the map's fd; the kernel checks the length.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                map.fd().as_fd().as_raw_fd(),
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(Error::Read(name, std::io::Error::last_os_error()));
+        }
+        let base = std::ptr::NonNull::new(p.cast::<u8>()).ok_or(Error::MissingMap(name))?;
+        Ok(Some(SharedCounts { base, len }))
+    }
+
+    /// Counter `field` (0 ActiveConn, 1 InActConn, 2 PersistConn) of dest `id`.
+    fn counter(&self, id: u32, field: usize) -> Option<&std::sync::atomic::AtomicU64> {
+        let off = id as usize * std::mem::size_of::<DestConns>() + field * 8;
+        if field > 2 || off + 8 > self.len {
+            return None;
+        }
+        // SAFETY: in bounds (checked), 8-byte aligned (page-aligned base, 24-byte values), and
+        // valid while `self` lives; every access to the counters is atomic.
+        Some(unsafe { std::sync::atomic::AtomicU64::from_ptr(self.base.as_ptr().add(off).cast()) })
+    }
+}
+
+impl Drop for SharedCounts {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.len) };
+    }
 }
 
 fn map_err(name: &'static str) -> impl Fn(aya::maps::MapError) -> Error {
@@ -377,7 +445,10 @@ impl Dataplane {
         let fresh = pin_dir.is_none_or(|d| !d.join(name::TIMEOUTS).exists());
         let mut dp = Dataplane {
             ebpf: loader.load(object)?,
+            counts: None,
         };
+        // Before any program of this object runs: the walks read the counts switch.
+        dp.share_counts()?;
         dp.xdp(PROGRAM)?.load()?;
         // The programs reached by tail calls; putting this object's in the (possibly adopted)
         // slots is what upgrades the rest of the packet path.
@@ -502,10 +573,15 @@ impl Dataplane {
         };
         for (slot, &id) in walk.slots.iter_mut().zip(&dests[..n]) {
             let d = self.dest(id)?;
+            let no_upper = if d.u_threshold == 0 {
+                dest::NO_UPPER
+            } else {
+                0
+            };
             *slot = WalkSlot {
                 id,
                 weight: d.weight,
-                flags: d.flags,
+                flags: d.flags | no_upper,
                 _pad: 0,
             };
         }
@@ -593,13 +669,30 @@ impl Dataplane {
     }
 
     fn adjust_swept(&mut self, dest: u32, what: Released, delta: u64) -> Result<(), Error> {
+        let field = match what {
+            Released::Active => 0,
+            Released::Inactive => 1,
+            Released::Template => 2,
+        };
+        if let Some(c) = &self.counts {
+            let name = name::DEST_CONNS;
+            let counter = c.counter(dest, field).ok_or(Error::Map {
+                name,
+                source: aya::maps::MapError::OutOfBounds {
+                    index: dest,
+                    max_entries: (c.len / std::mem::size_of::<DestConns>()) as u32,
+                },
+            })?;
+            counter.fetch_sub(delta, std::sync::atomic::Ordering::Relaxed);
+            return Ok(());
+        }
         let name = name::DEST_SWEPT;
         let mut a = self.array::<DestConns>(name)?;
         let mut v = a.get(&dest, 0).map_err(map_err(name))?;
-        let c = match what {
-            Released::Active => &mut v.active,
-            Released::Inactive => &mut v.inactive,
-            Released::Template => &mut v.persist,
+        let c = match field {
+            0 => &mut v.active,
+            1 => &mut v.inactive,
+            _ => &mut v.persist,
         };
         *c = c.wrapping_add(delta);
         a.set(dest, v, 0).map_err(map_err(name))
@@ -634,6 +727,48 @@ impl Dataplane {
         let mut m: HashMap<_, OutKey, ConnKey> =
             HashMap::try_from(self.map(name)?).map_err(map_err(name))?;
         m.insert(key, conn, 0).map_err(map_err(name))
+    }
+
+    /// Maps `DEST_CONNS` if it is mappable, folds what an older rvsd left in `DEST_SWEPT`
+    /// into it, and sets the counts switch (`CONFIG_COUNTS_NET`) to match.
+    fn share_counts(&mut self) -> Result<(), Error> {
+        let name = name::DEST_CONNS;
+        let counts = match self.ebpf.map(name) {
+            Some(aya::maps::Map::Array(data)) => SharedCounts::map(data)?,
+            Some(_) => return Err(Error::Layout(format!("{name} is not an array"))),
+            None => return Err(Error::MissingMap(name)),
+        };
+        let Some(counts) = counts else {
+            // Pinned by an older rvs: released entries go on into DEST_SWEPT.
+            return self.set_config(CONFIG_COUNTS_NET, 0);
+        };
+        // What an older rvsd released into DEST_SWEPT (over these same pins) moves into the
+        // counts. Empty unless this instance ran an older rvsd since the maps were made.
+        let swept_name = name::DEST_SWEPT;
+        let mut swept = self.array::<DestConns>(swept_name)?;
+        let left: Vec<(u32, DestConns)> = swept
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| Some((i as u32, v.ok()?)))
+            .filter(|(_, v)| *v != DestConns::default())
+            .collect();
+        for (id, v) in left {
+            for (field, n) in [(0, v.active), (1, v.inactive), (2, v.persist)] {
+                if let Some(c) = counts.counter(id, field) {
+                    c.fetch_sub(n, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            swept
+                .set(id, DestConns::default(), 0)
+                .map_err(map_err(swept_name))?;
+        }
+        self.counts = Some(counts);
+        self.set_config(CONFIG_COUNTS_NET, 1)
+    }
+
+    /// Whether released entries are taken off `DEST_CONNS` in place (it is mappable).
+    pub fn counts_shared(&self) -> bool {
+        self.counts.is_some()
     }
 
     /// A dest's (ActiveConn, InActConn): counted by the program minus released by user space.

@@ -13,7 +13,7 @@ use common::*;
 use rvs_common::maps::{self, KIND_CONN, name};
 use rvs_common::tcp::flags::{ACK, SYN};
 use rvs_common::{conn_flags, proto, reason, tcp};
-use rvs_dataplane::Dataplane;
+use rvs_dataplane::{Dataplane, Released};
 use rvs_netns::is_root;
 
 const TABLE: u32 = 16;
@@ -176,9 +176,21 @@ fn root_flood_evicts_only_embryos() {
 /// Pins an LRU hash with the connection table's key and value sizes at `path`: the table as
 /// the previous release of rvs made it.
 fn pin_old_conn_table(path: &std::path::Path) {
+    const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
+    pin_map(
+        path,
+        BPF_MAP_TYPE_LRU_HASH,
+        std::mem::size_of::<maps::ConnKey>() as u32,
+        std::mem::size_of::<maps::ConnVal>() as u32,
+        TABLE,
+    );
+}
+
+/// Creates a map (no flags) and pins it at `path`, with plain syscalls: a map as an older rvs
+/// made it.
+fn pin_map(path: &std::path::Path, map_type: u32, key_size: u32, value_size: u32, max: u32) {
     const BPF_MAP_CREATE: libc::c_long = 0;
     const BPF_OBJ_PIN: libc::c_long = 6;
-    const BPF_MAP_TYPE_LRU_HASH: u32 = 9;
     #[repr(C)]
     #[derive(Default)]
     struct Create {
@@ -198,10 +210,10 @@ fn pin_old_conn_table(path: &std::path::Path) {
         pad: [u32; 4],
     }
     let create = Create {
-        map_type: BPF_MAP_TYPE_LRU_HASH,
-        key_size: std::mem::size_of::<maps::ConnKey>() as u32,
-        value_size: std::mem::size_of::<maps::ConnVal>() as u32,
-        max_entries: TABLE,
+        map_type,
+        key_size,
+        value_size,
+        max_entries: max,
         ..Create::default()
     };
     // SAFETY: a valid attribute of the size given.
@@ -289,4 +301,107 @@ fn root_old_layout_is_refused() {
         1,
         "the old pins are left as they were"
     );
+}
+
+/// Three SYNs to a wlc service over dests 2 and 1 (list order): dest 2, dest 1, dest 2.
+fn wlc_two_dests(dp: &mut Dataplane) {
+    for id in [1, 2] {
+        dp.put_dest(id, &dest(id, false, 1)).unwrap();
+    }
+    dp.put_service(
+        &svc_key(false, proto::TCP),
+        &svc_val(1, maps::sched::WLC, 2),
+        &[2, 1],
+    )
+    .unwrap();
+    for (sport, want) in [(41000, 2), (41001, 1), (41002, 2)] {
+        let p = Pkt::tcp(sport, SYN);
+        assert_eq!(send(dp, &p), XDP_TX);
+        assert_eq!(
+            dp.conn(&p.key()).unwrap().unwrap().dest,
+            want,
+            "SYN {sport}"
+        );
+    }
+    assert_eq!(dp.conn_counts(2).unwrap(), (2, 0));
+}
+
+/// The dest the next SYN goes to.
+fn next_pick(dp: &mut Dataplane, sport: u16) -> u32 {
+    let p = Pkt::tcp(sport, SYN);
+    assert_eq!(send(dp, &p), XDP_TX);
+    dp.conn(&p.key()).unwrap().unwrap().dest
+}
+
+/// Connection counts over pins of older rvs releases. A `DEST_CONNS` pinned by one (not
+/// mappable) is adopted: released entries go into `DEST_SWEPT`, and the program's walks
+/// subtract them. Over mappable pins, what an older rvsd released into `DEST_SWEPT` is moved
+/// into the counts at load; either way ActiveConn and wlc's choices stay exact.
+#[test]
+fn root_counts_over_older_pins() {
+    if !is_root() {
+        eprintln!("skipped: needs root (bpffs, BPF maps)");
+        return;
+    }
+    const BPF_MAP_TYPE_ARRAY: u32 = 2;
+    let bins = std::path::Path::new(env!("CARGO_BIN_EXE_rvs-xdp-pass"))
+        .parent()
+        .unwrap();
+    let daemon = rvs_netns::rvsd::Rvsd::prepare(bins, "oldcounts");
+
+    // An older rvs's DEST_CONNS.
+    let pins = daemon.bpffs().join("rvs").join("unmappable");
+    std::fs::create_dir_all(&pins).unwrap();
+    pin_map(
+        &pins.join(name::DEST_CONNS),
+        BPF_MAP_TYPE_ARRAY,
+        4,
+        std::mem::size_of::<maps::DestConns>() as u32,
+        maps::DEST_SLOTS,
+    );
+    let mut dp = Dataplane::load_pinned(TABLE, &pins).unwrap();
+    assert!(!dp.counts_shared());
+    wlc_two_dests(&mut dp);
+    // Both of dest 2's connections expire (as the sweeper releases them).
+    for sport in [41000, 41002] {
+        assert!(dp.remove_conn(&Pkt::tcp(sport, SYN).key()).unwrap());
+        dp.add_swept(2, Released::Active).unwrap();
+    }
+    assert_eq!(dp.conn_counts(2).unwrap(), (0, 0));
+    // Dest 2 is idle now: wlc must see it so (it does not if the walk skips DEST_SWEPT).
+    assert_eq!(next_pick(&mut dp, 41003), 2);
+    assert_eq!(dp.conn_counts(2).unwrap(), (1, 0));
+    drop(dp);
+
+    // This release's mappable DEST_CONNS, with releases an older rvsd left in DEST_SWEPT.
+    let pins = daemon.bpffs().join("rvs").join("folded");
+    std::fs::create_dir_all(&pins).unwrap();
+    let mut dp = Dataplane::load_pinned(TABLE, &pins).unwrap();
+    assert!(dp.counts_shared());
+    wlc_two_dests(&mut dp);
+    drop(dp);
+    {
+        let data = aya::maps::MapData::from_pin(pins.join(name::DEST_SWEPT)).unwrap();
+        let mut swept: aya::maps::Array<_, maps::DestConns> =
+            aya::maps::Array::try_from(aya::maps::Map::Array(data)).unwrap();
+        let released = maps::DestConns {
+            active: 2,
+            ..Default::default()
+        };
+        swept.set(2, released, 0).unwrap();
+    }
+    let mut dp = Dataplane::load_pinned(TABLE, &pins).unwrap();
+    assert!(dp.counts_shared());
+    assert_eq!(
+        dp.conn_counts(2).unwrap(),
+        (0, 0),
+        "the release stays counted"
+    );
+    // The walks no longer read DEST_SWEPT: dest 2 is idle only if the release was folded in.
+    assert_eq!(next_pick(&mut dp, 41003), 2);
+    assert_eq!(dp.conn_counts(2).unwrap(), (1, 0));
+    // In place from now on.
+    assert!(dp.remove_conn(&Pkt::tcp(41003, SYN).key()).unwrap());
+    dp.add_swept(2, Released::Active).unwrap();
+    assert_eq!(dp.conn_counts(2).unwrap(), (0, 0));
 }

@@ -7,8 +7,11 @@ use aya_ebpf::macros::map;
 use aya_ebpf::maps::Array;
 use core::intrinsics::{AtomicOrdering, atomic_xadd};
 use rvs_common::maps::{
-    DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS, SVC_SLOTS, WalkList, WalkSlot, dest,
+    BPF_F_MMAPABLE, CONFIG_COUNTS_NET, DEST_SLOTS, DestConns, DestList, DestVal, MAX_DESTS,
+    SVC_SLOTS, WalkList, WalkSlot, dest,
 };
+
+use crate::service::CONFIG;
 
 /// Each service's dest ids in list order, by service id.
 #[map(name = "RVS_SVC_DESTS")]
@@ -23,11 +26,14 @@ pub(crate) static SVC_WALK: Array<WalkList> = Array::with_max_entries(SVC_SLOTS,
 #[map(name = "RVS_DESTS")]
 pub(crate) static DESTS: Array<DestVal> = Array::with_max_entries(DEST_SLOTS, 0);
 
-/// ActiveConn/InActConn by dest id, changed atomically by both sides.
+/// ActiveConn/InActConn by dest id, changed atomically by both sides (user space through a
+/// shared mapping of it).
 #[map(name = "RVS_DEST_CONNS")]
-pub(crate) static DEST_CONNS: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
+pub(crate) static DEST_CONNS: Array<DestConns> =
+    Array::with_max_entries(DEST_SLOTS, BPF_F_MMAPABLE);
 
-/// Connection counts user space released when sweeping, by dest id (user space writes).
+/// Connection counts user space released when sweeping, by dest id (user space writes; zero
+/// while `CONFIG_COUNTS_NET` is set).
 #[map(name = "RVS_DEST_SWEPT")]
 pub(crate) static DEST_SWEPT: Array<DestConns> = Array::with_max_entries(DEST_SLOTS, 0);
 
@@ -114,12 +120,39 @@ pub(crate) fn usable(id: u32, weight: i32, flags: u32) -> bool {
     weight > 0 && flags & dest::AVAILABLE != 0 && flags & dest::REACHABLE != 0 && !overloaded(id)
 }
 
+/// A walk's version of [`usable`]: a dest whose slot says it has no upper threshold is not
+/// looked up in `DEST_OVERLOAD`.
+#[inline(always)]
+pub(crate) fn usable_slot(id: u32, weight: i32, flags: u32) -> bool {
+    weight > 0
+        && flags & dest::AVAILABLE != 0
+        && flags & dest::REACHABLE != 0
+        && (flags & dest::NO_UPPER != 0 || !overloaded(id))
+}
+
+/// Whether `DEST_CONNS` holds the counts net of what user space released
+/// ([`CONFIG_COUNTS_NET`]), so that `DEST_SWEPT` need not be read.
+#[inline(always)]
+pub(crate) fn counts_net() -> bool {
+    CONFIG.get(CONFIG_COUNTS_NET).is_some_and(|v| *v == 1)
+}
+
 /// ActiveConn and InActConn of a dest: what the program counted minus what user space swept.
 pub(crate) fn conn_counts(id: u32) -> (u64, u64) {
+    counts_of(id, false)
+}
+
+/// [`conn_counts`]; with `net` ([`counts_net`] read once for a walk), `DEST_SWEPT` is
+/// known to be zero and not read.
+#[inline(always)]
+pub(crate) fn counts_of(id: u32, net: bool) -> (u64, u64) {
     let (a, i) = match dest_conns(id) {
         Some((a, i)) => (a.get(), i.get()),
         None => (0, 0),
     };
+    if net {
+        return (a, i);
+    }
     match DEST_SWEPT.get(id) {
         Some(s) => (a.wrapping_sub(s.active), i.wrapping_sub(s.inactive)),
         None => (a, i),
@@ -127,8 +160,9 @@ pub(crate) fn conn_counts(id: u32) -> (u64, u64) {
 }
 
 /// `overhead = active << 8 + inactive` (`ip_vs_dest_conn_overhead`).
-pub(crate) fn overhead(id: u32) -> u64 {
-    let (a, i) = conn_counts(id);
+#[inline(always)]
+pub(crate) fn overhead(id: u32, net: bool) -> u64 {
+    let (a, i) = counts_of(id, net);
     (a << 8).wrapping_add(i)
 }
 

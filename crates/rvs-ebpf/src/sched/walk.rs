@@ -7,7 +7,9 @@ use aya_ebpf::macros::map;
 use aya_ebpf::maps::PerCpuArray;
 use rvs_common::maps::{LOCAL_SET, MAX_DESTS, SvcVal, dest};
 
-use crate::dests::{DESTS, conn_counts, dest_at, overhead, slot_at, usable, walk_list_current};
+use crate::dests::{
+    DESTS, counts_net, counts_of, dest_at, overhead, slot_at, usable_slot, walk_list_current,
+};
 use crate::sched::locality::set_member_at;
 
 /// What a list walk computes ([`list_step`]).
@@ -39,6 +41,8 @@ pub(crate) struct ListWalk {
     pub(crate) set: u32,
     /// 1: the service's dests are read from its walk list (`SVC_WALK`).
     pub(crate) slots: u32,
+    /// 1: the counts are net ([`counts_net`]): `DEST_SWEPT` is not read.
+    pub(crate) net: u32,
     pub(crate) best_oh: u64,
     pub(crate) best_w: u64,
     /// twos: the draws left, and the second choice.
@@ -111,8 +115,9 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
         let Some(d) = DESTS.get(id) else { return 0 };
         (id, d.weight, d.flags)
     };
+    let net = w.net != 0;
     if w.mode == WALK_UNDER {
-        if (conn_counts(id).0 as i64) * 2 < weight as i64 {
+        if (counts_of(id, net).0 as i64) * 2 < weight as i64 {
             w.found = 1;
             return 1;
         }
@@ -122,7 +127,7 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
         if weight <= 0 || flags & dest::AVAILABLE == 0 {
             return 0;
         }
-        let oh = overhead(id);
+        let oh = overhead(id, net);
         let wt = weight as u64;
         if w.found == 0 || w.best_oh * wt < oh * w.best_w {
             w.found = 1;
@@ -132,7 +137,7 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
         }
         return 0;
     }
-    if !usable(id, weight, flags) {
+    if !usable_slot(id, weight, flags) {
         return 0;
     }
     match w.mode {
@@ -143,7 +148,7 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
             1
         }
         WALK_HIGHEST => {
-            let over = w.overflow != 0 && conn_counts(id).0 > weight as u64;
+            let over = w.overflow != 0 && counts_of(id, net).0 > weight as u64;
             if !over && weight as u64 > w.best_w {
                 w.found = 1;
                 w.best_id = id;
@@ -162,19 +167,19 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
                 w.found = 1;
                 w.best_id = id;
                 w.best_w = weight as u64;
-                w.best_oh = overhead(id);
+                w.best_oh = overhead(id, net);
             }
             if w.r2 <= 0 && w.found2 == 0 {
                 w.found2 = 1;
                 w.id2 = id;
                 w.w2 = weight as u64;
-                w.oh2 = overhead(id);
+                w.oh2 = overhead(id, net);
             }
             i64::from(w.found != 0 && w.found2 != 0)
         }
         _ => {
             // The counts are read once: both costs come from them.
-            let (active, inactive) = conn_counts(id);
+            let (active, inactive) = counts_of(id, net);
             if w.idle_first != 0 && active == 0 {
                 w.found = 1;
                 w.best_id = id;
@@ -212,6 +217,7 @@ pub(crate) fn list_walk(
         // the walk, whose callback takes its own.
         let w = unsafe { &mut *wp };
         w.svc_id = svc.id;
+        w.net = u32::from(counts_net());
         match set {
             Some(n) => {
                 w.set = 1;
