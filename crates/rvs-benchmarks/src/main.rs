@@ -124,11 +124,15 @@ Why the goals not met are not, from `perf record -a` while `rvs-bench profile PA
   three programs together). The fixed part of a SYN (rr, sh, dh, mh, wrr, a template) is \
   about ten times the MAC swap's whole call for that reason.\n\
 - Counting schedulers: each dest of the walk reads its slot of the service's walk array \
-  plus three small per-dest maps (OVERLOAD, the program's connection counts, the counts \
-  the sweep released), in a `bpf_loop` callback: about 10 ns per dest. 3 ns would need the \
-  counts in the walk array itself; they live apart so that the program's atomic adds and \
-  rvsd's writes never overwrite each other, and sharing one value would need the map \
-  memory-mapped into rvsd (not built). lblc, lblcr and twos walk twice.\n";
+  (id, weight, flags side by side) and its connection counts (one value in a mappable \
+  array, which rvsd changes in place with atomic operations as the program does; OVERLOAD \
+  is looked up only for dests with an upper threshold), in a `bpf_loop` callback: about \
+  12-13 ns per dest here, most of it the callback's own instructions (the profile puts ~40% of a 100-dest \
+  wlc SYN in `list_step` and the loop around it). Taking the two other per-dest lookups \
+  out bought ~10%; handing two or four dests to one callback made the verifier give up \
+  (a million instructions). 3 ns per dest would need a walk the verifier can check without \
+  a callback per dest, and the counts in the walk array itself. \
+  lblc, lblcr and twos walk twice.\n";
 
 fn part_packet() -> String {
     // A namespace with a route and a neighbour entry for the client, so that NAT replies
