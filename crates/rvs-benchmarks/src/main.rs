@@ -126,12 +126,13 @@ Why the goals not met are not, from `perf record -a` while `rvs-bench profile PA
 - Counting schedulers: each dest of the walk reads its slot of the service's walk array \
   (id, weight, flags side by side) and its connection counts (one value in a mappable \
   array, which rvsd changes in place with atomic operations as the program does; OVERLOAD \
-  is looked up only for dests with an upper threshold), in a `bpf_loop` callback: about \
-  12-13 ns per dest here, most of it the callback's own instructions (the profile puts ~40% of a 100-dest \
-  wlc SYN in `list_step` and the loop around it). Taking the two other per-dest lookups \
-  out bought ~10%; handing two or four dests to one callback made the verifier give up \
-  (a million instructions). 3 ns per dest would need a walk the verifier can check without \
-  a callback per dest, and the counts in the walk array itself. \
+  is looked up only for dests with an upper threshold). The walk is a `bpf_loop` whose \
+  callback takes eight dests, started from a global function so that the verifier checks \
+  it once (one dest per callback cost 12-15 ns per dest here, most of it the callback's \
+  own; a static function of several dests per callback ran the verifier out of \
+  instructions, and a plain loop of 128 iterations did too). About 6 ns per dest is left: \
+  the per-dest work itself (three loads, a flag test, the cross-multiplied comparison) and \
+  the loop's. 3 ns would need the counts in the walk array itself and fewer checks per dest. \
   lblc, lblcr and twos walk twice.\n";
 
 fn part_packet() -> String {

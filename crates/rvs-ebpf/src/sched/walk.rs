@@ -8,7 +8,8 @@ use aya_ebpf::maps::PerCpuArray;
 use rvs_common::maps::{LOCAL_SET, MAX_DESTS, SvcVal, dest};
 
 use crate::dests::{
-    DESTS, counts_net, counts_of, dest_at, overhead, slot_at, usable_slot, walk_list_current,
+    DESTS, SVC_WALK, counts_net, counts_of, dest_at, overhead, slot_at, usable_slot,
+    walk_list_current,
 };
 use crate::sched::locality::set_member_at;
 
@@ -115,17 +116,23 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
         let Some(d) = DESTS.get(id) else { return 0 };
         (id, d.weight, d.flags)
     };
+    i64::from(step_one(w, id, weight, flags, pos))
+}
+
+/// One dest of a walk (the modes of [`list_step`]): true to end the walk.
+#[inline(always)]
+fn step_one(w: &mut ListWalk, id: u32, weight: i32, flags: u32, pos: u32) -> bool {
     let net = w.net != 0;
     if w.mode == WALK_UNDER {
         if (counts_of(id, net).0 as i64) * 2 < weight as i64 {
             w.found = 1;
-            return 1;
+            return true;
         }
-        return 0;
+        return false;
     }
     if w.mode == WALK_MOST {
         if weight <= 0 || flags & dest::AVAILABLE == 0 {
-            return 0;
+            return false;
         }
         let oh = overhead(id, net);
         let wt = weight as u64;
@@ -135,17 +142,17 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
             w.best_oh = oh;
             w.best_w = wt;
         }
-        return 0;
+        return false;
     }
     if !usable_slot(id, weight, flags) {
-        return 0;
+        return false;
     }
     match w.mode {
         WALK_RR => {
             w.found = 1;
             w.best_id = id;
             w.pos = pos;
-            1
+            true
         }
         WALK_HIGHEST => {
             let over = w.overflow != 0 && counts_of(id, net).0 > weight as u64;
@@ -154,11 +161,11 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
                 w.best_id = id;
                 w.best_w = weight as u64;
             }
-            0
+            false
         }
         WALK_TOTAL => {
             w.best_w += weight as u64;
-            0
+            false
         }
         WALK_TWOS => {
             w.r1 -= weight as i64;
@@ -175,7 +182,7 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
                 w.w2 = weight as u64;
                 w.oh2 = overhead(id, net);
             }
-            i64::from(w.found != 0 && w.found2 != 0)
+            w.found != 0 && w.found2 != 0
         }
         _ => {
             // The counts are read once: both costs come from them.
@@ -183,7 +190,7 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
             if w.idle_first != 0 && active == 0 {
                 w.found = 1;
                 w.best_id = id;
-                return 1;
+                return true;
             }
             let oh = if w.cost_active != 0 {
                 active + 1
@@ -197,7 +204,7 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
                 w.best_oh = oh;
                 w.best_w = wt;
             }
-            0
+            false
         }
     }
 }
@@ -205,6 +212,10 @@ pub(crate) extern "C" fn list_step(index: u64, _ctx: *mut core::ffi::c_void) -> 
 /// Runs a list walk of `mode` over the service's dests (or, with `set`, over the first that
 /// many ids of the lblcr set whose key is in the scratch space); `setup` fills the mode's
 /// options.
+// Inlined, as `least_cost` and `highest_weight` are: frames fewer on the deepest call chain
+// (from the entry point through lblc's `locality_id` to `chunk_step`), whose stacks together
+// must stay within 512 bytes.
+#[inline(always)]
 pub(crate) fn list_walk(
     svc: &SvcVal,
     set: Option<u32>,
@@ -249,19 +260,81 @@ pub(crate) fn list_walk(
         w.oh2 = 0;
         setup(w);
     }
-    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
-    unsafe {
-        aya_ebpf::helpers::bpf_loop(
-            MAX_DESTS as u32,
-            list_step as *mut core::ffi::c_void,
-            core::ptr::null_mut(),
-            0,
-        )
-    };
+    // SAFETY: read after the reference above ended.
+    let (slots, net, set) = unsafe { ((*wp).slots, (*wp).net, (*wp).set) };
+    if slots != 0 && net != 0 && set == 0 {
+        rvs_walk_chunks();
+    } else {
+        // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+        unsafe {
+            aya_ebpf::helpers::bpf_loop(
+                MAX_DESTS as u32,
+                list_step as *mut core::ffi::c_void,
+                core::ptr::null_mut(),
+                0,
+            )
+        };
+    }
     // SAFETY: the walk is over: no other reference to the value is left.
     Some(unsafe { &*wp })
 }
 
+/// Dests per call of [`chunk_step`].
+const CHUNK: usize = 8;
+
+/// The walk set up in `LIST_WALK`, over the service's walk list with net counts (the case of
+/// every service that rvsd of this version wrote), [`CHUNK`] dests per `bpf_loop` callback:
+/// the callback's own cost, most of a dest's when it was one per call, is shared.
+///
+/// A global function (exported to the linker, so its BTF says global): the verifier checks it
+/// once, on its own, instead of once for every path that reaches a walk, which is what lets
+/// a callback of several dests through (as a static function it ran out of instructions).
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn rvs_walk_chunks() -> u64 {
+    // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
+    unsafe {
+        aya_ebpf::helpers::bpf_loop(
+            (MAX_DESTS / CHUNK) as u32,
+            chunk_step as *mut core::ffi::c_void,
+            core::ptr::null_mut(),
+            0,
+        )
+    };
+    0
+}
+
+/// [`CHUNK`] dests of [`rvs_walk_chunks`]; returns 1 to end the `bpf_loop`.
+extern "C" fn chunk_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
+    let Some(w) = LIST_WALK.get_ptr_mut(0) else {
+        return 1;
+    };
+    // SAFETY: per-CPU scratch value, valid while the program runs.
+    let w = unsafe { &mut *w };
+    let Some(l) = SVC_WALK.get(w.svc_id) else {
+        return 1;
+    };
+    let mut j = 0;
+    while j < CHUNK {
+        let k = index as u32 * CHUNK as u32 + j as u32;
+        j += 1;
+        if k >= w.n {
+            return 1;
+        }
+        let pos = if w.mode == WALK_RR {
+            (w.start + k) % w.n
+        } else {
+            k
+        };
+        let slot = &l.slots[pos as usize & (MAX_DESTS - 1)];
+        if step_one(w, slot.id, slot.weight, slot.flags, pos) {
+            return 1;
+        }
+    }
+    0
+}
+
+#[inline(always)]
 pub(crate) fn least_cost(
     svc: &SvcVal,
     cost_active: bool,
@@ -278,6 +351,7 @@ pub(crate) fn least_cost(
 
 /// fo (the highest weight) and ovf (the highest weight among dests whose active count does
 /// not exceed their weight): `ip_vs_fo_schedule`, `ip_vs_ovf_schedule`. Ties go to the first.
+#[inline(always)]
 pub(crate) fn highest_weight(svc: &SvcVal, overflow: bool) -> Option<u32> {
     let w = list_walk(svc, None, WALK_HIGHEST, |w| {
         w.overflow = u32::from(overflow)
