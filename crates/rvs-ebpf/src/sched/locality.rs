@@ -19,13 +19,17 @@ use crate::service::CONFIG;
 pub(crate) fn set_member_at(i: usize) -> u32 {
     // SAFETY: reading a local.
     let i = unsafe { core::ptr::read_volatile(&i) } & (LOCAL_SET - 1);
-    let Some(s) = scratch() else { return 0 };
+    // SAFETY: the entry is read in place, with no reference made.
+    set_entry().map_or(0, |e| unsafe { (*e).dests[i] })
+}
+
+/// The entry of the lblcr set whose key is in the scratch space.
+#[inline(always)]
+pub(crate) fn set_entry() -> Option<*const LocalVal> {
+    let s = scratch()?;
     // SAFETY: the scratch space's rule (`scratch`): `lkey` is borrowed for the lookup, while
-    // nothing writes it ([`locality_id`] wrote it before the walk). The entry is read in
-    // place, with no reference made.
-    LOCAL
-        .get_ptr(unsafe { &(*s).lkey })
-        .map_or(0, |e| unsafe { (*e).dests[i] })
+    // nothing writes it ([`locality_id`] wrote it before the walk).
+    LOCAL.get_ptr(unsafe { &(*s).lkey })
 }
 
 /// The locality schedulers' "overloaded" (`is_overloaded` of `ip_vs_lblc.c`).

@@ -11,7 +11,7 @@ use crate::dests::{
     DESTS, SVC_WALK, counts_net, counts_of, dest_at, overhead, slot_at, usable_slot,
     walk_list_current,
 };
-use crate::sched::locality::set_member_at;
+use crate::sched::locality::{set_entry, set_member_at};
 
 /// What a list walk computes ([`list_step`]).
 pub(crate) const WALK_LEAST: u32 = 0;
@@ -262,7 +262,7 @@ pub(crate) fn list_walk(
     }
     // SAFETY: read after the reference above ended.
     let (slots, net, set) = unsafe { ((*wp).slots, (*wp).net, (*wp).set) };
-    if slots != 0 && net != 0 && set == 0 {
+    if net != 0 && (slots != 0 || set != 0) {
         rvs_walk_chunks();
     } else {
         // SAFETY: the callback follows `bpf_loop`'s contract; it takes no context.
@@ -282,9 +282,10 @@ pub(crate) fn list_walk(
 /// Dests per call of [`chunk_step`].
 const CHUNK: usize = 8;
 
-/// The walk set up in `LIST_WALK`, over the service's walk list with net counts (the case of
-/// every service that rvsd of this version wrote), [`CHUNK`] dests per `bpf_loop` callback:
-/// the callback's own cost, most of a dest's when it was one per call, is shared.
+/// The walk set up in `LIST_WALK`, over the service's walk list or an lblcr set, with net
+/// counts (the case of every service that rvsd of this version wrote), [`CHUNK`] dests per
+/// `bpf_loop` callback: the callback's own cost, most of a dest's when it was one per call,
+/// is shared. ([`list_step`], one dest per call, is left for pins of an older rvs.)
 ///
 /// A global function (exported to the linker, so its BTF says global): the verifier checks it
 /// once, on its own, instead of once for every path that reaches a walk, which is what lets
@@ -311,6 +312,9 @@ extern "C" fn chunk_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     };
     // SAFETY: per-CPU scratch value, valid while the program runs.
     let w = unsafe { &mut *w };
+    if w.set != 0 {
+        return set_chunk(w, index);
+    }
     let Some(l) = SVC_WALK.get(w.svc_id) else {
         return 1;
     };
@@ -328,6 +332,29 @@ extern "C" fn chunk_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
         };
         let slot = &l.slots[pos as usize & (MAX_DESTS - 1)];
         if step_one(w, slot.id, slot.weight, slot.flags, pos) {
+            return 1;
+        }
+    }
+    0
+}
+
+/// [`chunk_step`] over an lblcr set: its entry is looked up once per call, not per member.
+#[inline(always)]
+fn set_chunk(w: &mut ListWalk, index: u64) -> i64 {
+    let Some(e) = set_entry() else {
+        return 1;
+    };
+    let mut j = 0;
+    while j < CHUNK {
+        let k = index as u32 * CHUNK as u32 + j as u32;
+        j += 1;
+        if k >= w.n {
+            return 1;
+        }
+        // SAFETY: the entry is read in place, with no reference made.
+        let id = unsafe { (*e).dests[k as usize & (LOCAL_SET - 1)] };
+        let Some(d) = DESTS.get(id) else { continue };
+        if step_one(w, id, d.weight, d.flags, k) {
             return 1;
         }
     }
