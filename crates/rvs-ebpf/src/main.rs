@@ -216,13 +216,15 @@ fn try_miss(ctx: &XdpContext) -> Result<u32, Reason> {
         || (pkt.tcp_flags & tcp::flags::SYN != 0 && pkt.tcp_flags & tcp::flags::RST == 0);
     // A client's SYN (no ACK) for a service is no NAT reply: a real server's replies carry an
     // ACK. It skips the reply index, a lookup in a table as large as the connection table.
+    // Any other packet tries the reply index first: a reply then needs no service lookup.
     let syn_only = pkt.proto == proto::TCP && new_conn_pkt && pkt.tcp_flags & tcp::flags::ACK == 0;
-    let svc = find_service(&pkt);
+    let svc = if syn_only { find_service(&pkt) } else { None };
     if !(syn_only && svc.is_some())
         && let Some(r) = try_reply(ctx, &pkt, now)
     {
         return r;
     }
+    let svc = if syn_only { svc } else { find_service(&pkt) };
     let svc = svc.ok_or(Reason::NotService)?;
     if !new_conn_pkt {
         return Err(Reason::NoConnNotSyn);
@@ -342,9 +344,12 @@ fn try_new(ctx: &XdpContext) -> Result<u32, Reason> {
             act.add(1);
         }
     }
-    let (a, i) = conn_counts(id);
-    if rvs_common::maps::overload_on_bind(a, i, d.u_threshold) {
-        set_overload(id, true);
+    // Without an upper threshold there is no OVERLOAD to set: the counts are not read.
+    if d.u_threshold != 0 {
+        let (a, i) = conn_counts(id);
+        if rvs_common::maps::overload_on_bind(a, i, d.u_threshold) {
+            set_overload(id, true);
+        }
     }
     count(id, pkt.ip_len as u64, true);
     forward(ctx, pkt, d, id, rport)
