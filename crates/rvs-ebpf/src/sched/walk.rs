@@ -318,24 +318,15 @@ extern "C" fn chunk_step(index: u64, _ctx: *mut core::ffi::c_void) -> i64 {
     let Some(l) = SVC_WALK.get(w.svc_id) else {
         return 1;
     };
-    let mut j = 0;
-    while j < CHUNK {
-        let k = index as u32 * CHUNK as u32 + j as u32;
-        j += 1;
-        if k >= w.n {
-            return 1;
-        }
+    each_in_chunk(w, index, |w, k| {
         let pos = if w.mode == WALK_RR {
             (w.start + k) % w.n
         } else {
             k
         };
         let slot = &l.slots[pos as usize & (MAX_DESTS - 1)];
-        if step_one(w, slot.id, slot.weight, slot.flags, pos) {
-            return 1;
-        }
-    }
-    0
+        step_one(w, slot.id, slot.weight, slot.flags, pos)
+    })
 }
 
 /// [`chunk_step`] over an lblcr set: its entry is looked up once per call, not per member.
@@ -344,17 +335,28 @@ fn set_chunk(w: &mut ListWalk, index: u64) -> i64 {
     let Some(e) = set_entry() else {
         return 1;
     };
+    each_in_chunk(w, index, |w, k| {
+        // SAFETY: the entry is read in place, with no reference made.
+        let id = unsafe { (*e).dests[k as usize & (LOCAL_SET - 1)] };
+        DESTS
+            .get(id)
+            .is_some_and(|d| step_one(w, id, d.weight, d.flags, k))
+    })
+}
+
+/// Runs `one` for the positions of chunk `index` that are in the walk (true from it ends the
+/// walk); returns what `bpf_loop` takes: 1 to end, 0 to go on.
+#[inline(always)]
+fn each_in_chunk(
+    w: &mut ListWalk,
+    index: u64,
+    mut one: impl FnMut(&mut ListWalk, u32) -> bool,
+) -> i64 {
     let mut j = 0;
     while j < CHUNK {
         let k = index as u32 * CHUNK as u32 + j as u32;
         j += 1;
-        if k >= w.n {
-            return 1;
-        }
-        // SAFETY: the entry is read in place, with no reference made.
-        let id = unsafe { (*e).dests[k as usize & (LOCAL_SET - 1)] };
-        let Some(d) = DESTS.get(id) else { continue };
-        if step_one(w, id, d.weight, d.flags, k) {
+        if k >= w.n || one(w, k) {
             return 1;
         }
     }
