@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: MIT OR GPL-2.0
 //! The schedulers that look at every dest (lc, wlc, sed, nq, fo, ovf, twos, and rr's search
 //! for the next usable one): one `bpf_loop` walk over a service's dest list (or an lblcr set),
-//! its state in a per-CPU map value so that the verifier checks the callback once.
+//! its state in a per-CPU map value so that the verifier checks the callback once. Over the
+//! maps this rvsd writes, a callback takes [`CHUNK`] dests ([`rvs_walk_chunks`]); over an
+//! older rvs's pins, one ([`list_step`]).
 
 use aya_ebpf::macros::map;
 use aya_ebpf::maps::PerCpuArray;
@@ -290,6 +292,7 @@ const CHUNK: usize = 8;
 /// A global function (exported to the linker, so its BTF says global): the verifier checks it
 /// once, on its own, instead of once for every path that reaches a walk, which is what lets
 /// a callback of several dests through (as a static function it ran out of instructions).
+/// Returns 0: a global function must return a scalar; the result is in `LIST_WALK`.
 #[unsafe(no_mangle)]
 #[inline(never)]
 pub extern "C" fn rvs_walk_chunks() -> u64 {
